@@ -1,0 +1,341 @@
+//! One typed configuration, read from environment variables (and mirrored as CLI flags),
+//! validated once at start-up.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use secrecy::SecretString;
+
+/// Where the configuration lives: every field is an environment variable and a flag.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// `sqlite://PATH` (created when missing) or `postgres://...`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://doorman.db",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// The address the HTTP server listens on.
+    #[arg(
+        long,
+        env = "DOORMAN_BIND",
+        default_value = "0.0.0.0:8080",
+        global = true
+    )]
+    pub bind: String,
+
+    /// The public base URL, used in links sent by mail.
+    #[arg(
+        long,
+        env = "DOORMAN_PUBLIC_URL",
+        default_value = "http://localhost:8080",
+        global = true
+    )]
+    pub public_url: String,
+
+    /// The `iss` claim of every token.
+    #[arg(long, env = "DOORMAN_ISSUER", default_value = "doorman", global = true)]
+    pub issuer: String,
+
+    /// The `aud` claim of every token.
+    #[arg(
+        long,
+        env = "DOORMAN_AUDIENCE",
+        default_value = "doorman",
+        global = true
+    )]
+    pub audience: String,
+
+    /// The signing algorithm.
+    #[arg(
+        long,
+        env = "DOORMAN_JWT_ALG",
+        value_enum,
+        default_value = "EdDSA",
+        global = true
+    )]
+    pub jwt_alg: JwtAlg,
+
+    /// A PEM file (PKCS#8) with the private signing key; keys are generated and kept in the
+    /// database when unset.
+    #[arg(long, env = "DOORMAN_JWT_PRIVATE_KEY_FILE", global = true)]
+    pub jwt_private_key_file: Option<String>,
+
+    /// The HS256 secret; generated and kept in the database when unset.
+    #[arg(
+        long,
+        env = "DOORMAN_JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub jwt_secret: Option<SecretString>,
+
+    /// Access token lifetime (`900s`, `15m`, `1h`, `30d`).
+    #[arg(long, env = "DOORMAN_ACCESS_TTL", default_value = "15m", value_parser = parse_duration, global = true)]
+    pub access_ttl: Duration,
+
+    /// Refresh token lifetime.
+    #[arg(long, env = "DOORMAN_REFRESH_TTL", default_value = "30d", value_parser = parse_duration, global = true)]
+    pub refresh_ttl: Duration,
+
+    /// Absolute session lifetime: no refresh token outlives it.
+    #[arg(long, env = "DOORMAN_SESSION_TTL", default_value = "30d", value_parser = parse_duration, global = true)]
+    pub session_ttl: Duration,
+
+    /// How long an already-exchanged refresh token is still answered (concurrent refreshes).
+    #[arg(long, env = "DOORMAN_REFRESH_REUSE_GRACE", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub refresh_reuse_grace: Duration,
+
+    /// `open`, or `closed` to turn public sign-up off.
+    #[arg(
+        long,
+        env = "DOORMAN_REGISTRATION",
+        value_enum,
+        default_value = "open",
+        global = true
+    )]
+    pub registration: Registration,
+
+    /// Peers whose `X-Forwarded-For` is believed: comma-separated IPs or CIDRs.
+    #[arg(long, env = "DOORMAN_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_ip_net, global = true)]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Origins allowed by CORS, comma-separated (`*` for any). None when unset.
+    #[arg(
+        long,
+        env = "DOORMAN_CORS_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// `pretty` for people, `json` for machines.
+    #[arg(
+        long,
+        env = "DOORMAN_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty",
+        global = true
+    )]
+    pub log_format: LogFormat,
+
+    /// argon2id memory cost in KiB.
+    #[arg(
+        long,
+        env = "DOORMAN_ARGON2_MEMORY_KIB",
+        default_value_t = 19_456,
+        global = true
+    )]
+    pub argon2_memory_kib: u32,
+
+    /// argon2id iterations.
+    #[arg(
+        long,
+        env = "DOORMAN_ARGON2_ITERATIONS",
+        default_value_t = 2,
+        global = true
+    )]
+    pub argon2_iterations: u32,
+
+    /// argon2id lanes.
+    #[arg(
+        long,
+        env = "DOORMAN_ARGON2_PARALLELISM",
+        default_value_t = 1,
+        global = true
+    )]
+    pub argon2_parallelism: u32,
+
+    /// Threads that hash passwords (0: one per core).
+    #[arg(long, env = "DOORMAN_HASH_WORKERS", default_value_t = 0, global = true)]
+    pub hash_workers: usize,
+
+    /// Hash jobs allowed to wait; beyond that a login is shed with 503.
+    #[arg(long, env = "DOORMAN_HASH_QUEUE", default_value_t = 64, global = true)]
+    pub hash_queue: usize,
+
+    /// Database connections per instance.
+    #[arg(
+        long,
+        env = "DOORMAN_DB_POOL_SIZE",
+        default_value_t = 16,
+        global = true
+    )]
+    pub db_pool_size: usize,
+
+    /// HTTP worker threads (0: one per core).
+    #[arg(long, env = "DOORMAN_HTTP_WORKERS", default_value_t = 0, global = true)]
+    pub http_workers: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JwtAlg {
+    #[value(name = "EdDSA")]
+    EdDsa,
+    #[value(name = "ES256")]
+    Es256,
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "HS256")]
+    Hs256,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Registration {
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+impl Config {
+    /// The defaults with no environment and no flags.
+    pub fn defaults() -> Self {
+        #[derive(clap::Parser)]
+        struct Bare {
+            #[command(flatten)]
+            config: Config,
+        }
+        // Every field has a default, so parsing no arguments cannot fail.
+        <Bare as clap::Parser>::try_parse_from(["doorman"])
+            .map(|bare| bare.config)
+            .unwrap_or_else(|err| unreachable!("defaults must parse: {err}"))
+    }
+
+    /// Checks what clap cannot: relations between fields.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.access_ttl.is_zero(),
+            "DOORMAN_ACCESS_TTL must be positive"
+        );
+        anyhow::ensure!(
+            !self.refresh_ttl.is_zero(),
+            "DOORMAN_REFRESH_TTL must be positive"
+        );
+        anyhow::ensure!(
+            !self.session_ttl.is_zero(),
+            "DOORMAN_SESSION_TTL must be positive"
+        );
+        anyhow::ensure!(self.hash_queue > 0, "DOORMAN_HASH_QUEUE must be at least 1");
+        anyhow::ensure!(
+            self.db_pool_size > 0,
+            "DOORMAN_DB_POOL_SIZE must be at least 1"
+        );
+        anyhow::ensure!(
+            self.database_url.starts_with("sqlite:")
+                || self.database_url.starts_with("postgres://")
+                || self.database_url.starts_with("postgresql://"),
+            "DATABASE_URL must start with sqlite:// or postgres://"
+        );
+        Ok(())
+    }
+
+    pub fn cores() -> usize {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    }
+}
+
+/// `900s`, `15m`, `1h`, `30d`, or plain seconds.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("'{raw}' is not a duration like 15m"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("'{raw}': the unit must be s, m, h or d")),
+    };
+    Ok(Duration::from_secs(number * seconds))
+}
+
+/// An IP network: an address and a prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+pub fn parse_ip_net(raw: &str) -> Result<IpNet, String> {
+    let raw = raw.trim();
+    let (addr, prefix) = raw
+        .split_once('/')
+        .map_or((raw, None), |(a, p)| (a, Some(p)));
+    let addr: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("'{raw}' is not an IP address or CIDR"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        None => max,
+        Some(p) => p
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or(format!("'{raw}' has a bad prefix"))?,
+    };
+    Ok(IpNet {
+        addr: addr.to_canonical(),
+        prefix,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("900s"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5w").is_err());
+    }
+
+    #[test]
+    fn cidrs_match_addresses() {
+        let net = parse_ip_net("10.0.0.0/8").unwrap_or_else(|e| panic!("{e}"));
+        assert!(net.contains("10.1.2.3".parse().unwrap_or_else(|e| panic!("{e}"))));
+        assert!(!net.contains("11.1.2.3".parse().unwrap_or_else(|e| panic!("{e}"))));
+        let one = parse_ip_net("127.0.0.1").unwrap_or_else(|e| panic!("{e}"));
+        assert!(one.contains("::ffff:127.0.0.1".parse().unwrap_or_else(|e| panic!("{e}"))));
+    }
+
+    #[test]
+    fn the_defaults_validate() {
+        assert!(Config::defaults().validate().is_ok());
+    }
+}

@@ -1,0 +1,248 @@
+//! Access and refresh JWTs: minting, and verification that refuses every attack in the
+//! contract (alg none, algorithm confusion, unknown kid, wrong iss/aud, expired, wrong type).
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::keys::{KeySet, algorithm};
+use crate::domain::{Role, SessionId, User, UserId};
+use crate::error::{Error, Result};
+
+/// Clock leeway for `exp` and `nbf` (the contract allows at most 30 s).
+const LEEWAY_SECS: u64 = 10;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenType {
+    Access,
+    Refresh,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: UserId,
+    pub sid: SessionId,
+    pub jti: Uuid,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub typ: TokenType,
+    pub role: Role,
+    pub is_admin: bool,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: UserId,
+    pub sid: SessionId,
+    pub jti: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+    pub typ: TokenType,
+}
+
+/// The claims any of our tokens carries, for introspection.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AnyClaims {
+    pub sub: UserId,
+    pub sid: SessionId,
+    pub jti: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+    pub typ: TokenType,
+}
+
+pub struct TokenCodec {
+    issuer: String,
+    audience: String,
+    access_ttl: Duration,
+    keys: RwLock<Arc<KeySet>>,
+}
+
+/// A minted token and when it expires.
+pub struct Minted {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl TokenCodec {
+    pub fn new(issuer: String, audience: String, access_ttl: Duration, keys: KeySet) -> Self {
+        Self {
+            issuer,
+            audience,
+            access_ttl,
+            keys: RwLock::new(Arc::new(keys)),
+        }
+    }
+
+    pub fn keys(&self) -> Arc<KeySet> {
+        match self.keys.read() {
+            Ok(keys) => Arc::clone(&keys),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn replace_keys(&self, keys: KeySet) {
+        match self.keys.write() {
+            Ok(mut slot) => *slot = Arc::new(keys),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(keys),
+        }
+    }
+
+    pub fn knows_kid(&self, kid: &str) -> bool {
+        self.keys().verifying.contains_key(kid)
+    }
+
+    pub fn access_ttl(&self) -> Duration {
+        self.access_ttl
+    }
+
+    pub fn mint_access(
+        &self,
+        user: &User,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<Minted> {
+        let expires_at = now + self.access_ttl;
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user.id,
+            sid: session,
+            jti: Uuid::now_v7(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: expires_at.timestamp(),
+            typ: TokenType::Access,
+            role: user.role,
+            is_admin: user.role.is_admin(),
+            email: user.email.clone(),
+        };
+        Ok(Minted {
+            token: self.sign("at+jwt", &claims)?,
+            expires_at,
+        })
+    }
+
+    /// Mints the refresh token with the given identity; minting it again with the same
+    /// arguments yields an equivalent token (same `jti`), which is how the reuse grace
+    /// interval hands out the session's current refresh token.
+    pub fn mint_refresh(
+        &self,
+        user: UserId,
+        session: SessionId,
+        jti: Uuid,
+        iat: DateTime<Utc>,
+        exp: DateTime<Utc>,
+    ) -> Result<String> {
+        let claims = RefreshClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user,
+            sid: session,
+            jti,
+            iat: iat.timestamp(),
+            exp: exp.timestamp(),
+            typ: TokenType::Refresh,
+        };
+        self.sign("rt+jwt", &claims)
+    }
+
+    fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String> {
+        let keys = self.keys();
+        let mut header = Header::new(algorithm(keys.alg));
+        header.typ = Some(typ.to_owned());
+        header.kid = Some(keys.signing.kid.clone());
+        jsonwebtoken::encode(&header, claims, &keys.signing.encoding).map_err(Error::internal)
+    }
+
+    /// Verifies an access token. Every failure is a 401.
+    pub fn verify_access(&self, token: &str) -> Result<AccessClaims> {
+        let claims: AccessClaims = self.verify(token, true).map_err(|failure| match failure {
+            Failure::Expired => Error::TokenExpired,
+            Failure::Invalid(reason) => Error::Unauthenticated(reason),
+        })?;
+        if claims.typ != TokenType::Access {
+            return Err(Error::Unauthenticated("the token is not an access token"));
+        }
+        Ok(claims)
+    }
+
+    /// Verifies a refresh token. Every failure is `401 invalid_refresh_token`.
+    pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims> {
+        let claims: RefreshClaims = self
+            .verify(token, false)
+            .map_err(|_| Error::InvalidRefreshToken)?;
+        if claims.typ != TokenType::Refresh {
+            return Err(Error::InvalidRefreshToken);
+        }
+        Ok(claims)
+    }
+
+    /// Verifies a token of either type, for introspection.
+    pub fn verify_any(&self, token: &str) -> Option<AnyClaims> {
+        self.verify(token, false).ok()
+    }
+
+    /// The `kid` of a token whose key this instance does not know, if that is why it fails.
+    pub fn unknown_kid(&self, token: &str) -> Option<String> {
+        let kid = jsonwebtoken::decode_header(token).ok()?.kid?;
+        (!self.knows_kid(&kid)).then_some(kid)
+    }
+
+    fn verify<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        require_nbf: bool,
+    ) -> Result<T, Failure> {
+        let keys = self.keys();
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| Failure::Invalid("the token is malformed"))?;
+        if header.alg != algorithm(keys.alg) {
+            return Err(Failure::Invalid("the token uses another algorithm"));
+        }
+        let kid = header
+            .kid
+            .ok_or(Failure::Invalid("the token has no key id"))?;
+        let key = keys
+            .verifying
+            .get(&kid)
+            .ok_or(Failure::Invalid("the token's key is unknown"))?;
+        let mut validation = Validation::new(algorithm(keys.alg));
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        let mut required = vec!["exp", "iat", "iss", "aud", "sub"];
+        if require_nbf {
+            required.push("nbf");
+        }
+        validation.set_required_spec_claims(&required);
+        jsonwebtoken::decode::<T>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|err| match err.kind() {
+                ErrorKind::ExpiredSignature => Failure::Expired,
+                ErrorKind::ImmatureSignature => Failure::Invalid("the token is not valid yet"),
+                ErrorKind::InvalidIssuer => Failure::Invalid("the token has the wrong issuer"),
+                ErrorKind::InvalidAudience => Failure::Invalid("the token has the wrong audience"),
+                ErrorKind::InvalidSignature => Failure::Invalid("the token's signature is invalid"),
+                _ => Failure::Invalid("the token is invalid"),
+            })
+    }
+}
+
+enum Failure {
+    Expired,
+    Invalid(&'static str),
+}

@@ -1,0 +1,5 @@
+//! Tokens, signing keys and password hashing.
+
+pub mod jwt;
+pub mod keys;
+pub mod password;

@@ -1,0 +1,90 @@
+//! Signing keys shared by every instance that uses the database.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+
+use super::schema::signing_keys;
+use super::types::Ts;
+use super::{Conn, ConnInner, run};
+use crate::crypto::keys::KeyRecord;
+use crate::error::Result;
+
+/// Serialises key generation across instances that start together.
+const KEYGEN_LOCK: i64 = 0x0064_6f6f_726b_6579;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = signing_keys, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+struct KeyRow {
+    kid: String,
+    alg: String,
+    private_pem: String,
+    created_at: Ts,
+    retired_at: Option<Ts>,
+}
+
+pub async fn list(conn: &mut Conn, alg: &str) -> Result<Vec<KeyRecord>> {
+    let rows: Vec<KeyRow> = run!(conn, |c| signing_keys::table
+        .filter(signing_keys::alg.eq(alg))
+        .select(KeyRow::as_select())
+        .load(c)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| KeyRecord {
+            kid: r.kid,
+            alg: r.alg,
+            private_pem: r.private_pem,
+            created_at: r.created_at.0,
+            retired_at: r.retired_at.map(|t| t.0),
+        })
+        .collect())
+}
+
+/// Takes the key-generation lock for the rest of the transaction.
+pub async fn lock(conn: &mut Conn) -> Result<()> {
+    match &mut conn.0 {
+        ConnInner::Pg(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_xact_lock({KEYGEN_LOCK})"))
+                .await?
+        }
+        ConnInner::Sqlite(_) => {} // BEGIN IMMEDIATE already holds the write lock.
+    }
+    Ok(())
+}
+
+/// Adds a key (a key already stored under that kid is left as it is).
+pub async fn insert(conn: &mut Conn, key: &KeyRecord) -> Result<()> {
+    let row = KeyRow {
+        kid: key.kid.clone(),
+        alg: key.alg.clone(),
+        private_pem: key.private_pem.clone(),
+        created_at: Ts(key.created_at),
+        retired_at: key.retired_at.map(Ts),
+    };
+    run!(conn, |c| diesel::insert_into(signing_keys::table)
+        .values(&row)
+        .on_conflict_do_nothing()
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+/// Retires every signing key of `alg` except `keep`.
+pub async fn retire_others(
+    conn: &mut Conn,
+    alg: &str,
+    keep: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    run!(conn, |c| diesel::update(
+        signing_keys::table
+            .filter(signing_keys::alg.eq(alg))
+            .filter(signing_keys::kid.ne(keep))
+            .filter(signing_keys::retired_at.is_null())
+    )
+    .set(signing_keys::retired_at.eq(Some(Ts(at))))
+    .execute(c)
+    .await)?;
+    Ok(())
+}

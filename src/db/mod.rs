@@ -1,0 +1,329 @@
+//! The only module that knows Diesel. One pool type for two backends, chosen by the
+//! `DATABASE_URL` scheme; each query is written once and expanded per backend by `run!`.
+//!
+//! Transactions run on their own task: when actix drops a request's future (the client
+//! went away), the transaction still commits or rolls back, and its connection goes back
+//! to the pool clean.
+
+pub mod audit;
+pub mod keys;
+pub mod schema;
+pub mod sessions;
+pub mod types;
+pub mod users;
+
+use std::time::Duration;
+
+use deadpool::Runtime;
+use deadpool::managed::{Object, QueueMode, Timeouts};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::{ConnectionError, SqliteConnection};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{
+    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures_util::future::BoxFuture;
+
+use crate::error::{Error, Result};
+
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Serialises migrations of instances that start together on one PostgreSQL database.
+const MIGRATION_LOCK: i64 = 0x0064_6f6f_726d_616e;
+
+type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+type Manager<C> = AsyncDieselConnectionManager<C>;
+type Pool<C> = deadpool::managed::Pool<Manager<C>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Clone)]
+pub struct Db {
+    pool: DbPool,
+}
+
+#[derive(Clone)]
+enum DbPool {
+    Pg(Pool<AsyncPgConnection>),
+    Sqlite(Pool<SqliteConn>),
+}
+
+/// A pooled connection of either backend. Repositories take `&mut Conn`.
+pub struct Conn(ConnInner);
+
+#[doc(hidden)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per request, held in place; boxing would add an allocation to every checkout"
+)]
+pub enum ConnInner {
+    Pg(Object<Manager<AsyncPgConnection>>),
+    Sqlite(Object<Manager<SqliteConn>>),
+}
+
+/// Pool figures for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    pub size: usize,
+    pub idle: usize,
+    pub waiting: usize,
+    pub max: usize,
+}
+
+/// Runs `$body` with `$c` bound to the backend's connection; the body is compiled once
+/// per backend, so each query is written once and type-checked for both.
+macro_rules! run {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match &mut $conn.0 {
+            $crate::db::ConnInner::Pg(object) => {
+                let $c: &mut diesel_async::AsyncPgConnection = &mut **object;
+                $body
+            }
+            $crate::db::ConnInner::Sqlite(object) => {
+                let $c: &mut diesel_async::sync_connection_wrapper::SyncConnectionWrapper<
+                    diesel::SqliteConnection,
+                > = &mut **object;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use run;
+
+impl Db {
+    /// Opens a pool for `url` (`sqlite://PATH` or `postgres://...`).
+    pub async fn connect(url: &str, max_size: usize) -> anyhow::Result<Self> {
+        let timeouts = Timeouts {
+            wait: Some(Duration::from_secs(5)),
+            create: Some(Duration::from_secs(5)),
+            recycle: Some(Duration::from_secs(5)),
+        };
+        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let mut config = ManagerConfig::<AsyncPgConnection>::default();
+            config.recycling_method = RecyclingMethod::Fast;
+            config.custom_setup = Box::new(|url| Box::pin(setup_pg(url.to_owned())));
+            let manager = Manager::new_with_config(url, config);
+            let pool = Pool::builder(manager)
+                .max_size(max_size)
+                .queue_mode(QueueMode::Lifo)
+                .timeouts(timeouts)
+                .runtime(Runtime::Tokio1)
+                .build()?;
+            drop(
+                pool.get()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?,
+            );
+            DbPool::Pg(pool)
+        } else {
+            let path = sqlite_path(url)?;
+            let mut config = ManagerConfig::<SqliteConn>::default();
+            config.recycling_method = RecyclingMethod::Fast;
+            config.custom_setup = Box::new(|path| Box::pin(setup_sqlite(path.to_owned())));
+            let manager = Manager::new_with_config(path, config);
+            let pool = Pool::builder(manager)
+                .max_size(max_size)
+                .queue_mode(QueueMode::Lifo)
+                .timeouts(timeouts)
+                .runtime(Runtime::Tokio1)
+                .build()?;
+            drop(
+                pool.get()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot open the SQLite database: {e}"))?,
+            );
+            DbPool::Sqlite(pool)
+        };
+        Ok(Self { pool })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            DbPool::Pg(_) => Backend::Postgres,
+            DbPool::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    pub async fn conn(&self) -> Result<Conn> {
+        let busy = |err: deadpool::managed::PoolError<_>| {
+            tracing::warn!(error = %err, "no database connection available");
+            Error::ServiceUnavailable {
+                retry_after_secs: 1,
+            }
+        };
+        Ok(Conn(match &self.pool {
+            DbPool::Pg(pool) => ConnInner::Pg(pool.get().await.map_err(busy)?),
+            DbPool::Sqlite(pool) => ConnInner::Sqlite(pool.get().await.map_err(busy)?),
+        }))
+    }
+
+    /// Runs `work` in one transaction on its own task (see the module doc). On SQLite the
+    /// transaction takes the write lock up front (`BEGIN IMMEDIATE`), which makes
+    /// read-then-write sequences safe; on PostgreSQL repositories lock rows they will change.
+    pub async fn transaction<R, F>(&self, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
+    {
+        let conn = self.conn().await?;
+        let task = tokio::spawn(async move {
+            let mut guard = TxGuard(Some(conn));
+            let conn = guard.conn();
+            let begin = match conn.0 {
+                ConnInner::Pg(_) => "BEGIN",
+                ConnInner::Sqlite(_) => "BEGIN IMMEDIATE",
+            };
+            conn.batch(begin).await?;
+            let outcome = match work(conn).await {
+                Ok(value) => conn.batch("COMMIT").await.map(|()| value),
+                Err(err) => Err(err),
+            };
+            if outcome.is_err() && conn.batch("ROLLBACK").await.is_err() {
+                return outcome;
+            }
+            guard.release();
+            outcome
+        });
+        task.await
+            .map_err(|err| Error::internal(anyhow::anyhow!("a transaction task failed: {err}")))?
+    }
+
+    /// Applies pending migrations for the backend.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migration_error =
+            |e: Box<dyn std::error::Error + Send + Sync>| anyhow::anyhow!("migration failed: {e}");
+        match &self.pool {
+            DbPool::Pg(pool) => {
+                let mut conn = Object::take(pool.get().await?);
+                conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                    .await?;
+                let mut harness = AsyncMigrationHarness::new(conn);
+                let result = harness.run_pending_migrations(PG_MIGRATIONS).map(|_| ());
+                let mut conn = harness.into_inner();
+                conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                    .await?;
+                result.map_err(migration_error)
+            }
+            DbPool::Sqlite(pool) => {
+                let conn = Object::take(pool.get().await?);
+                let mut harness = AsyncMigrationHarness::new(conn);
+                harness
+                    .run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map(|_| ())
+                    .map_err(migration_error)
+            }
+        }
+    }
+
+    /// A cheap round trip, for readiness.
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn().await?;
+        conn.batch("SELECT 1").await
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        let status = match &self.pool {
+            DbPool::Pg(pool) => pool.status(),
+            DbPool::Sqlite(pool) => pool.status(),
+        };
+        PoolStats {
+            size: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+            max: status.max_size,
+        }
+    }
+}
+
+impl Conn {
+    async fn batch(&mut self, sql: &str) -> Result<()> {
+        run!(self, |c| c.batch_execute(sql).await.map_err(Error::from))
+    }
+}
+
+/// Holds a connection during a transaction; if the transaction did not end cleanly (a
+/// panic, or a failed rollback) the connection is closed instead of returned to the pool.
+struct TxGuard(Option<Conn>);
+
+impl TxGuard {
+    fn conn(&mut self) -> &mut Conn {
+        self.0
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("the guard holds its connection until released"))
+    }
+
+    fn release(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for TxGuard {
+    fn drop(&mut self) {
+        match self.0.take().map(|conn| conn.0) {
+            Some(ConnInner::Pg(object)) => drop(Object::take(object)),
+            Some(ConnInner::Sqlite(object)) => drop(Object::take(object)),
+            None => {}
+        }
+    }
+}
+
+/// `sqlite://doorman.db` → `doorman.db`; `sqlite:///var/lib/x.db` → `/var/lib/x.db`.
+fn sqlite_path(url: &str) -> anyhow::Result<String> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    anyhow::ensure!(
+        !path.is_empty() && !path.contains(":memory:"),
+        "DATABASE_URL needs a SQLite file path"
+    );
+    Ok(path.to_owned())
+}
+
+async fn setup_pg(url: String) -> diesel::ConnectionResult<AsyncPgConnection> {
+    let mut conn = AsyncPgConnection::establish(&url).await?;
+    conn.batch_execute(
+        "SET statement_timeout = '15s'; SET lock_timeout = '5s'; \
+         SET idle_in_transaction_session_timeout = '30s'; SET TIME ZONE 'UTC'",
+    )
+    .await
+    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+async fn setup_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
+    let mut conn = SqliteConn::establish(&path).await?;
+    conn.batch_execute(
+        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+    )
+    .await
+    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+impl From<DieselError> for Error {
+    fn from(err: DieselError) -> Self {
+        Error::internal(err)
+    }
+}
+
+/// The unique constraint a failed insert or update broke, if that is why it failed.
+/// PostgreSQL names the index; SQLite names the column or the index in its message.
+pub(crate) fn unique_violation(err: &DieselError) -> Option<String> {
+    match err {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            Some(info.constraint_name().unwrap_or(info.message()).to_owned())
+        }
+        _ => None,
+    }
+}

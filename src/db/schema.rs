@@ -1,0 +1,96 @@
+//! One schema for both backends (see `types.rs`). Written by hand to match
+//! `migrations/{postgres,sqlite}`.
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{PortableUuid, PortableTimestamp};
+
+    users (id) {
+        id -> PortableUuid,
+        email -> Text,
+        username -> Nullable<Text>,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        phone_number -> Nullable<Text>,
+        date_of_birth -> Nullable<Text>,
+        role -> Text,
+        is_active -> Bool,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+        last_login_at -> Nullable<PortableTimestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{PortableUuid, PortableTimestamp};
+
+    credentials (id) {
+        id -> PortableUuid,
+        user_id -> PortableUuid,
+        password_hash -> Text,
+        is_current -> Bool,
+        created_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{PortableUuid, PortableTimestamp};
+
+    sessions (id) {
+        id -> PortableUuid,
+        user_id -> PortableUuid,
+        created_at -> PortableTimestamp,
+        last_refreshed_at -> Nullable<PortableTimestamp>,
+        expires_at -> PortableTimestamp,
+        revoked_at -> Nullable<PortableTimestamp>,
+        user_agent -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        refresh_jti -> PortableUuid,
+        refresh_iat -> PortableTimestamp,
+        refresh_exp -> PortableTimestamp,
+        previous_jti -> Nullable<PortableUuid>,
+        rotated_at -> Nullable<PortableTimestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::PortableTimestamp;
+
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        private_pem -> Text,
+        created_at -> PortableTimestamp,
+        retired_at -> Nullable<PortableTimestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{PortableUuid, PortableTimestamp};
+
+    audit_events (id) {
+        id -> PortableUuid,
+        at -> PortableTimestamp,
+        #[sql_name = "type"]
+        type_ -> Text,
+        actor_id -> Nullable<PortableUuid>,
+        subject_id -> Nullable<PortableUuid>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        detail -> Text,
+    }
+}
+
+diesel::joinable!(credentials -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    credentials,
+    sessions,
+    signing_keys,
+    audit_events
+);

@@ -1,0 +1,150 @@
+//! Sign-in sessions and their refresh-token state.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use super::schema::{sessions, users};
+use super::types::{Id, Ts};
+use super::users::UserRow;
+use super::{Conn, ConnInner, run};
+use crate::domain::{Session, SessionId, User, UserId};
+use crate::error::Result;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub(crate) struct SessionRow {
+    id: Id,
+    user_id: Id,
+    created_at: Ts,
+    last_refreshed_at: Option<Ts>,
+    expires_at: Ts,
+    revoked_at: Option<Ts>,
+    user_agent: Option<String>,
+    ip: Option<String>,
+    refresh_jti: Id,
+    refresh_iat: Ts,
+    refresh_exp: Ts,
+    previous_jti: Option<Id>,
+    rotated_at: Option<Ts>,
+}
+
+impl From<&Session> for SessionRow {
+    fn from(s: &Session) -> Self {
+        Self {
+            id: Id(s.id.0),
+            user_id: Id(s.user_id.0),
+            created_at: Ts(s.created_at),
+            last_refreshed_at: s.last_refreshed_at.map(Ts),
+            expires_at: Ts(s.expires_at),
+            revoked_at: s.revoked_at.map(Ts),
+            user_agent: s.user_agent.clone(),
+            ip: s.ip.clone(),
+            refresh_jti: Id(s.refresh_jti),
+            refresh_iat: Ts(s.refresh_iat),
+            refresh_exp: Ts(s.refresh_exp),
+            previous_jti: s.previous_jti.map(Id),
+            rotated_at: s.rotated_at.map(Ts),
+        }
+    }
+}
+
+impl From<SessionRow> for Session {
+    fn from(r: SessionRow) -> Self {
+        Self {
+            id: SessionId(r.id.0),
+            user_id: UserId(r.user_id.0),
+            created_at: r.created_at.0,
+            last_refreshed_at: r.last_refreshed_at.map(|t| t.0),
+            expires_at: r.expires_at.0,
+            revoked_at: r.revoked_at.map(|t| t.0),
+            user_agent: r.user_agent,
+            ip: r.ip,
+            refresh_jti: r.refresh_jti.0,
+            refresh_iat: r.refresh_iat.0,
+            refresh_exp: r.refresh_exp.0,
+            previous_jti: r.previous_jti.map(|t| t.0),
+            rotated_at: r.rotated_at.map(|t| t.0),
+        }
+    }
+}
+
+pub async fn insert(conn: &mut Conn, session: &Session) -> Result<()> {
+    let row = SessionRow::from(session);
+    run!(conn, |c| diesel::insert_into(sessions::table)
+        .values(&row)
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+/// The session and its user, in one indexed query: what every authenticated request checks.
+pub async fn find_with_user(conn: &mut Conn, id: SessionId) -> Result<Option<(Session, User)>> {
+    let row: Option<(SessionRow, UserRow)> = run!(conn, |c| sessions::table
+        .inner_join(users::table)
+        .filter(sessions::id.eq(Id(id.0)))
+        .select((SessionRow::as_select(), UserRow::as_select()))
+        .first(c)
+        .await
+        .optional())?;
+    row.map(|(session, user)| Ok((Session::from(session), User::try_from(user)?)))
+        .transpose()
+}
+
+/// The session, locked until the transaction ends (on SQLite the whole write transaction
+/// already holds the database lock).
+pub async fn find_for_update(conn: &mut Conn, id: SessionId) -> Result<Option<Session>> {
+    let query = sessions::table.find(Id(id.0));
+    let row: Option<SessionRow> = match &mut conn.0 {
+        ConnInner::Pg(c) => query
+            .select(SessionRow::as_select())
+            .for_update()
+            .first(&mut **c)
+            .await
+            .optional()?,
+        ConnInner::Sqlite(c) => query
+            .select(SessionRow::as_select())
+            .first(&mut **c)
+            .await
+            .optional()?,
+    };
+    Ok(row.map(Session::from))
+}
+
+/// Makes `new_jti` the one refresh token that may be exchanged, keeping the one just
+/// exchanged for the reuse grace interval.
+pub async fn rotate(
+    conn: &mut Conn,
+    id: SessionId,
+    exchanged: Uuid,
+    new_jti: Uuid,
+    iat: DateTime<Utc>,
+    exp: DateTime<Utc>,
+) -> Result<()> {
+    run!(conn, |c| diesel::update(sessions::table.find(Id(id.0)))
+        .set((
+            sessions::previous_jti.eq(Some(Id(exchanged))),
+            sessions::rotated_at.eq(Some(Ts(iat))),
+            sessions::last_refreshed_at.eq(Some(Ts(iat))),
+            sessions::refresh_jti.eq(Id(new_jti)),
+            sessions::refresh_iat.eq(Ts(iat)),
+            sessions::refresh_exp.eq(Ts(exp)),
+        ))
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+/// Revokes one session; returns whether a live one was revoked.
+pub async fn revoke(conn: &mut Conn, id: SessionId, at: DateTime<Utc>) -> Result<bool> {
+    let changed = run!(conn, |c| diesel::update(
+        sessions::table
+            .find(Id(id.0))
+            .filter(sessions::revoked_at.is_null())
+    )
+    .set(sessions::revoked_at.eq(Some(Ts(at))))
+    .execute(c)
+    .await)?;
+    Ok(changed > 0)
+}

@@ -1,0 +1,375 @@
+//! Request fields, parsed once into types that can only hold valid values.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use chrono::{NaiveDate, Utc};
+
+use crate::error::FieldError;
+
+static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    include_str!("../../data/common-passwords.txt")
+        .lines()
+        .collect()
+});
+
+/// Rejects NUL and other control characters (`allow_newlines` lets `\n`, `\r`, `\t` through).
+pub fn check_no_control_chars(
+    field: &str,
+    value: &str,
+    allow_newlines: bool,
+) -> Result<(), FieldError> {
+    let bad = value
+        .chars()
+        .any(|c| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\r' | '\t')));
+    if bad {
+        return Err(FieldError::new(
+            field,
+            "control_characters",
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn length_between(field: &str, value: &str, min: usize, max: usize) -> Result<(), FieldError> {
+    let len = value.chars().count();
+    if len < min {
+        return Err(FieldError::new(
+            field,
+            "too_short",
+            format!("must be at least {min} characters"),
+        ));
+    }
+    if len > max {
+        return Err(FieldError::new(
+            field,
+            "too_long",
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// An email address: trimmed, lower-cased, at most 254 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        check_no_control_chars(field, raw, false)?;
+        let value = raw.trim().to_lowercase();
+        if value.chars().count() > 254 {
+            return Err(FieldError::new(
+                field,
+                "too_long",
+                "must be at most 254 characters",
+            ));
+        }
+        if !is_valid_email(&value) {
+            return Err(FieldError::new(
+                field,
+                "invalid_email",
+                "is not a valid email address",
+            ));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+fn is_valid_email(value: &str) -> bool {
+    let Some((local, domain)) = value.split_once('@') else {
+        return false;
+    };
+    let local_ok = (1..=64).contains(&local.len())
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && domain.len() <= 253
+        && labels.iter().all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && !tld.chars().all(|c| c.is_ascii_digit()));
+    local_ok && domain_ok
+}
+
+/// A username: 3–32 characters of `[A-Za-z0-9_.-]`, unique case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        check_no_control_chars(field, raw, false)?;
+        length_between(field, raw, 3, 32)?;
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
+            return Err(FieldError::new(
+                field,
+                "invalid_username",
+                "may contain only letters, digits, '_', '.' and '-'",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A first or last name: 1–100 characters after trimming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name(String);
+
+impl Name {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        check_no_control_chars(field, raw, false)?;
+        let value = raw.trim();
+        length_between(field, value, 1, 100)?;
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A phone number in E.164: `+` and 8–15 digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone(String);
+
+impl Phone {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        check_no_control_chars(field, raw, false)?;
+        let value = raw.trim();
+        let digits = value.strip_prefix('+').unwrap_or("");
+        let ok = (8..=15).contains(&digits.len())
+            && digits.chars().all(|c| c.is_ascii_digit())
+            && !digits.starts_with('0');
+        if !ok {
+            return Err(FieldError::new(
+                field,
+                "invalid_phone_number",
+                "must be E.164: '+' and 8–15 digits",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A date of birth: a real `YYYY-MM-DD` date, not in the future.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateOfBirth(NaiveDate);
+
+impl DateOfBirth {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        check_no_control_chars(field, raw, false)?;
+        let well_formed = raw.len() == 10 && raw.as_bytes()[4] == b'-' && raw.as_bytes()[7] == b'-';
+        let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+            .ok()
+            .filter(|_| well_formed)
+            .ok_or_else(|| {
+                FieldError::new(field, "invalid_date", "must be a real date as YYYY-MM-DD")
+            })?;
+        if date > Utc::now().date_naive() {
+            return Err(FieldError::new(
+                field,
+                "in_future",
+                "must not be in the future",
+            ));
+        }
+        Ok(Self(date))
+    }
+
+    pub fn into_inner(self) -> NaiveDate {
+        self.0
+    }
+}
+
+/// A password that obeys the password rules. Holds the plain text only until it is hashed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewPassword(String);
+
+impl std::fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewPassword(***)")
+    }
+}
+
+impl NewPassword {
+    /// Checks the rules of the contract. Control characters are a `validation_failed`
+    /// problem; every other broken rule is a `weak_password` problem, returned as `Err(true)`.
+    pub fn parse(
+        field: &str,
+        raw: &str,
+        email: Option<&str>,
+        username: Option<&str>,
+    ) -> Result<Self, (bool, FieldError)> {
+        if raw.contains('\0') {
+            return Err((
+                false,
+                FieldError::new(field, "control_characters", "must not contain NUL bytes"),
+            ));
+        }
+        let weak = |code: &str, message: &str| Err((true, FieldError::new(field, code, message)));
+        let len = raw.chars().count();
+        if len < 8 {
+            return weak("too_short", "must be at least 8 characters");
+        }
+        if len > 128 {
+            return weak("too_long", "must be at most 128 characters");
+        }
+        if raw.trim().is_empty() {
+            return weak("only_whitespace", "must not be only whitespace");
+        }
+        let lowered = raw.to_lowercase();
+        if email.is_some_and(|e| e.eq_ignore_ascii_case(raw.trim())) {
+            return weak("same_as_email", "must not be the email address");
+        }
+        if username.is_some_and(|u| u.eq_ignore_ascii_case(raw.trim())) {
+            return weak("same_as_username", "must not be the username");
+        }
+        if COMMON_PASSWORDS.contains(lowered.as_str()) {
+            return weak("too_common", "is one of the 10,000 most common passwords");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A task title: 1–200 characters after trimming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskTitle(String);
+
+impl TaskTitle {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        check_no_control_chars(field, raw, false)?;
+        let value = raw.trim();
+        length_between(field, value, 1, 200)?;
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A task description: at most 10,000 characters; newlines and tabs allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskDescription(String);
+
+impl TaskDescription {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        check_no_control_chars(field, raw, true)?;
+        length_between(field, raw, 0, 10_000)?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_and_lowercased() {
+        assert_eq!(
+            Email::parse("email", "  Ann@Example.COM ").map(Email::into_inner),
+            Ok("ann@example.com".into())
+        );
+    }
+
+    #[test]
+    fn malformed_emails_are_refused() {
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@example",
+            "a..b@example.com",
+            "ann@-x.com",
+            "a b@x.com",
+        ] {
+            assert!(
+                Email::parse("email", bad).is_err(),
+                "{bad} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn common_and_short_passwords_are_weak() {
+        assert!(
+            matches!(NewPassword::parse("password", "password", None, None), Err((true, e)) if e.code == "too_common")
+        );
+        assert!(
+            matches!(NewPassword::parse("password", "QWERTYUIOP", None, None), Err((true, e)) if e.code == "too_common")
+        );
+        assert!(
+            matches!(NewPassword::parse("password", "short", None, None), Err((true, e)) if e.code == "too_short")
+        );
+        assert!(
+            matches!(NewPassword::parse("password", "         ", None, None), Err((true, e)) if e.code == "only_whitespace")
+        );
+        assert!(NewPassword::parse("password", "correct horse battery", None, None).is_ok());
+    }
+
+    #[test]
+    fn the_common_list_holds_ten_thousand_entries() {
+        assert!(COMMON_PASSWORDS.len() > 9_900);
+    }
+
+    #[test]
+    fn phone_numbers_must_be_e164() {
+        assert!(Phone::parse("p", "+4915112345678").is_ok());
+        assert!(Phone::parse("p", "015112345678").is_err());
+        assert!(Phone::parse("p", "+12").is_err());
+    }
+
+    #[test]
+    fn dates_of_birth_must_be_real_and_past() {
+        assert!(DateOfBirth::parse("d", "1990-02-28").is_ok());
+        assert!(DateOfBirth::parse("d", "1990-02-30").is_err());
+        assert!(DateOfBirth::parse("d", "1990-2-3").is_err());
+        assert!(DateOfBirth::parse("d", "2999-01-01").is_err());
+    }
+}

@@ -1,0 +1,228 @@
+//! The one error type. Every failure a client can see is a variant here, and
+//! `code()`/`status()` are exhaustive matches, so a new variant without a contract code
+//! does not compile. It renders as RFC 9457 problem+json.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The `Unauthenticated` detail for a request with no bearer token at all (RFC 6750 §3:
+/// such a challenge carries no error code).
+pub const MISSING_TOKEN: &str = "a bearer access token is required";
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One field-level problem inside a `validation_failed` or `weak_password` error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The request field, as the client spelled it.
+    pub field: String,
+    /// A stable snake_case code, e.g. `invalid_email`, `too_short`, `unknown_field`.
+    pub code: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    MalformedRequest(String),
+    #[error("the reset token is unknown, expired or already used")]
+    InvalidResetToken,
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    #[error("the access token has expired")]
+    TokenExpired,
+    #[error("the credentials are not valid")]
+    InvalidCredentials,
+    #[error("the refresh token is not valid")]
+    InvalidRefreshToken,
+    #[error("the refresh token was already used; the session has been revoked")]
+    RefreshTokenReused,
+    #[error("the session has been revoked")]
+    SessionRevoked,
+    #[error("the account is disabled")]
+    AccountDisabled,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("the resource does not exist")]
+    NotFound,
+    #[error("the method is not allowed on this resource")]
+    MethodNotAllowed,
+    #[error("the email address is already registered")]
+    EmailTaken,
+    #[error("the username is already taken")]
+    UsernameTaken,
+    #[error("the phone number is already registered")]
+    PhoneTaken,
+    #[error("this would leave no active admin")]
+    LastAdmin,
+    #[error("the request body is larger than 64 KiB")]
+    PayloadTooLarge,
+    #[error("the request body must be application/json")]
+    UnsupportedMediaType,
+    #[error("the request has invalid fields")]
+    Validation(Vec<FieldError>),
+    #[error("the password is too weak")]
+    WeakPassword(Vec<FieldError>),
+    #[error("the new password was used recently")]
+    PasswordReused,
+    #[error("too many requests")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("the service is overloaded")]
+    ServiceUnavailable { retry_after_secs: u64 },
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl Error {
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, code, message)])
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MalformedRequest(_) => "malformed_request",
+            Self::InvalidResetToken => "invalid_reset_token",
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::TokenExpired => "token_expired",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidRefreshToken => "invalid_refresh_token",
+            Self::RefreshTokenReused => "refresh_token_reused",
+            Self::SessionRevoked => "session_revoked",
+            Self::AccountDisabled => "account_disabled",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::EmailTaken => "email_taken",
+            Self::UsernameTaken => "username_taken",
+            Self::PhoneTaken => "phone_taken",
+            Self::LastAdmin => "last_admin",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Validation(_) => "validation_failed",
+            Self::WeakPassword(_) => "weak_password",
+            Self::PasswordReused => "password_reused",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::ServiceUnavailable { .. } => "service_unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MalformedRequest(_) | Self::InvalidResetToken => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated(_)
+            | Self::TokenExpired
+            | Self::InvalidCredentials
+            | Self::InvalidRefreshToken
+            | Self::RefreshTokenReused
+            | Self::SessionRevoked => StatusCode::UNAUTHORIZED,
+            Self::AccountDisabled | Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::EmailTaken | Self::UsernameTaken | Self::PhoneTaken | Self::LastAdmin => {
+                StatusCode::CONFLICT
+            }
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) | Self::WeakPassword(_) | Self::PasswordReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::ServiceUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn field_errors(&self) -> Option<&[FieldError]> {
+        match self {
+            Self::Validation(errors) | Self::WeakPassword(errors) => Some(errors),
+            _ => None,
+        }
+    }
+}
+
+/// The RFC 9457 body. `errors` appears only for field-level problems.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "https://doorman.dev/problems/validation_failed",
+    "title": "Unprocessable Entity",
+    "status": 422,
+    "detail": "the request has invalid fields",
+    "code": "validation_failed",
+    "errors": [{"field": "email", "code": "invalid_email", "message": "not a valid email address"}]
+}))]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable snake_case error code from the contract.
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status();
+        if let Self::Internal(source) = self {
+            tracing::error!(error = ?source, "internal error");
+        }
+        let body = Problem {
+            type_: format!("https://doorman.dev/problems/{}", self.code()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            code: self.code().to_owned(),
+            errors: self.field_errors().map(<[FieldError]>::to_vec),
+        };
+        let mut response = HttpResponse::build(status);
+        response.content_type("application/problem+json");
+        match self {
+            Self::RateLimited { retry_after_secs }
+            | Self::ServiceUnavailable { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.max(&1).to_string()));
+            }
+            Self::MethodNotAllowed => {}
+            _ if status == StatusCode::UNAUTHORIZED => {
+                let challenge = match self {
+                    Self::Unauthenticated(MISSING_TOKEN) => "Bearer realm=\"doorman\"".to_owned(),
+                    _ => format!(
+                        "Bearer realm=\"doorman\", error=\"invalid_token\", error_description=\"{}\"",
+                        self.code()
+                    ),
+                };
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    response.insert_header((header::WWW_AUTHENTICATE, value));
+                }
+            }
+            _ => {}
+        }
+        match serde_json::to_string(&body) {
+            Ok(json) => response.body(json),
+            Err(_) => HttpResponse::InternalServerError().finish(),
+        }
+    }
+}

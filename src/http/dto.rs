@@ -1,0 +1,137 @@
+//! Response bodies shared by several resources, and the field-error collector.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::{self, Role, SessionId, UserId};
+use crate::error::{Error, FieldError};
+
+/// A user. Never carries a password or hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone_number: Option<String>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub date_of_birth: Option<NaiveDate>,
+    pub role: Role,
+    /// `role == "admin"`.
+    pub is_admin: bool,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+impl From<domain::User> for User {
+    fn from(u: domain::User) -> Self {
+        Self {
+            id: u.id,
+            is_admin: u.role.is_admin(),
+            email: u.email,
+            username: u.username,
+            first_name: u.first_name,
+            last_name: u.last_name,
+            phone_number: u.phone_number,
+            date_of_birth: u.date_of_birth,
+            role: u.role,
+            is_active: u.is_active,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+            last_login_at: u.last_login_at,
+        }
+    }
+}
+
+/// An access token and the session's refresh token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPair {
+    pub access_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: i64,
+    pub session_id: SessionId,
+    pub user: User,
+}
+
+impl From<domain::TokenPair> for TokenPair {
+    fn from(p: domain::TokenPair) -> Self {
+        Self {
+            access_token: p.access_token,
+            token_type: "Bearer",
+            expires_in: p.expires_in,
+            refresh_token: p.refresh_token,
+            refresh_expires_in: p.refresh_expires_in,
+            session_id: p.session_id,
+            user: p.user.into(),
+        }
+    }
+}
+
+/// Collects field problems so a request learns about all of them at once.
+#[derive(Default)]
+pub struct Fields {
+    invalid: Vec<FieldError>,
+    weak: Vec<FieldError>,
+}
+
+impl Fields {
+    pub fn take<T>(&mut self, parsed: Result<T, FieldError>) -> Option<T> {
+        parsed.map_err(|e| self.invalid.push(e)).ok()
+    }
+
+    pub fn take_opt<T>(
+        &mut self,
+        raw: Option<&str>,
+        parse: impl FnOnce(&str) -> Result<T, FieldError>,
+    ) -> Option<T> {
+        raw.and_then(|raw| self.take(parse(raw)))
+    }
+
+    /// A password rule problem (`weak_password`) or a malformed password (`validation_failed`).
+    pub fn take_password<T>(&mut self, parsed: Result<T, (bool, FieldError)>) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err((true, e)) => {
+                self.weak.push(e);
+                None
+            }
+            Err((false, e)) => {
+                self.invalid.push(e);
+                None
+            }
+        }
+    }
+
+    pub fn push(&mut self, error: FieldError) {
+        self.invalid.push(error);
+    }
+
+    /// `validation_failed` listing every problem when any field is malformed; otherwise
+    /// `weak_password` when only password rules were broken.
+    pub fn finish(self) -> Result<(), Error> {
+        if !self.invalid.is_empty() {
+            let mut all = self.invalid;
+            all.extend(self.weak);
+            return Err(Error::Validation(all));
+        }
+        if !self.weak.is_empty() {
+            return Err(Error::WeakPassword(self.weak));
+        }
+        Ok(())
+    }
+}
+
+/// The parsed value of a field that `Fields::finish` has vouched for.
+pub fn vouched<T>(value: Option<T>) -> Result<T, Error> {
+    value.ok_or_else(|| Error::internal(anyhow::anyhow!("a field was missing after validation")))
+}

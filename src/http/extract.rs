@@ -1,0 +1,201 @@
+//! Extractors: JSON bodies and queries that fail as problem+json, the caller's address and
+//! user agent, and the authenticated principal.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::web::{self, BytesMut};
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+
+use crate::config::IpNet;
+use crate::domain::ClientInfo;
+use crate::error::{Error, FieldError, MISSING_TOKEN};
+use crate::service::Context;
+use crate::service::auth::{self, Principal};
+
+/// The largest accepted request body.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Settings only the HTTP layer needs.
+#[derive(Debug, Clone, Default)]
+pub struct HttpSettings {
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// A JSON object body, read with the contract's rules: 415 for another content type, 413
+/// past 64 KiB, 400 for anything but a JSON object, 422 naming each bad or unknown field.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .is_some_and(|mime| {
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if declared.is_some_and(|len| len > BODY_LIMIT) {
+                return Err(Error::PayloadTooLarge);
+            }
+            if !is_json {
+                return Err(Error::UnsupportedMediaType);
+            }
+            let mut body = BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| {
+                    Error::MalformedRequest("the request body could not be read".into())
+                })?;
+                if body.len() + chunk.len() > BODY_LIMIT {
+                    return Err(Error::PayloadTooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_object(&body).map(ApiJson)
+        })
+    }
+}
+
+/// Parses a JSON object into `T`, naming the field behind any failure.
+pub fn parse_object<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| Error::MalformedRequest(format!("the request body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(Error::MalformedRequest(
+            "the request body must be a JSON object".into(),
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let message = err.inner().to_string();
+        let named = message.split('`').nth(1).unwrap_or_default().to_owned();
+        let field_error = if message.starts_with("unknown field") {
+            FieldError::new(&named, "unknown_field", format!("unknown field `{named}`"))
+        } else if message.starts_with("missing field") {
+            FieldError::new(&named, "required", "is required")
+        } else {
+            FieldError::new(path.trim_start_matches('.'), "invalid_type", message)
+        };
+        Error::Validation(vec![field_error])
+    })
+}
+
+/// Query-string errors are 422 naming the parameter.
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &HttpRequest,
+) -> actix_web::Error {
+    let message = err.to_string();
+    let named = message.split('`').nth(1).unwrap_or("query").to_owned();
+    Error::field(&named, "invalid_query", message).into()
+}
+
+/// A path parameter that does not parse (e.g. not a UUID) names nothing that exists.
+pub fn path_error(_err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    Error::NotFound.into()
+}
+
+/// The caller's address and user agent.
+impl FromRequest for ClientInfo {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(client_info(req)))
+    }
+}
+
+pub fn client_info(req: &HttpRequest) -> ClientInfo {
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| {
+            ua.chars()
+                .filter(|c| !c.is_control())
+                .take(512)
+                .collect::<String>()
+        })
+        .filter(|ua| !ua.is_empty());
+    ClientInfo {
+        ip: client_ip(req).map(|ip| ip.to_string()),
+        user_agent,
+    }
+}
+
+/// The peer's address, or, when the peer is a trusted proxy, the right-most address in
+/// `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
+    let peer = req.peer_addr()?.ip().to_canonical();
+    let trusted = req
+        .app_data::<web::Data<HttpSettings>>()
+        .map(|s| s.trusted_proxies.as_slice())
+        .unwrap_or(&[]);
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<std::net::IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|part| part.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
+        .collect();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !is_trusted(*ip))
+            .unwrap_or(peer),
+    )
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .then(|| token.trim().to_owned())
+}
+
+/// The signed-in caller: a valid access token whose session is live and user active.
+impl FromRequest for Principal {
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let ctx = req.app_data::<web::Data<Context>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let ctx = ctx.ok_or_else(|| {
+                Error::internal(anyhow::anyhow!("the service context is not registered"))
+            })?;
+            let token = token.ok_or(Error::Unauthenticated(MISSING_TOKEN))?;
+            auth::authenticate(&ctx, &token).await
+        })
+    }
+}

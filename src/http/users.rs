@@ -1,0 +1,126 @@
+//! `/api/v1/users`: registration and the caller's own profile.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, post, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::dto::{Fields, User, vouched};
+use super::extract::ApiJson;
+use crate::domain::{ClientInfo, DateOfBirth, Email, Name, NewPassword, Phone, Username};
+use crate::error::{Error, FieldError, Problem};
+use crate::service::Context;
+use crate::service::auth::Principal;
+use crate::service::users::{self, NewAccount};
+
+/// Sign-up fields. Unknown fields (such as `role`) are refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// ≤ 254 characters; stored lower-cased; unique case-insensitively.
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// 8–128 characters, not only whitespace, not the email or username, not a common password.
+    #[schema(example = "correct horse battery staple")]
+    pub password: String,
+    /// When sent, must equal `password`.
+    pub confirm_password: Option<String>,
+    /// 3–32 characters of `[A-Za-z0-9_.-]`, unique case-insensitively.
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// E.164, e.g. `+4915112345678`.
+    pub phone_number: Option<String>,
+    /// `YYYY-MM-DD`, not in the future.
+    #[schema(format = Date)]
+    pub date_of_birth: Option<String>,
+}
+
+impl RegisterRequest {
+    pub fn parse(self) -> Result<NewAccount, Error> {
+        let mut fields = Fields::default();
+        let email = fields.take(Email::parse("email", &self.email));
+        let username =
+            fields.take_opt(self.username.as_deref(), |v| Username::parse("username", v));
+        let first_name =
+            fields.take_opt(self.first_name.as_deref(), |v| Name::parse("first_name", v));
+        let last_name = fields.take_opt(self.last_name.as_deref(), |v| Name::parse("last_name", v));
+        let phone_number = fields.take_opt(self.phone_number.as_deref(), |v| {
+            Phone::parse("phone_number", v)
+        });
+        let date_of_birth = fields.take_opt(self.date_of_birth.as_deref(), |v| {
+            DateOfBirth::parse("date_of_birth", v)
+        });
+        if self
+            .confirm_password
+            .as_ref()
+            .is_some_and(|confirm| *confirm != self.password)
+        {
+            fields.push(FieldError::new(
+                "confirm_password",
+                "mismatch",
+                "must equal password",
+            ));
+        }
+        let password = fields.take_password(NewPassword::parse(
+            "password",
+            &self.password,
+            Some(self.email.trim()),
+            self.username.as_deref(),
+        ));
+        fields.finish()?;
+        Ok(NewAccount {
+            email: vouched(email)?,
+            password: vouched(password)?,
+            username,
+            first_name,
+            last_name,
+            phone_number,
+            date_of_birth,
+        })
+    }
+}
+
+/// Register a new account. The role is always `user`.
+#[utoipa::path(
+    tag = "users",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Created; `Location` names the new user", body = User,
+            headers(("Location" = String, description = "/api/v1/users/{id}"))),
+        (status = 400, description = "`malformed_request`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: registration is closed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`email_taken`, `username_taken` or `phone_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed` or `weak_password`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: hashing queue full", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/users")]
+pub async fn create_user(
+    ctx: web::Data<Context>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<RegisterRequest>,
+) -> Result<HttpResponse, Error> {
+    let account = body.parse()?;
+    let user = users::register(&ctx, account, &client).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/users/{}", user.id)))
+        .json(User::from(user)))
+}
+
+/// The signed-in user's profile.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = User),
+        (status = 401, description = "`unauthenticated`, `token_expired` or `session_revoked`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/users/me")]
+pub async fn get_me(principal: Principal) -> Result<web::Json<User>, Error> {
+    Ok(web::Json(principal.user.into()))
+}

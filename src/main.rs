@@ -1,0 +1,85 @@
+//! The `doorman` command: `serve` (the default), `migrate`, `rotate-keys`, `openapi`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use doorman::config::{Config, LogFormat};
+use doorman::startup::Application;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "doorman",
+    version,
+    about = "A user service: accounts, sessions and tokens"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Add a new signing key; the old ones stay published until their tokens expire.
+    RotateKeys,
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.config.log_format);
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "doorman stopped");
+            eprintln!("doorman: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            Application::build(config)
+                .await?
+                .run_until_stopped()
+                .await?
+        }
+        Command::Migrate => {
+            config.validate()?;
+            let db = doorman::db::Db::connect(&config.database_url, 1).await?;
+            db.migrate().await?;
+            println!("migrations applied");
+        }
+        Command::RotateKeys => {
+            config.validate()?;
+            let db = doorman::db::Db::connect(&config.database_url, 1).await?;
+            db.migrate().await?;
+            let kid = doorman::service::keys::rotate(&db, config.jwt_alg).await?;
+            println!("new signing key {kid}; instances pick it up within a minute");
+        }
+        Command::Openapi => println!("{}", doorman::openapi::document().to_pretty_json()?),
+    }
+    Ok(())
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}

@@ -1,0 +1,278 @@
+//! Sign-in, token refresh with rotation and theft detection, sign-out, and the check every
+//! authenticated request makes.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Context, keys, span};
+use crate::crypto::jwt::{AccessClaims, TokenType};
+use crate::db;
+use crate::domain::{
+    AuditEvent, AuditKind, ClientInfo, LoginName, Session, SessionId, TokenPair, User,
+};
+use crate::error::{Error, Result};
+
+/// The caller of an authenticated request, as checked against the database.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub session_id: SessionId,
+    pub claims: AccessClaims,
+}
+
+/// Verifies a bearer access token and checks, in one query, that its session is live and
+/// its user active.
+pub async fn authenticate(ctx: &Context, token: &str) -> Result<Principal> {
+    keys::learn_kid(ctx, token).await;
+    let claims = ctx.tokens.verify_access(token)?;
+    let mut conn = ctx.db.conn().await?;
+    let (session, user) = db::sessions::find_with_user(&mut conn, claims.sid)
+        .await?
+        .ok_or(Error::SessionRevoked)?;
+    if session.user_id != claims.sub {
+        return Err(Error::Unauthenticated(
+            "the token does not match its session",
+        ));
+    }
+    if !session.is_live(Utc::now()) || !user.is_active {
+        return Err(Error::SessionRevoked);
+    }
+    Ok(Principal {
+        user,
+        session_id: session.id,
+        claims,
+    })
+}
+
+/// Checks a password and opens a session.
+pub async fn login(
+    ctx: &Context,
+    name: LoginName,
+    password: &str,
+    client: &ClientInfo,
+) -> Result<TokenPair> {
+    let mut conn = ctx.db.conn().await?;
+    let found = db::users::find_for_login(&mut conn, &name).await?;
+    drop(conn);
+    let stored_hash = found.as_ref().and_then(|(_, hash)| hash.clone());
+    let verified = ctx.hasher.verify(password, stored_hash.as_deref()).await?;
+    let now = db::types::now();
+
+    let (user, hash) = match found {
+        Some((user, Some(hash))) if verified.matches => (user, hash),
+        other => {
+            let mut event = AuditEvent::new(AuditKind::LoginFailed, now, client)
+                .detail(serde_json::json!({ "reason": "invalid_credentials" }));
+            if let Some((user, _)) = other {
+                event = event.subject(user.id);
+            }
+            record(ctx, event).await?;
+            return Err(Error::InvalidCredentials);
+        }
+    };
+    if !user.is_active {
+        return Err(Error::AccountDisabled);
+    }
+    if verified.needs_rehash {
+        let new_hash = ctx.hasher.hash(password).await?;
+        let mut conn = ctx.db.conn().await?;
+        db::users::replace_current_hash(&mut conn, user.id, &hash, &new_hash).await?;
+    }
+
+    let session = new_session(ctx, &user, now, client);
+    let user = User {
+        last_login_at: Some(now),
+        ..user
+    };
+    let (stored, audited) = (
+        session.clone(),
+        AuditEvent::new(AuditKind::LoginSucceeded, now, client)
+            .actor(user.id)
+            .subject(user.id),
+    );
+    let user_id = user.id;
+    ctx.db
+        .transaction(move |tx| {
+            Box::pin(async move {
+                db::sessions::insert(tx, &stored).await?;
+                db::users::set_last_login(tx, user_id, now).await?;
+                db::audit::insert(tx, &audited).await
+            })
+        })
+        .await?;
+    issue(ctx, &user, &session, now)
+}
+
+fn new_session(ctx: &Context, user: &User, now: DateTime<Utc>, client: &ClientInfo) -> Session {
+    let expires_at = now + span(ctx.settings.session_ttl);
+    Session {
+        id: SessionId::new(),
+        user_id: user.id,
+        created_at: now,
+        last_refreshed_at: None,
+        expires_at,
+        revoked_at: None,
+        user_agent: client.user_agent.clone(),
+        ip: client.ip.clone(),
+        refresh_jti: Uuid::now_v7(),
+        refresh_iat: now,
+        refresh_exp: (now + span(ctx.settings.refresh_ttl)).min(expires_at),
+        previous_jti: None,
+        rotated_at: None,
+    }
+}
+
+/// Mints the access token and the session's current refresh token.
+fn issue(ctx: &Context, user: &User, session: &Session, now: DateTime<Utc>) -> Result<TokenPair> {
+    let access = ctx.tokens.mint_access(user, session.id, now)?;
+    let refresh = ctx.tokens.mint_refresh(
+        user.id,
+        session.id,
+        session.refresh_jti,
+        session.refresh_iat,
+        session.refresh_exp,
+    )?;
+    Ok(TokenPair {
+        access_token: access.token,
+        expires_in: (access.expires_at - now).num_seconds(),
+        refresh_token: refresh,
+        refresh_expires_in: (session.refresh_exp - now).num_seconds().max(0),
+        session_id: session.id,
+        user: user.clone(),
+    })
+}
+
+enum Exchange {
+    /// The presented token was current: the session now has a new one.
+    Rotated(Box<(User, Session)>),
+    /// The presented token was exchanged moments ago: answer with the current one.
+    WithinGrace(Box<(User, Session)>),
+    Reused,
+    Revoked,
+    Disabled,
+}
+
+/// Exchanges a refresh token (once), detecting reuse.
+pub async fn refresh(ctx: &Context, token: &str, client: &ClientInfo) -> Result<TokenPair> {
+    keys::learn_kid(ctx, token).await;
+    let claims = ctx.tokens.verify_refresh(token)?;
+    let now = db::types::now();
+    let grace = span(ctx.settings.refresh_reuse_grace);
+    let refresh_ttl = span(ctx.settings.refresh_ttl);
+    let client = client.clone();
+
+    let exchange = ctx
+        .db
+        .transaction(move |tx| {
+            Box::pin(async move {
+                let Some(session) = db::sessions::find_for_update(tx, claims.sid).await? else {
+                    return Ok(Exchange::Revoked);
+                };
+                if session.user_id != claims.sub {
+                    return Err(Error::InvalidRefreshToken);
+                }
+                if !session.is_live(now) {
+                    return Ok(Exchange::Revoked);
+                }
+                let Some(user) = db::users::find(tx, session.user_id).await? else {
+                    return Ok(Exchange::Revoked);
+                };
+                if !user.is_active {
+                    return Ok(Exchange::Disabled);
+                }
+                if claims.jti == session.refresh_jti {
+                    let new_jti = Uuid::now_v7();
+                    let exp = (now + refresh_ttl).min(session.expires_at);
+                    db::sessions::rotate(tx, session.id, claims.jti, new_jti, now, exp).await?;
+                    let session = Session {
+                        previous_jti: Some(claims.jti),
+                        rotated_at: Some(now),
+                        last_refreshed_at: Some(now),
+                        refresh_jti: new_jti,
+                        refresh_iat: now,
+                        refresh_exp: exp,
+                        ..session
+                    };
+                    return Ok(Exchange::Rotated(Box::new((user, session))));
+                }
+                let in_grace = session.previous_jti == Some(claims.jti)
+                    && session.rotated_at.is_some_and(|at| now - at <= grace);
+                if in_grace {
+                    return Ok(Exchange::WithinGrace(Box::new((user, session))));
+                }
+                db::sessions::revoke(tx, session.id, now).await?;
+                let event = AuditEvent::new(AuditKind::RefreshTokenReused, now, &client)
+                    .subject(user.id)
+                    .detail(serde_json::json!({ "session_id": session.id, "jti": claims.jti }));
+                db::audit::insert(tx, &event).await?;
+                Ok(Exchange::Reused)
+            })
+        })
+        .await?;
+
+    match exchange {
+        Exchange::Rotated(found) | Exchange::WithinGrace(found) => {
+            let (user, session) = *found;
+            issue(ctx, &user, &session, now)
+        }
+        Exchange::Reused => Err(Error::RefreshTokenReused),
+        Exchange::Revoked => Err(Error::SessionRevoked),
+        Exchange::Disabled => Err(Error::AccountDisabled),
+    }
+}
+
+/// Ends the caller's session.
+pub async fn logout(ctx: &Context, principal: &Principal, client: &ClientInfo) -> Result<()> {
+    let (session, user) = (principal.session_id, principal.user.id);
+    let event = AuditEvent::new(AuditKind::Logout, db::types::now(), client)
+        .actor(user)
+        .subject(user);
+    ctx.db
+        .transaction(move |tx| {
+            Box::pin(async move {
+                db::sessions::revoke(tx, session, event.at).await?;
+                db::audit::insert(tx, &event).await
+            })
+        })
+        .await
+}
+
+/// What introspection says about a token.
+#[derive(Debug, Clone, Default)]
+pub struct Introspection {
+    pub active: bool,
+    pub claims: Option<crate::crypto::jwt::AnyClaims>,
+    pub role: Option<crate::domain::Role>,
+}
+
+/// Active only for a valid token whose session is live and whose user is active; a
+/// refresh token must also be the session's current one.
+pub async fn introspect(ctx: &Context, token: &str) -> Result<Introspection> {
+    keys::learn_kid(ctx, token).await;
+    let Some(claims) = ctx.tokens.verify_any(token) else {
+        return Ok(Introspection::default());
+    };
+    let mut conn = ctx.db.conn().await?;
+    let Some((session, user)) = db::sessions::find_with_user(&mut conn, claims.sid).await? else {
+        return Ok(Introspection::default());
+    };
+    let current = match claims.typ {
+        TokenType::Access => true,
+        TokenType::Refresh => claims.jti == session.refresh_jti,
+    };
+    if session.user_id != claims.sub || !session.is_live(Utc::now()) || !user.is_active || !current
+    {
+        return Ok(Introspection::default());
+    }
+    Ok(Introspection {
+        active: true,
+        role: Some(user.role),
+        claims: Some(claims),
+    })
+}
+
+/// Writes one audit event on its own.
+pub(crate) async fn record(ctx: &Context, event: AuditEvent) -> Result<()> {
+    let mut conn = ctx.db.conn().await?;
+    db::audit::insert(&mut conn, &event).await
+}

@@ -1,0 +1,124 @@
+//! Signing keys: loaded (or generated once, under a lock, by the first instance to start),
+//! reloaded periodically and on an unknown `kid`, and rotated by `doorman rotate-keys`.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::config::JwtAlg;
+use crate::crypto::keys::{self as crypto_keys, KeyRecord, KeySet, alg_name};
+use crate::db::{self, Db};
+use crate::error::{Error, Result};
+
+use super::{Context, Settings, span};
+
+/// How long a retired key stays published: the longest a token signed by it can live.
+pub fn max_token_life(settings: &Settings, access_ttl: Duration) -> chrono::Duration {
+    span(
+        access_ttl
+            .max(settings.refresh_ttl)
+            .max(settings.session_ttl),
+    )
+}
+
+/// Loads the key set this instance signs and verifies with.
+pub async fn load(db: &Db, settings: &Settings, access_ttl: Duration) -> anyhow::Result<KeySet> {
+    let now = db::types::now();
+    let alg = settings.jwt_alg;
+    let records = if let Some(path) = &settings.key_file {
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
+        vec![crypto_keys::record_from_private(alg, pem, now)?]
+    } else if let (JwtAlg::Hs256, Some(secret)) = (alg, &settings.hs256_secret) {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(secret.as_bytes());
+        vec![crypto_keys::record_from_private(alg, encoded, now)?]
+    } else {
+        stored_or_generated(db, alg).await?
+    };
+    KeySet::build(alg, &records, now, max_token_life(settings, access_ttl))
+}
+
+async fn stored_or_generated(db: &Db, alg: JwtAlg) -> Result<Vec<KeyRecord>> {
+    let mut conn = db.conn().await?;
+    let records = db::keys::list(&mut conn, alg_name(alg)).await?;
+    drop(conn);
+    if records.iter().any(|r| r.retired_at.is_none()) {
+        return Ok(records);
+    }
+    db.transaction(move |tx| {
+        Box::pin(async move {
+            db::keys::lock(tx).await?;
+            let records = db::keys::list(tx, alg_name(alg)).await?;
+            if records.iter().any(|r| r.retired_at.is_none()) {
+                return Ok(records);
+            }
+            let key = crypto_keys::generate(alg, db::types::now()).map_err(Error::internal)?;
+            db::keys::insert(tx, &key).await?;
+            tracing::info!(kid = %key.kid, alg = alg_name(alg), "generated a signing key");
+            db::keys::list(tx, alg_name(alg)).await
+        })
+    })
+    .await
+}
+
+/// Adds a new signing key and retires the others (they stay published until their tokens
+/// expire). Returns the new `kid`.
+pub async fn rotate(db: &Db, alg: JwtAlg) -> Result<String> {
+    db.transaction(move |tx| {
+        Box::pin(async move {
+            db::keys::lock(tx).await?;
+            let now = db::types::now();
+            let key = crypto_keys::generate(alg, now).map_err(Error::internal)?;
+            db::keys::insert(tx, &key).await?;
+            db::keys::retire_others(tx, alg_name(alg), &key.kid, now).await?;
+            Ok(key.kid)
+        })
+    })
+    .await
+}
+
+/// Re-reads the keys from the database and swaps them in.
+pub async fn reload(ctx: &Context) -> anyhow::Result<()> {
+    let keys = load(&ctx.db, &ctx.settings, ctx.tokens.access_ttl()).await?;
+    ctx.tokens.replace_keys(keys);
+    Ok(())
+}
+
+/// Limits reloads triggered by tokens with an unknown `kid` (anyone can send those).
+pub struct ReloadGate(Mutex<Option<Instant>>);
+
+impl ReloadGate {
+    const MIN_INTERVAL: Duration = Duration::from_secs(5);
+
+    pub fn new() -> Self {
+        Self(Mutex::new(None))
+    }
+
+    fn try_pass(&self) -> bool {
+        let Ok(mut last) = self.0.lock() else {
+            return false;
+        };
+        if last.is_some_and(|at| at.elapsed() < Self::MIN_INTERVAL) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
+    }
+}
+
+impl Default for ReloadGate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// When a token names a key this instance does not know (another instance rotated),
+/// reloads the keys once so the token can be checked against them.
+pub async fn learn_kid(ctx: &Context, token: &str) {
+    if ctx.tokens.unknown_kid(token).is_some()
+        && ctx.key_reload.try_pass()
+        && let Err(err) = reload(ctx).await
+    {
+        tracing::warn!(error = %err, "reloading signing keys failed");
+    }
+}

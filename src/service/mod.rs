@@ -1,0 +1,38 @@
+//! The rules of the service: who may do what, in which transaction, with which audit
+//! event. Knows neither actix nor Diesel.
+
+pub mod auth;
+pub mod keys;
+pub mod users;
+
+use std::time::Duration;
+
+use crate::crypto::jwt::TokenCodec;
+use crate::crypto::password::PasswordHasher;
+use crate::db::Db;
+
+/// Everything a request needs, built once at start-up.
+pub struct Context {
+    pub db: Db,
+    pub tokens: TokenCodec,
+    pub hasher: PasswordHasher,
+    pub settings: Settings,
+    pub key_reload: keys::ReloadGate,
+}
+
+/// The parts of the configuration the rules depend on.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub refresh_ttl: Duration,
+    pub session_ttl: Duration,
+    pub refresh_reuse_grace: Duration,
+    pub registration_open: bool,
+    pub jwt_alg: crate::config::JwtAlg,
+    pub key_file: Option<String>,
+    pub hs256_secret: Option<String>,
+}
+
+/// `chrono` form of a configured duration (saturating; durations come from config).
+pub(crate) fn span(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}

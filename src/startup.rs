@@ -1,0 +1,178 @@
+//! The only wiring: configuration in, a bound server out. Tests build the real app the
+//! same way, on port 0.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::middleware::{Condition, from_fn};
+use actix_web::{App, HttpServer, http, web};
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::{Config, Registration};
+use crate::crypto::jwt::TokenCodec;
+use crate::crypto::password::PasswordHasher;
+use crate::db::Db;
+use crate::http::extract::{HttpSettings, path_error, query_error};
+use crate::http::{RouteTable, fallback, request_context, routes};
+use crate::openapi::{ApiDoc, document};
+use crate::service::{self, Context, Settings};
+
+/// How often an instance re-reads the signing keys (to learn of rotations elsewhere).
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    context: web::Data<Context>,
+}
+
+impl Application {
+    /// Connects, migrates, loads keys, binds. The server runs once `run_until_stopped` is awaited.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.validate()?;
+        let context = web::Data::new(context(&config).await?);
+        let listener = TcpListener::bind(&config.bind)?;
+        let port = listener.local_addr()?.port();
+        let route_table = web::Data::new(RouteTable::from_openapi(&document()));
+        let http_settings = web::Data::new(HttpSettings {
+            trusted_proxies: config.trusted_proxies.clone(),
+        });
+        let cors_origins = config.cors_origins.clone();
+        let app_context = context.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .into_utoipa_app()
+                .openapi(ApiDoc::openapi())
+                .app_data(app_context.clone())
+                .app_data(http_settings.clone())
+                .app_data(route_table.clone())
+                .app_data(web::QueryConfig::default().error_handler(query_error))
+                .app_data(web::PathConfig::default().error_handler(path_error))
+                .configure(routes)
+                .openapi_service(|api| {
+                    SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", api)
+                })
+                .into_app()
+                .service(web::redirect("/docs", "/docs/"))
+                .default_service(web::to(fallback))
+                .wrap(Condition::new(
+                    !cors_origins.is_empty(),
+                    cors(&cors_origins),
+                ))
+                .wrap(from_fn(request_context))
+        })
+        .workers(if config.http_workers == 0 {
+            Config::cores()
+        } else {
+            config.http_workers
+        })
+        .listen(listener)?
+        .run();
+
+        let reloading = context.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(KEY_RELOAD_INTERVAL);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                if let Err(err) = service::keys::reload(&reloading).await {
+                    tracing::warn!(error = %err, "reloading signing keys failed");
+                }
+            }
+        });
+        tracing::info!(port, backend = ?context.db.backend(), "doorman is listening");
+        Ok(Self {
+            port,
+            server,
+            context,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn context(&self) -> web::Data<Context> {
+        self.context.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Database, keys and hashing pool: everything the service layer needs.
+pub async fn context(config: &Config) -> anyhow::Result<Context> {
+    let db = Db::connect(&config.database_url, config.db_pool_size).await?;
+    db.migrate().await?;
+    let settings = settings(config);
+    let keys = service::keys::load(&db, &settings, config.access_ttl).await?;
+    let tokens = TokenCodec::new(
+        config.issuer.clone(),
+        config.audience.clone(),
+        config.access_ttl,
+        keys,
+    );
+    let workers = if config.hash_workers == 0 {
+        Config::cores()
+    } else {
+        config.hash_workers
+    };
+    let hasher = PasswordHasher::start(
+        config.argon2_memory_kib,
+        config.argon2_iterations,
+        config.argon2_parallelism,
+        workers,
+        config.hash_queue,
+    )?;
+    Ok(Context {
+        db,
+        tokens,
+        hasher,
+        settings,
+        key_reload: service::keys::ReloadGate::new(),
+    })
+}
+
+fn settings(config: &Config) -> Settings {
+    use secrecy::ExposeSecret;
+    Settings {
+        refresh_ttl: config.refresh_ttl,
+        session_ttl: config.session_ttl,
+        refresh_reuse_grace: config.refresh_reuse_grace,
+        registration_open: config.registration == Registration::Open,
+        jwt_alg: config.jwt_alg,
+        key_file: config.jwt_private_key_file.clone(),
+        hs256_secret: config
+            .jwt_secret
+            .as_ref()
+            .map(|s| s.expose_secret().to_owned()),
+    }
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let cors = if origins.iter().any(|o| o == "*") {
+        Cors::default().allow_any_origin()
+    } else {
+        origins
+            .iter()
+            .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
+    };
+    cors.allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            http::header::AUTHORIZATION,
+            http::header::CONTENT_TYPE,
+            http::header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            http::header::LOCATION,
+            http::header::RETRY_AFTER,
+            http::header::WWW_AUTHENTICATE,
+            http::header::HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(3600)
+}

@@ -1,0 +1,369 @@
+//! `TestApp`: the real application on a free port with a throwaway database.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use doorman::config::Config;
+use doorman::startup::Application;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Which database a test runs on, from `TEST_DATABASE_URL`.
+pub enum TestDb {
+    Sqlite { path: std::path::PathBuf },
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    pub async fn create() -> Self {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if url.starts_with("postgres") => {
+                let name = format!("doorman_test_{}", Uuid::new_v4().simple());
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap_or_else(|e| panic!("TEST_DATABASE_URL={url} is not reachable: {e}"));
+                tokio::spawn(connection);
+                client
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot create {name}: {e}"));
+                Self::Postgres {
+                    admin_url: url,
+                    name,
+                }
+            }
+            _ => {
+                let path = std::env::temp_dir()
+                    .join(format!("doorman-test-{}.db", Uuid::new_v4().simple()));
+                Self::Sqlite { path }
+            }
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite { path } => format!("sqlite://{}", path.display()),
+            Self::Postgres { admin_url, name } => {
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(base, _)| base);
+                format!("{base}/{name}")
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self {
+            Self::Sqlite { path } => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Self::Postgres { admin_url, name } => {
+                let (url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime; do the async cleanup on a thread of its own.
+                let _ = std::thread::spawn(move || {
+                    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    else {
+                        return;
+                    };
+                    runtime.block_on(async move {
+                        if let Ok((client, connection)) =
+                            tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+                        {
+                            tokio::spawn(connection);
+                            let _ = client
+                                .batch_execute(&format!(
+                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                                ))
+                                .await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// Cheap hashing for tests; the production cost is measured by the benchmark.
+pub fn test_config(database_url: String) -> Config {
+    let mut config = Config::defaults();
+    config.database_url = database_url;
+    config.bind = "127.0.0.1:0".into();
+    config.argon2_memory_kib = 1024;
+    config.argon2_iterations = 1;
+    config.hash_workers = 2;
+    config.http_workers = 1;
+    config.db_pool_size = 8;
+    config
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub config: Config,
+    /// Owns the throwaway database (dropped with the app); `None` for a replica.
+    _db: Option<TestDb>,
+}
+
+static TRACING: AtomicBool = AtomicBool::new(false);
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(customise: impl FnOnce(&mut Config)) -> Self {
+        if std::env::var("TEST_LOG").is_ok() && !TRACING.swap(true, Ordering::SeqCst) {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("info")
+                .with_test_writer()
+                .try_init();
+        }
+        let db = TestDb::create().await;
+        let mut config = test_config(db.url());
+        customise(&mut config);
+        Self::start(config, Some(db)).await
+    }
+
+    /// Another instance on the same database, as a second replica would be.
+    pub async fn replica(&self, customise: impl FnOnce(&mut Config)) -> Self {
+        let mut config = self.config.clone();
+        customise(&mut config);
+        Self::start(config, None).await
+    }
+
+    async fn start(config: Config, db: Option<TestDb>) -> Self {
+        let app = Application::build(config.clone())
+            .await
+            .unwrap_or_else(|e| panic!("the app did not start: {e:#}"));
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        Self {
+            address,
+            client,
+            config,
+            _db: db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Reply::from(
+            request
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("request to {path} failed: {e}")),
+        )
+        .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.request(Method::POST, path, None, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    /// Registers `email` with the standard password; asserts it worked.
+    pub async fn register(&self, email: &str) -> Value {
+        let reply = self
+            .post(
+                "/api/v1/users",
+                json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "registering {email}: {}",
+            reply.body
+        );
+        reply.body
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.post(
+            "/api/v1/auth/login",
+            json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Registers and signs in; returns the token pair.
+    pub async fn signed_in(&self, email: &str) -> Tokens {
+        self.register(email).await;
+        let reply = self.login(email, PASSWORD).await;
+        assert_eq!(reply.status, StatusCode::OK, "login: {}", reply.body);
+        Tokens::from(&reply.body)
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Reply {
+        self.post(
+            "/api/v1/auth/refresh",
+            json!({ "refresh_token": refresh_token }),
+        )
+        .await
+    }
+}
+
+/// A token pair from a login or refresh.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub session_id: String,
+    pub user_id: String,
+}
+
+impl From<&Value> for Tokens {
+    fn from(body: &Value) -> Self {
+        let text = |v: &Value| {
+            v.as_str()
+                .unwrap_or_else(|| panic!("not a string in {body}"))
+                .to_owned()
+        };
+        Self {
+            access: text(&body["access_token"]),
+            refresh: text(&body["refresh_token"]),
+            session_id: text(&body["session_id"]),
+            user_id: text(&body["user"]["id"]),
+        }
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub async fn from(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem+json error with this status and code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "expected {status} {code}, got {}",
+            self.body
+        );
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert_eq!(self.body["status"], status);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
+        if status == 401 {
+            assert!(
+                self.header("www-authenticate")
+                    .is_some_and(|v| v.starts_with("Bearer")),
+                "401 without WWW-Authenticate"
+            );
+        }
+    }
+
+    /// The field errors' (field, code) pairs.
+    pub fn field_errors(&self) -> Vec<(String, String)> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| {
+                        (
+                            e["field"].as_str().unwrap_or("").to_owned(),
+                            e["code"].as_str().unwrap_or("").to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    /// Reads one text column named `value` straight from the database, for assertions
+    /// about what is stored (hashes, leftovers) that the API rightly never shows.
+    pub async fn query_text(&self, sql: &str) -> Vec<String> {
+        let url = self.config.database_url.clone();
+        let sql = sql.to_owned();
+        if url.starts_with("postgres") {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            tokio::spawn(connection);
+            let rows = client
+                .query(sql.as_str(), &[])
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            return rows
+                .iter()
+                .map(|row| row.get::<_, String>("value"))
+                .collect();
+        }
+        tokio::task::spawn_blocking(move || {
+            use diesel::{Connection, RunQueryDsl};
+            #[derive(diesel::QueryableByName)]
+            struct Row {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                value: String,
+            }
+            let path = url.trim_start_matches("sqlite://");
+            let mut conn =
+                diesel::SqliteConnection::establish(path).unwrap_or_else(|e| panic!("{e}"));
+            let rows: Vec<Row> = diesel::sql_query(&sql)
+                .load(&mut conn)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            rows.into_iter().map(|r| r.value).collect()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+}

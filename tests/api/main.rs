@@ -1,0 +1,12 @@
+//! The whole HTTP contract, driven over real HTTP against the real app and a real
+//! database. `TEST_DATABASE_URL=postgres://…` runs every test on PostgreSQL (a fresh
+//! database each); otherwise each test gets a fresh SQLite file.
+
+mod helpers;
+
+mod auth;
+mod concurrency;
+mod conventions;
+mod keys;
+mod registration;
+mod tokens;

@@ -90,6 +90,55 @@ pub struct Config {
     #[arg(long, env = "DOORMAN_REFRESH_REUSE_GRACE", default_value = "10s", value_parser = parse_duration, global = true)]
     pub refresh_reuse_grace: Duration,
 
+    /// How long a password reset token is valid.
+    #[arg(long, env = "DOORMAN_RESET_TOKEN_TTL", default_value = "30m", value_parser = parse_duration, global = true)]
+    pub reset_token_ttl: Duration,
+
+    /// SMTP server for outgoing mail (`smtp://host:port`, `smtp://user:pass@host:587?tls=required`,
+    /// `smtps://…`); mail goes to the log when unset.
+    #[arg(long, env = "DOORMAN_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<SecretString>,
+
+    /// The sender of outgoing mail.
+    #[arg(
+        long,
+        env = "DOORMAN_MAIL_FROM",
+        default_value = "doorman <no-reply@localhost>",
+        global = true
+    )]
+    pub mail_from: String,
+
+    /// Create this admin at start when no admin exists.
+    #[arg(long, env = "DOORMAN_BOOTSTRAP_ADMIN_EMAIL", global = true)]
+    pub bootstrap_admin_email: Option<String>,
+
+    /// The bootstrap admin's password.
+    #[arg(
+        long,
+        env = "DOORMAN_BOOTSTRAP_ADMIN_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub bootstrap_admin_password: Option<SecretString>,
+
+    /// Requests per second per client IP on the auth endpoints (0 turns the limit off).
+    #[arg(
+        long,
+        env = "DOORMAN_RATE_LIMIT_PER_SECOND",
+        default_value_t = 5,
+        global = true
+    )]
+    pub rate_limit_per_second: u32,
+
+    /// Burst size of the per-IP limit (0 turns the limit off).
+    #[arg(
+        long,
+        env = "DOORMAN_RATE_LIMIT_BURST",
+        default_value_t = 20,
+        global = true
+    )]
+    pub rate_limit_burst: u32,
+
     /// `open`, or `closed` to turn public sign-up off.
     #[arg(
         long,
@@ -223,6 +272,10 @@ impl Config {
         anyhow::ensure!(
             !self.session_ttl.is_zero(),
             "DOORMAN_SESSION_TTL must be positive"
+        );
+        anyhow::ensure!(
+            self.bootstrap_admin_email.is_some() == self.bootstrap_admin_password.is_some(),
+            "DOORMAN_BOOTSTRAP_ADMIN_EMAIL and DOORMAN_BOOTSTRAP_ADMIN_PASSWORD go together"
         );
         anyhow::ensure!(self.hash_queue > 0, "DOORMAN_HASH_QUEUE must be at least 1");
         anyhow::ensure!(

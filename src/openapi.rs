@@ -23,6 +23,8 @@ use crate::error::{FieldError, Problem};
     tags(
         (name = "auth", description = "Sign-in, tokens and sessions"),
         (name = "users", description = "Accounts and profiles"),
+        (name = "sessions", description = "The signed-in user's sessions"),
+        (name = "tasks", description = "The signed-in user's tasks"),
         (name = "meta", description = "Health and keys"),
     )
 )]

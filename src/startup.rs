@@ -2,6 +2,7 @@
 //! same way, on port 0.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_cors::Cors;
@@ -18,8 +19,10 @@ use crate::crypto::password::PasswordHasher;
 use crate::db::Db;
 use crate::http::extract::{HttpSettings, path_error, query_error};
 use crate::http::{RouteTable, fallback, request_context, routes};
+use crate::mail::Mailer;
 use crate::openapi::{ApiDoc, document};
 use crate::service::{self, Context, Settings};
+use secrecy::ExposeSecret;
 
 /// How often an instance re-reads the signing keys (to learn of rotations elsewhere).
 const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
@@ -129,22 +132,26 @@ pub async fn context(config: &Config) -> anyhow::Result<Context> {
         workers,
         config.hash_queue,
     )?;
+    let smtp_url = config.smtp_url.as_ref().map(|url| url.expose_secret());
+    let mailer = Arc::new(Mailer::new(smtp_url, &config.mail_from)?);
     Ok(Context {
         db,
         tokens,
         hasher,
+        mailer,
         settings,
         key_reload: service::keys::ReloadGate::new(),
     })
 }
 
 fn settings(config: &Config) -> Settings {
-    use secrecy::ExposeSecret;
     Settings {
         refresh_ttl: config.refresh_ttl,
         session_ttl: config.session_ttl,
         refresh_reuse_grace: config.refresh_reuse_grace,
         registration_open: config.registration == Registration::Open,
+        reset_token_ttl: config.reset_token_ttl,
+        public_url: config.public_url.trim_end_matches('/').to_owned(),
         jwt_alg: config.jwt_alg,
         key_file: config.jwt_private_key_file.clone(),
         hs256_secret: config

@@ -128,6 +128,21 @@ impl PasswordHasher {
         })
     }
 
+    /// Whether `password` matches any of `hashes` (password history), in one pool job.
+    pub async fn matches_any(&self, password: &str, hashes: Vec<String>) -> Result<bool> {
+        let password = password.to_owned();
+        self.run(move || {
+            hashes.iter().any(|stored| {
+                PasswordHash::new(stored).is_ok_and(|parsed| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
+            })
+        })
+        .await
+    }
+
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
         let (done, result) = oneshot::channel();
         let job: Job = Box::new(move || {

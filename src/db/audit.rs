@@ -6,8 +6,8 @@ use diesel_async::RunQueryDsl;
 use super::schema::audit_events;
 use super::types::{Id, Ts};
 use super::{Conn, run};
-use crate::domain::AuditEvent;
-use crate::error::Result;
+use crate::domain::{AuditEvent, AuditEventId, AuditKind, Page, PageRequest, UserId};
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_events, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -38,4 +38,70 @@ pub async fn insert(conn: &mut Conn, event: &AuditEvent) -> Result<()> {
         .execute(c)
         .await)?;
     Ok(())
+}
+
+impl TryFrom<AuditRow> for AuditEvent {
+    type Error = Error;
+
+    fn try_from(row: AuditRow) -> Result<Self> {
+        let kind = AuditKind::parse(&row.type_).ok_or_else(|| {
+            Error::internal(anyhow::anyhow!("unknown audit event type {:?}", row.type_))
+        })?;
+        Ok(AuditEvent {
+            id: AuditEventId(row.id.0),
+            at: row.at.0,
+            kind,
+            actor_id: row.actor_id.map(|id| UserId(id.0)),
+            subject_id: row.subject_id.map(|id| UserId(id.0)),
+            ip: row.ip,
+            user_agent: row.user_agent,
+            detail: serde_json::from_str(&row.detail).unwrap_or_else(|_| serde_json::json!({})),
+        })
+    }
+}
+
+/// Events newest first; `user` matches actor or subject.
+pub async fn list(
+    conn: &mut Conn,
+    user: Option<UserId>,
+    kind: Option<AuditKind>,
+    page: PageRequest,
+) -> Result<Page<AuditEvent>> {
+    macro_rules! filtered {
+        () => {{
+            let mut query = audit_events::table.into_boxed();
+            if let Some(user) = user {
+                let id = Id(user.0);
+                query = query.filter(
+                    audit_events::actor_id
+                        .eq(id)
+                        .or(audit_events::subject_id.eq(id)),
+                );
+            }
+            if let Some(kind) = kind {
+                query = query.filter(audit_events::type_.eq(kind.as_str()));
+            }
+            query
+        }};
+    }
+    let (rows, total): (Vec<AuditRow>, i64) = run!(conn, |c| {
+        let rows = filtered!()
+            .order((audit_events::at.desc(), audit_events::id.desc()))
+            .limit(page.limit)
+            .offset(page.offset)
+            .select(AuditRow::as_select())
+            .load(c)
+            .await?;
+        let total = filtered!().count().get_result(c).await?;
+        Ok::<_, diesel::result::Error>((rows, total))
+    })?;
+    let items = rows
+        .into_iter()
+        .map(AuditEvent::try_from)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Page {
+        items,
+        total,
+        request: page,
+    })
 }

@@ -7,8 +7,10 @@
 
 pub mod audit;
 pub mod keys;
+pub mod password_resets;
 pub mod schema;
 pub mod sessions;
+pub mod tasks;
 pub mod types;
 pub mod users;
 

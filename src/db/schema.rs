@@ -87,10 +87,44 @@ diesel::table! {
 
 diesel::joinable!(credentials -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{PortableUuid, PortableTimestamp};
+
+    tasks (id) {
+        id -> PortableUuid,
+        user_id -> PortableUuid,
+        title -> Text,
+        description -> Nullable<Text>,
+        done -> Bool,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{PortableUuid, PortableTimestamp};
+
+    password_reset_tokens (id) {
+        id -> PortableUuid,
+        user_id -> PortableUuid,
+        token_hash -> Text,
+        created_at -> PortableTimestamp,
+        expires_at -> PortableTimestamp,
+        used_at -> Nullable<PortableTimestamp>,
+    }
+}
+
+diesel::joinable!(tasks -> users (user_id));
+diesel::joinable!(password_reset_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     credentials,
     sessions,
     signing_keys,
-    audit_events
+    audit_events,
+    tasks,
+    password_reset_tokens
 );

@@ -148,3 +148,65 @@ pub async fn revoke(conn: &mut Conn, id: SessionId, at: DateTime<Utc>) -> Result
     .await)?;
     Ok(changed > 0)
 }
+
+/// The user's live sessions, newest first.
+pub async fn list_live(conn: &mut Conn, user: UserId, now: DateTime<Utc>) -> Result<Vec<Session>> {
+    let rows: Vec<SessionRow> = run!(conn, |c| sessions::table
+        .filter(sessions::user_id.eq(Id(user.0)))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(Ts(now)))
+        .order((sessions::created_at.desc(), sessions::id.desc()))
+        .select(SessionRow::as_select())
+        .load(c)
+        .await)?;
+    Ok(rows.into_iter().map(Session::from).collect())
+}
+
+/// Revokes one of the user's live sessions; false when the user has no such live session.
+pub async fn revoke_owned(
+    conn: &mut Conn,
+    user: UserId,
+    id: SessionId,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let changed = run!(conn, |c| diesel::update(
+        sessions::table
+            .filter(sessions::id.eq(Id(id.0)))
+            .filter(sessions::user_id.eq(Id(user.0)))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(Ts(at)))
+    )
+    .set(sessions::revoked_at.eq(Some(Ts(at))))
+    .execute(c)
+    .await)?;
+    Ok(changed > 0)
+}
+
+/// Revokes every live session of the user but `except`; returns how many.
+pub async fn revoke_all(
+    conn: &mut Conn,
+    user: UserId,
+    except: Option<SessionId>,
+    at: DateTime<Utc>,
+) -> Result<usize> {
+    let keep = Id(except.map_or(Uuid::nil(), |s| s.0));
+    let changed = run!(conn, |c| diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(Id(user.0)))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::id.ne(keep))
+    )
+    .set(sessions::revoked_at.eq(Some(Ts(at))))
+    .execute(c)
+    .await)?;
+    Ok(changed)
+}
+
+pub async fn delete_all(conn: &mut Conn, user: UserId) -> Result<()> {
+    run!(conn, |c| diesel::delete(
+        sessions::table.filter(sessions::user_id.eq(Id(user.0)))
+    )
+    .execute(c)
+    .await)?;
+    Ok(())
+}

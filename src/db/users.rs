@@ -5,8 +5,12 @@ use diesel_async::RunQueryDsl;
 
 use super::schema::{credentials, users};
 use super::types::{Id, Ts, date_to_text, text_to_date};
-use super::{Conn, run, unique_violation};
-use crate::domain::{LoginName, Role, User, UserId};
+use chrono::{DateTime, Utc};
+
+use super::{Conn, ConnInner, run, unique_violation};
+use crate::domain::{
+    LoginName, Name, Page, PageRequest, Phone, ProfileChanges, Role, User, UserId, Username,
+};
 use crate::error::{Error, Result};
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
@@ -185,4 +189,267 @@ pub async fn replace_current_hash(
     .execute(c)
     .await)?;
     Ok(())
+}
+
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = users)]
+struct UserChangeset {
+    email: Option<String>,
+    username: Option<Option<String>>,
+    first_name: Option<Option<String>>,
+    last_name: Option<Option<String>>,
+    phone_number: Option<Option<String>>,
+    date_of_birth: Option<Option<String>>,
+    is_active: Option<bool>,
+    role: Option<String>,
+    updated_at: Ts,
+}
+
+impl UserChangeset {
+    fn new(changes: &ProfileChanges, role: Option<Role>, at: DateTime<Utc>) -> Self {
+        Self {
+            email: changes.email.as_ref().map(|e| e.as_str().to_owned()),
+            username: changes
+                .username
+                .clone()
+                .map(Username::into_inner)
+                .into_option(),
+            first_name: changes
+                .first_name
+                .clone()
+                .map(Name::into_inner)
+                .into_option(),
+            last_name: changes
+                .last_name
+                .clone()
+                .map(Name::into_inner)
+                .into_option(),
+            phone_number: changes
+                .phone_number
+                .clone()
+                .map(Phone::into_inner)
+                .into_option(),
+            date_of_birth: changes
+                .date_of_birth
+                .clone()
+                .map(|d| date_to_text(d.into_inner()))
+                .into_option(),
+            is_active: changes.is_active,
+            role: role.map(|r| r.as_str().to_owned()),
+            updated_at: Ts(at),
+        }
+    }
+}
+
+/// Applies profile changes and/or a new role; returns the user as it now is.
+pub async fn update(
+    conn: &mut Conn,
+    id: UserId,
+    changes: &ProfileChanges,
+    role: Option<Role>,
+    at: DateTime<Utc>,
+) -> Result<Option<User>> {
+    let changeset = UserChangeset::new(changes, role, at);
+    run!(conn, |c| diesel::update(users::table.find(Id(id.0)))
+        .set(&changeset)
+        .execute(c)
+        .await)
+    .map_err(conflict)?;
+    find(conn, id).await
+}
+
+/// The user, locked until the transaction ends.
+pub async fn find_for_update(conn: &mut Conn, id: UserId) -> Result<Option<User>> {
+    let query = users::table.find(Id(id.0));
+    let row: Option<UserRow> = match &mut conn.0 {
+        ConnInner::Pg(c) => query
+            .select(UserRow::as_select())
+            .for_update()
+            .first(&mut **c)
+            .await
+            .optional()?,
+        ConnInner::Sqlite(c) => query
+            .select(UserRow::as_select())
+            .first(&mut **c)
+            .await
+            .optional()?,
+    };
+    row.map(User::try_from).transpose()
+}
+
+/// Locks every active admin (in id order, so concurrent callers cannot deadlock) and
+/// returns their ids. Any change that could remove the last admin takes this first.
+pub async fn lock_active_admins(conn: &mut Conn) -> Result<Vec<UserId>> {
+    macro_rules! admins {
+        () => {
+            users::table
+                .filter(users::role.eq(Role::Admin.as_str()))
+                .filter(users::is_active.eq(true))
+                .order(users::id)
+                .select(users::id)
+        };
+    }
+    let ids: Vec<Id> = match &mut conn.0 {
+        ConnInner::Pg(c) => admins!().for_update().load(&mut **c).await?,
+        ConnInner::Sqlite(c) => admins!().load(&mut **c).await?,
+    };
+    Ok(ids.into_iter().map(|id| UserId(id.0)).collect())
+}
+
+/// Whether any admin exists, active or not.
+pub async fn any_admin(conn: &mut Conn) -> Result<bool> {
+    let count: i64 = run!(conn, |c| users::table
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .count()
+        .get_result(c)
+        .await)?;
+    Ok(count > 0)
+}
+
+pub async fn delete(conn: &mut Conn, id: UserId) -> Result<bool> {
+    let deleted = run!(conn, |c| {
+        diesel::delete(credentials::table.filter(credentials::user_id.eq(Id(id.0))))
+            .execute(c)
+            .await?;
+        diesel::delete(users::table.find(Id(id.0))).execute(c).await
+    })?;
+    Ok(deleted > 0)
+}
+
+/// The current hash and up to `n - 1` before it, newest first.
+pub async fn recent_hashes(conn: &mut Conn, id: UserId, n: i64) -> Result<Vec<String>> {
+    let hashes = run!(conn, |c| credentials::table
+        .filter(credentials::user_id.eq(Id(id.0)))
+        .order((credentials::created_at.desc(), credentials::id.desc()))
+        .limit(n)
+        .select(credentials::password_hash)
+        .load(c)
+        .await)?;
+    Ok(hashes)
+}
+
+/// Makes `hash` the current credential, keeping the last `keep` in history.
+pub async fn push_credential(
+    conn: &mut Conn,
+    id: UserId,
+    hash: &str,
+    at: DateTime<Utc>,
+    keep: i64,
+) -> Result<()> {
+    let credential = (
+        credentials::id.eq(Id(uuid::Uuid::now_v7())),
+        credentials::user_id.eq(Id(id.0)),
+        credentials::password_hash.eq(hash),
+        credentials::is_current.eq(true),
+        credentials::created_at.eq(Ts(at)),
+    );
+    run!(conn, |c| {
+        diesel::update(
+            credentials::table
+                .filter(credentials::user_id.eq(Id(id.0)))
+                .filter(credentials::is_current.eq(true)),
+        )
+        .set(credentials::is_current.eq(false))
+        .execute(c)
+        .await?;
+        diesel::insert_into(credentials::table)
+            .values(credential)
+            .execute(c)
+            .await?;
+        let kept: Vec<Id> = credentials::table
+            .filter(credentials::user_id.eq(Id(id.0)))
+            .order((credentials::created_at.desc(), credentials::id.desc()))
+            .limit(keep)
+            .select(credentials::id)
+            .load(c)
+            .await?;
+        diesel::delete(
+            credentials::table
+                .filter(credentials::user_id.eq(Id(id.0)))
+                .filter(credentials::id.ne_all(kept)),
+        )
+        .execute(c)
+        .await
+    })?;
+    Ok(())
+}
+
+/// Staff list filters.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Case-insensitive substring of email, username, first or last name.
+    pub q: Option<String>,
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+    pub sort: UserSort,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UserSort {
+    CreatedAt,
+    #[default]
+    CreatedAtDesc,
+    Email,
+    EmailDesc,
+}
+
+pub async fn list(conn: &mut Conn, filter: &UserFilter, page: PageRequest) -> Result<Page<User>> {
+    let pattern = filter.q.as_ref().map(|q| {
+        let escaped = q
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    });
+    macro_rules! filtered {
+        () => {{
+            let mut query = users::table.into_boxed();
+            if let Some(pattern) = &pattern {
+                query = query.filter(
+                    users::email
+                        .like(pattern)
+                        .escape('\\')
+                        .nullable()
+                        .or(lower(users::username).like(pattern).escape('\\'))
+                        .or(lower(users::first_name).like(pattern).escape('\\'))
+                        .or(lower(users::last_name).like(pattern).escape('\\')),
+                );
+            }
+            if let Some(role) = filter.role {
+                query = query.filter(users::role.eq(role.as_str()));
+            }
+            if let Some(active) = filter.is_active {
+                query = query.filter(users::is_active.eq(active));
+            }
+            query
+        }};
+    }
+    let (rows, total): (Vec<UserRow>, i64) = run!(conn, |c| {
+        let ordered = match filter.sort {
+            UserSort::CreatedAt => filtered!().order((users::created_at.asc(), users::id.asc())),
+            UserSort::CreatedAtDesc => {
+                filtered!().order((users::created_at.desc(), users::id.desc()))
+            }
+            UserSort::Email => filtered!().order(users::email.asc()),
+            UserSort::EmailDesc => filtered!().order(users::email.desc()),
+        };
+        let rows = ordered
+            .limit(page.limit)
+            .offset(page.offset)
+            .select(UserRow::as_select())
+            .load(c)
+            .await?;
+        let total = filtered!().count().get_result(c).await?;
+        Ok::<_, diesel::result::Error>((rows, total))
+    })?;
+    let items = rows
+        .into_iter()
+        .map(User::try_from)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Page {
+        items,
+        total,
+        request: page,
+    })
 }

@@ -267,3 +267,138 @@ pub struct TokenPair {
     pub session_id: SessionId,
     pub user: User,
 }
+
+/// A to-do item, owned by one user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub id: TaskId,
+    pub user_id: UserId,
+    pub title: String,
+    pub description: Option<String>,
+    pub done: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `?limit=&offset=`, parsed: limit 1–200 (default 50), offset ≥ 0 (default 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl PageRequest {
+    pub const DEFAULT_LIMIT: i64 = 50;
+    pub const MAX_LIMIT: i64 = 200;
+
+    pub fn parse(
+        limit: Option<i64>,
+        offset: Option<i64>,
+    ) -> Result<Self, Vec<crate::error::FieldError>> {
+        use crate::error::FieldError;
+        let limit = limit.unwrap_or(Self::DEFAULT_LIMIT);
+        let offset = offset.unwrap_or(0);
+        let mut errors = Vec::new();
+        if !(1..=Self::MAX_LIMIT).contains(&limit) {
+            errors.push(FieldError::new(
+                "limit",
+                "out_of_range",
+                "must be between 1 and 200",
+            ));
+        }
+        if offset < 0 {
+            errors.push(FieldError::new(
+                "offset",
+                "out_of_range",
+                "must not be negative",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(Self { limit, offset })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            limit: Self::DEFAULT_LIMIT,
+            offset: 0,
+        }
+    }
+}
+
+/// One page of a list and the size of the whole list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub request: PageRequest,
+}
+
+impl<T> Page<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            total: self.total,
+            request: self.request,
+        }
+    }
+}
+
+/// A change to an optional field: leave it, clear it (`null`), or set it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Patch<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+impl<T> Patch<T> {
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Self::Keep)
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Patch<U> {
+        match self {
+            Self::Keep => Patch::Keep,
+            Self::Clear => Patch::Clear,
+            Self::Set(value) => Patch::Set(f(value)),
+        }
+    }
+
+    /// `None` to keep, `Some(None)` to clear, `Some(Some(v))` to set.
+    pub fn into_option(self) -> Option<Option<T>> {
+        match self {
+            Self::Keep => None,
+            Self::Clear => Some(None),
+            Self::Set(value) => Some(Some(value)),
+        }
+    }
+}
+
+/// Profile fields a change may touch; `Keep` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProfileChanges {
+    pub email: Option<Email>,
+    pub username: Patch<Username>,
+    pub first_name: Patch<Name>,
+    pub last_name: Patch<Name>,
+    pub phone_number: Patch<Phone>,
+    pub date_of_birth: Patch<DateOfBirth>,
+    pub is_active: Option<bool>,
+}
+
+impl ProfileChanges {
+    pub fn touches_profile(&self) -> bool {
+        self.email.is_some()
+            || !self.username.is_keep()
+            || !self.first_name.is_keep()
+            || !self.last_name.is_keep()
+            || !self.phone_number.is_keep()
+            || !self.date_of_birth.is_keep()
+    }
+}

@@ -1,4 +1,4 @@
-//! `/api/v1/auth`: login, refresh, logout, introspection.
+//! `/api/v1/auth`: login, refresh, logout, introspection, password reset.
 
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpResponse, post, web};
@@ -8,10 +8,13 @@ use utoipa::ToSchema;
 use super::dto::TokenPair;
 use super::extract::ApiJson;
 use crate::crypto::jwt::TokenType;
-use crate::domain::{ClientInfo, LoginName, Role, SessionId, UserId, check_no_control_chars};
+use crate::domain::{
+    ClientInfo, Email, LoginName, Role, SessionId, UserId, check_no_control_chars,
+};
 use crate::error::{Error, FieldError, Problem};
 use crate::service::Context;
 use crate::service::auth::{self, Principal};
+use crate::service::password_reset;
 
 /// `password` and exactly one of `email`, `username`, `phone_number`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -211,4 +214,64 @@ pub async fn introspect(
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .json(response))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgotPasswordRequest {
+    pub email: String,
+}
+
+/// Ask for a password reset link by mail.
+///
+/// The answer is the same, in similar time, whether or not the account exists. An active
+/// account gets a link `{public_url}/reset-password?token=…`, valid 30 minutes and once;
+/// a newer request voids older links.
+#[utoipa::path(
+    tag = "auth",
+    request_body = ForgotPasswordRequest,
+    responses(
+        (status = 202, description = "Accepted: `{}`", body = Object),
+        (status = 422, description = "`validation_failed`: not an email address", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/password/forgot")]
+pub async fn forgot_password(
+    ctx: web::Data<Context>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<ForgotPasswordRequest>,
+) -> Result<HttpResponse, Error> {
+    let email = Email::parse("email", &body.email).map_err(|e| Error::Validation(vec![e]))?;
+    password_reset::forgot(&ctx, email, &client).await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({})))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    /// The token from the reset link.
+    pub token: String,
+    pub new_password: String,
+}
+
+/// Set a new password with a reset token. Every session of the account is revoked.
+#[utoipa::path(
+    tag = "auth",
+    request_body = ResetPasswordRequest,
+    responses(
+        (status = 204, description = "The password is changed"),
+        (status = 400, description = "`invalid_reset_token`: unknown, expired or used", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`weak_password`, `password_reused` or `validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/password/reset")]
+pub async fn reset_password(
+    ctx: web::Data<Context>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<ResetPasswordRequest>,
+) -> Result<HttpResponse, Error> {
+    password_reset::reset(&ctx, &body.token, &body.new_password, &client).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -135,3 +135,84 @@ impl Fields {
 pub fn vouched<T>(value: Option<T>) -> Result<T, Error> {
     value.ok_or_else(|| Error::internal(anyhow::anyhow!("a field was missing after validation")))
 }
+
+/// For PATCH bodies: an absent field is `None`, `null` is `Some(None)`.
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
+impl Fields {
+    /// A nullable PATCH field: absent keeps, `null` clears, a value is parsed.
+    pub fn patch<T>(
+        &mut self,
+        raw: Option<Option<String>>,
+        parse: impl FnOnce(&str) -> Result<T, FieldError>,
+    ) -> domain::Patch<T> {
+        match raw {
+            None => domain::Patch::Keep,
+            Some(None) => domain::Patch::Clear,
+            Some(Some(value)) => self
+                .take(parse(&value))
+                .map_or(domain::Patch::Keep, domain::Patch::Set),
+        }
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T: ToSchema> {
+    pub items: Vec<T>,
+    /// How many items the whole list has.
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl<T: ToSchema> Page<T> {
+    pub fn from_domain<D>(page: domain::Page<D>, convert: impl FnMut(D) -> T) -> Self {
+        let request = page.request;
+        Self {
+            items: page.items.into_iter().map(convert).collect(),
+            total: page.total,
+            limit: request.limit,
+            offset: request.offset,
+        }
+    }
+}
+
+/// `?limit=&offset=` parsed into a page request, or 422.
+pub fn page_request(limit: Option<i64>, offset: Option<i64>) -> Result<domain::PageRequest, Error> {
+    domain::PageRequest::parse(limit, offset).map_err(Error::Validation)
+}
+
+/// A sign-in session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Session {
+    pub id: SessionId,
+    pub created_at: DateTime<Utc>,
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    /// The absolute end of the session.
+    pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    /// The session of the token that made this request.
+    pub current: bool,
+}
+
+impl Session {
+    pub fn new(session: domain::Session, current: Option<SessionId>) -> Self {
+        Self {
+            current: Some(session.id) == current,
+            id: session.id,
+            created_at: session.created_at,
+            last_refreshed_at: session.last_refreshed_at,
+            expires_at: session.expires_at,
+            user_agent: session.user_agent,
+            ip: session.ip,
+        }
+    }
+}

@@ -5,6 +5,8 @@ pub mod auth;
 pub mod dto;
 pub mod extract;
 pub mod meta;
+pub mod sessions;
+pub mod tasks;
 pub mod users;
 
 use std::time::Instant;
@@ -29,10 +31,24 @@ pub fn routes(cfg: &mut ServiceConfig) {
             utoipa_actix_web::scope("/api/v1")
                 .service(users::create_user)
                 .service(users::get_me)
+                .service(users::update_me)
+                .service(users::delete_me)
+                .service(users::change_password)
+                .service(sessions::list_my_sessions)
+                .service(sessions::revoke_my_sessions)
+                .service(sessions::revoke_my_session)
+                .service(users::get_user)
                 .service(auth::login)
                 .service(auth::refresh)
                 .service(auth::logout)
-                .service(auth::introspect),
+                .service(auth::introspect)
+                .service(auth::forgot_password)
+                .service(auth::reset_password)
+                .service(tasks::create_task)
+                .service(tasks::list_tasks)
+                .service(tasks::get_task)
+                .service(tasks::update_task)
+                .service(tasks::delete_task),
         );
 }
 

@@ -1,13 +1,15 @@
-//! `/api/v1/users`: registration and the caller's own profile.
+//! `/api/v1/users`: registration, the caller's own account, and users by id.
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::dto::{Fields, User, vouched};
+use super::dto::{Fields, User, nullable, vouched};
 use super::extract::ApiJson;
-use crate::domain::{ClientInfo, DateOfBirth, Email, Name, NewPassword, Phone, Username};
+use crate::domain::{
+    ClientInfo, DateOfBirth, Email, Name, NewPassword, Phone, ProfileChanges, UserId, Username,
+};
 use crate::error::{Error, FieldError, Problem};
 use crate::service::Context;
 use crate::service::auth::Principal;
@@ -123,4 +125,162 @@ pub async fn create_user(
 #[get("/users/me")]
 pub async fn get_me(principal: Principal) -> Result<web::Json<User>, Error> {
     Ok(web::Json(principal.user.into()))
+}
+
+/// Profile changes; `null` clears an optional field. Email, role and status are not
+/// changed here (unknown fields are refused).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeRequest {
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub username: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub phone_number: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub date_of_birth: Option<Option<String>>,
+}
+
+impl UpdateMeRequest {
+    pub fn parse(self) -> Result<ProfileChanges, Error> {
+        let mut fields = Fields::default();
+        let changes = ProfileChanges {
+            username: fields.patch(self.username, |v| Username::parse("username", v)),
+            first_name: fields.patch(self.first_name, |v| Name::parse("first_name", v)),
+            last_name: fields.patch(self.last_name, |v| Name::parse("last_name", v)),
+            phone_number: fields.patch(self.phone_number, |v| Phone::parse("phone_number", v)),
+            date_of_birth: fields.patch(self.date_of_birth, |v| {
+                DateOfBirth::parse("date_of_birth", v)
+            }),
+            ..ProfileChanges::default()
+        };
+        fields.finish()?;
+        Ok(changes)
+    }
+}
+
+/// Change the signed-in user's profile.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = UpdateMeRequest,
+    responses(
+        (status = 200, body = User),
+        (status = 401, description = "`unauthenticated`, `token_expired` or `session_revoked`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`username_taken` or `phone_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed` (unknown fields included)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/users/me")]
+pub async fn update_me(
+    ctx: web::Data<Context>,
+    principal: Principal,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<UpdateMeRequest>,
+) -> Result<web::Json<User>, Error> {
+    let changes = body.parse()?;
+    Ok(web::Json(
+        users::update_me(&ctx, &principal, changes, &client)
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    /// Obeys the password rules; must differ from the current one and the 4 before it.
+    pub new_password: String,
+}
+
+/// Change the signed-in user's password. Every other session is revoked; this one lives on.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 401, description = "`invalid_credentials` (wrong current password), or a token problem", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`weak_password`, `password_reused` or `validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: hashing queue full", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/users/me/password")]
+pub async fn change_password(
+    ctx: web::Data<Context>,
+    principal: Principal,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<ChangePasswordRequest>,
+) -> Result<HttpResponse, Error> {
+    users::change_password(
+        &ctx,
+        &principal,
+        &body.current_password,
+        &body.new_password,
+        &client,
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteMeRequest {
+    pub password: String,
+}
+
+/// Delete the signed-in user's account with its sessions, credentials and tasks.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = DeleteMeRequest,
+    responses(
+        (status = 204, description = "Deleted; every token of the account stops working at once"),
+        (status = 401, description = "`invalid_credentials` (wrong password), or a token problem", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`last_admin`: the last active admin cannot delete itself", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/users/me")]
+pub async fn delete_me(
+    ctx: web::Data<Context>,
+    principal: Principal,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<DeleteMeRequest>,
+) -> Result<HttpResponse, Error> {
+    users::delete_me(&ctx, &principal, &body.password, &client).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A user by id: yourself, or anyone for staff.
+///
+/// Anybody else gets 403 whether or not the id exists.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    params(("id" = UserId, Path, description = "The user's id")),
+    responses(
+        (status = 200, body = User),
+        (status = 401, description = "A token problem", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found` (staff only)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/users/{id}")]
+pub async fn get_user(
+    ctx: web::Data<Context>,
+    principal: Principal,
+    id: web::Path<UserId>,
+) -> Result<web::Json<User>, Error> {
+    Ok(web::Json(
+        users::get(&ctx, &principal, id.into_inner()).await?.into(),
+    ))
 }

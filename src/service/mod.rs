@@ -3,6 +3,9 @@
 
 pub mod auth;
 pub mod keys;
+pub mod password_reset;
+pub mod sessions;
+pub mod tasks;
 pub mod users;
 
 use std::time::Duration;
@@ -10,12 +13,14 @@ use std::time::Duration;
 use crate::crypto::jwt::TokenCodec;
 use crate::crypto::password::PasswordHasher;
 use crate::db::Db;
+use crate::mail::Mailer;
 
 /// Everything a request needs, built once at start-up.
 pub struct Context {
     pub db: Db,
     pub tokens: TokenCodec,
     pub hasher: PasswordHasher,
+    pub mailer: std::sync::Arc<Mailer>,
     pub settings: Settings,
     pub key_reload: keys::ReloadGate,
 }
@@ -27,6 +32,8 @@ pub struct Settings {
     pub session_ttl: Duration,
     pub refresh_reuse_grace: Duration,
     pub registration_open: bool,
+    pub reset_token_ttl: Duration,
+    pub public_url: String,
     pub jwt_alg: crate::config::JwtAlg,
     pub key_file: Option<String>,
     pub hs256_secret: Option<String>,
@@ -36,3 +43,6 @@ pub struct Settings {
 pub(crate) fn span(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
+
+/// How many credentials a new password is compared with: the current one and 4 before it.
+pub const PASSWORD_HISTORY: i64 = 5;

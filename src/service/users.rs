@@ -1,10 +1,11 @@
-//! Accounts: sign-up and reading profiles.
+//! Accounts: sign-up, profiles, passwords and deletion.
 
-use super::Context;
+use super::auth::Principal;
+use super::{Context, PASSWORD_HISTORY};
 use crate::db;
 use crate::domain::{
-    AuditEvent, AuditKind, ClientInfo, DateOfBirth, Email, Name, NewPassword, Phone, Role, User,
-    UserId, Username,
+    AuditEvent, AuditKind, ClientInfo, DateOfBirth, Email, Name, NewPassword, Phone,
+    ProfileChanges, Role, User, UserId, Username,
 };
 use crate::error::{Error, Result};
 
@@ -71,4 +72,158 @@ pub(crate) async fn create(
         })
         .await?;
     Ok(user)
+}
+
+/// A user by id: yourself, or anyone for staff. Anybody else gets 403 whether or not the
+/// id exists, so ids cannot be probed.
+pub async fn get(ctx: &Context, actor: &Principal, id: UserId) -> Result<User> {
+    if actor.user.id == id {
+        return Ok(actor.user.clone());
+    }
+    if !actor.user.role.is_staff() {
+        return Err(Error::Forbidden("you may only read your own account"));
+    }
+    let mut conn = ctx.db.conn().await?;
+    db::users::find(&mut conn, id).await?.ok_or(Error::NotFound)
+}
+
+/// The caller changes their own profile (never email, role or status).
+pub async fn update_me(
+    ctx: &Context,
+    actor: &Principal,
+    changes: ProfileChanges,
+    client: &ClientInfo,
+) -> Result<User> {
+    let id = actor.user.id;
+    let event = AuditEvent::new(AuditKind::UserUpdated, db::types::now(), client)
+        .actor(id)
+        .subject(id)
+        .detail(serde_json::json!({ "fields": changed_fields(&changes) }));
+    ctx.db
+        .transaction(move |tx| {
+            Box::pin(async move {
+                let user = db::users::update(tx, id, &changes, None, event.at)
+                    .await?
+                    .ok_or(Error::SessionRevoked)?;
+                db::audit::insert(tx, &event).await?;
+                Ok(user)
+            })
+        })
+        .await
+}
+
+/// The names of the fields a change touches, for the audit trail (never their values).
+pub(crate) fn changed_fields(changes: &ProfileChanges) -> Vec<&'static str> {
+    [
+        ("email", changes.email.is_some()),
+        ("username", !changes.username.is_keep()),
+        ("first_name", !changes.first_name.is_keep()),
+        ("last_name", !changes.last_name.is_keep()),
+        ("phone_number", !changes.phone_number.is_keep()),
+        ("date_of_birth", !changes.date_of_birth.is_keep()),
+        ("is_active", changes.is_active.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect()
+}
+
+/// Checks `password` against the user's current credential.
+pub(crate) async fn check_password(ctx: &Context, user: UserId, password: &str) -> Result<()> {
+    let mut conn = ctx.db.conn().await?;
+    let current = db::users::recent_hashes(&mut conn, user, 1)
+        .await?
+        .into_iter()
+        .next();
+    drop(conn);
+    let verified = ctx.hasher.verify(password, current.as_deref()).await?;
+    if !verified.matches {
+        return Err(Error::InvalidCredentials);
+    }
+    Ok(())
+}
+
+/// Parses a new password for `user` under the password rules and the history rule, and
+/// hashes it.
+pub(crate) async fn new_password_hash(
+    ctx: &Context,
+    user: &User,
+    field: &str,
+    raw: &str,
+) -> Result<String> {
+    let password = NewPassword::parse(field, raw, Some(&user.email), user.username.as_deref())
+        .map_err(|(weak, e)| {
+            if weak {
+                Error::WeakPassword(vec![e])
+            } else {
+                Error::Validation(vec![e])
+            }
+        })?;
+    let mut conn = ctx.db.conn().await?;
+    let history = db::users::recent_hashes(&mut conn, user.id, PASSWORD_HISTORY).await?;
+    drop(conn);
+    if ctx.hasher.matches_any(password.expose(), history).await? {
+        return Err(Error::PasswordReused);
+    }
+    ctx.hasher.hash(password.expose()).await
+}
+
+/// Changes the caller's password; every other session of theirs is revoked.
+pub async fn change_password(
+    ctx: &Context,
+    actor: &Principal,
+    current: &str,
+    new: &str,
+    client: &ClientInfo,
+) -> Result<()> {
+    check_password(ctx, actor.user.id, current).await?;
+    let hash = new_password_hash(ctx, &actor.user, "new_password", new).await?;
+    let (id, keep) = (actor.user.id, actor.session_id);
+    let event = AuditEvent::new(AuditKind::PasswordChanged, db::types::now(), client)
+        .actor(id)
+        .subject(id);
+    ctx.db
+        .transaction(move |tx| {
+            Box::pin(async move {
+                db::users::push_credential(tx, id, &hash, event.at, PASSWORD_HISTORY).await?;
+                let revoked = db::sessions::revoke_all(tx, id, Some(keep), event.at).await?;
+                let event = event.detail(serde_json::json!({ "sessions_revoked": revoked }));
+                db::audit::insert(tx, &event).await
+            })
+        })
+        .await
+}
+
+/// Deletes the caller's account with its sessions, credentials and tasks. The last active
+/// admin cannot delete itself.
+pub async fn delete_me(
+    ctx: &Context,
+    actor: &Principal,
+    password: &str,
+    client: &ClientInfo,
+) -> Result<()> {
+    check_password(ctx, actor.user.id, password).await?;
+    let id = actor.user.id;
+    let event = AuditEvent::new(AuditKind::UserDeleted, db::types::now(), client)
+        .actor(id)
+        .subject(id)
+        .detail(serde_json::json!({ "self_service": true }));
+    ctx.db
+        .transaction(move |tx| Box::pin(async move { delete_in(tx, id, event).await }))
+        .await
+}
+
+/// Deletes a user inside a transaction, refusing to remove the last active admin.
+pub(crate) async fn delete_in(tx: &mut db::Conn, id: UserId, event: AuditEvent) -> Result<()> {
+    let admins = db::users::lock_active_admins(tx).await?;
+    let user = db::users::find_for_update(tx, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    if user.role.is_admin() && user.is_active && admins.len() <= 1 {
+        return Err(Error::LastAdmin);
+    }
+    db::tasks::delete_all(tx, id).await?;
+    db::sessions::delete_all(tx, id).await?;
+    db::users::delete(tx, id).await?;
+    db::audit::insert(tx, &event).await
 }

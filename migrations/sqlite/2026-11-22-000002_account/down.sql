@@ -1,0 +1,2 @@
+DROP TABLE password_reset_tokens;
+DROP TABLE tasks;

@@ -1,0 +1,90 @@
+//! Password reset tokens, stored only as a SHA-256 hash.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::schema::password_reset_tokens as resets;
+use super::types::{Id, Ts};
+use super::{Conn, ConnInner, run};
+use crate::domain::UserId;
+use crate::error::Result;
+
+/// A stored reset token.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = resets, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct ResetRow {
+    user_id: Id,
+    expires_at: Ts,
+    used_at: Option<Ts>,
+}
+
+impl ResetRow {
+    pub fn user_id(&self) -> UserId {
+        UserId(self.user_id.0)
+    }
+
+    /// Unused and unexpired.
+    pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
+        self.used_at.is_none() && self.expires_at.0 > now
+    }
+}
+
+/// Stores a new token for the user and voids every older one.
+pub async fn replace(
+    conn: &mut Conn,
+    user: UserId,
+    token_hash: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<()> {
+    let row = (
+        resets::id.eq(Id(uuid::Uuid::now_v7())),
+        resets::user_id.eq(Id(user.0)),
+        resets::token_hash.eq(token_hash),
+        resets::created_at.eq(Ts(now)),
+        resets::expires_at.eq(Ts(expires_at)),
+    );
+    run!(conn, |c| {
+        diesel::delete(resets::table.filter(resets::user_id.eq(Id(user.0))))
+            .execute(c)
+            .await?;
+        diesel::insert_into(resets::table)
+            .values(row)
+            .execute(c)
+            .await
+    })?;
+    Ok(())
+}
+
+/// The token with this hash, locked for the rest of the transaction.
+pub async fn find_for_update(conn: &mut Conn, token_hash: &str) -> Result<Option<ResetRow>> {
+    let query = resets::table.filter(resets::token_hash.eq(token_hash));
+    let row = match &mut conn.0 {
+        ConnInner::Pg(c) => query
+            .select(ResetRow::as_select())
+            .for_update()
+            .first(&mut **c)
+            .await
+            .optional()?,
+        ConnInner::Sqlite(c) => query
+            .select(ResetRow::as_select())
+            .first(&mut **c)
+            .await
+            .optional()?,
+    };
+    Ok(row)
+}
+
+/// Uses up the token and every other token of its user.
+pub async fn consume(conn: &mut Conn, row: &ResetRow, at: DateTime<Utc>) -> Result<()> {
+    run!(conn, |c| diesel::update(
+        resets::table
+            .filter(resets::user_id.eq(row.user_id))
+            .filter(resets::used_at.is_null())
+    )
+    .set(resets::used_at.eq(Some(Ts(at))))
+    .execute(c)
+    .await)?;
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! Tasks, always scoped to their owner: a query never reaches another user's rows.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::schema::tasks;
+use super::types::{Id, Ts};
+use super::{Conn, run};
+use crate::domain::{Page, PageRequest, Task, TaskId, UserId};
+use crate::error::Result;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = tasks, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+struct TaskRow {
+    id: Id,
+    user_id: Id,
+    title: String,
+    description: Option<String>,
+    done: bool,
+    created_at: Ts,
+    updated_at: Ts,
+}
+
+impl From<TaskRow> for Task {
+    fn from(r: TaskRow) -> Self {
+        Self {
+            id: TaskId(r.id.0),
+            user_id: UserId(r.user_id.0),
+            title: r.title,
+            description: r.description,
+            done: r.done,
+            created_at: r.created_at.0,
+            updated_at: r.updated_at.0,
+        }
+    }
+}
+
+/// What a task update changes (`None` leaves a field as it is).
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = tasks)]
+pub struct TaskChanges {
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub done: Option<bool>,
+    pub updated_at: Option<Ts>,
+}
+
+impl TaskChanges {
+    pub fn new(
+        title: Option<String>,
+        description: Option<Option<String>>,
+        done: Option<bool>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        Self {
+            title,
+            description,
+            done,
+            updated_at: Some(Ts(at)),
+        }
+    }
+}
+
+pub async fn insert(conn: &mut Conn, task: &Task) -> Result<()> {
+    let row = TaskRow {
+        id: Id(task.id.0),
+        user_id: Id(task.user_id.0),
+        title: task.title.clone(),
+        description: task.description.clone(),
+        done: task.done,
+        created_at: Ts(task.created_at),
+        updated_at: Ts(task.updated_at),
+    };
+    run!(conn, |c| diesel::insert_into(tasks::table)
+        .values(&row)
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+/// The owner's tasks, newest first, optionally only done or open ones.
+pub async fn list(
+    conn: &mut Conn,
+    owner: UserId,
+    done: Option<bool>,
+    page: PageRequest,
+) -> Result<Page<Task>> {
+    macro_rules! owned {
+        () => {{
+            let mut query = tasks::table
+                .filter(tasks::user_id.eq(Id(owner.0)))
+                .into_boxed();
+            if let Some(done) = done {
+                query = query.filter(tasks::done.eq(done));
+            }
+            query
+        }};
+    }
+    let (rows, total): (Vec<TaskRow>, i64) = run!(conn, |c| {
+        let rows = owned!()
+            .order((tasks::created_at.desc(), tasks::id.desc()))
+            .limit(page.limit)
+            .offset(page.offset)
+            .select(TaskRow::as_select())
+            .load(c)
+            .await?;
+        let total = owned!().count().get_result(c).await?;
+        Ok::<_, diesel::result::Error>((rows, total))
+    })?;
+    Ok(Page {
+        items: rows.into_iter().map(Task::from).collect(),
+        total,
+        request: page,
+    })
+}
+
+pub async fn find(conn: &mut Conn, owner: UserId, id: TaskId) -> Result<Option<Task>> {
+    let row: Option<TaskRow> = run!(conn, |c| tasks::table
+        .filter(tasks::id.eq(Id(id.0)))
+        .filter(tasks::user_id.eq(Id(owner.0)))
+        .select(TaskRow::as_select())
+        .first(c)
+        .await
+        .optional())?;
+    Ok(row.map(Task::from))
+}
+
+/// Applies `changes` to the owner's task; returns the task as it now is.
+pub async fn update(
+    conn: &mut Conn,
+    owner: UserId,
+    id: TaskId,
+    changes: &TaskChanges,
+) -> Result<Option<Task>> {
+    let changed = run!(conn, |c| diesel::update(
+        tasks::table
+            .filter(tasks::id.eq(Id(id.0)))
+            .filter(tasks::user_id.eq(Id(owner.0)))
+    )
+    .set(changes)
+    .execute(c)
+    .await)?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    find(conn, owner, id).await
+}
+
+pub async fn delete(conn: &mut Conn, owner: UserId, id: TaskId) -> Result<bool> {
+    let deleted = run!(conn, |c| diesel::delete(
+        tasks::table
+            .filter(tasks::id.eq(Id(id.0)))
+            .filter(tasks::user_id.eq(Id(owner.0)))
+    )
+    .execute(c)
+    .await)?;
+    Ok(deleted > 0)
+}
+
+pub async fn delete_all(conn: &mut Conn, owner: UserId) -> Result<()> {
+    run!(conn, |c| diesel::delete(
+        tasks::table.filter(tasks::user_id.eq(Id(owner.0)))
+    )
+    .execute(c)
+    .await)?;
+    Ok(())
+}

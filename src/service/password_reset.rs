@@ -1,0 +1,126 @@
+//! Password reset by mail: single-use tokens of 32 random bytes, stored only as a SHA-256
+//! hash, valid for 30 minutes; a newer request voids older ones.
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use super::users::new_password_hash;
+use super::{Context, PASSWORD_HISTORY, span};
+use crate::db;
+use crate::domain::{AuditEvent, AuditKind, ClientInfo, Email, LoginName};
+use crate::error::{Error, Result};
+use crate::mail::Mail;
+
+fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn new_token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| Error::internal(anyhow::anyhow!("no randomness")))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Sends a reset link to an active account. Known and unknown addresses do the same
+/// database work and the mail leaves in the background, so neither answer nor timing
+/// tells whether the account exists.
+pub async fn forgot(ctx: &Context, email: Email, client: &ClientInfo) -> Result<()> {
+    let mut conn = ctx.db.conn().await?;
+    let found =
+        db::users::find_for_login(&mut conn, &LoginName::Email(email.as_str().to_owned())).await?;
+    drop(conn);
+    let user = found.map(|(user, _)| user).filter(|user| user.is_active);
+    let now = db::types::now();
+    let mut event = AuditEvent::new(AuditKind::PasswordResetRequested, now, client);
+    let Some(user) = user else {
+        let event = event.detail(serde_json::json!({ "account_found": false }));
+        return super::auth::record(ctx, event).await;
+    };
+    event = event
+        .subject(user.id)
+        .detail(serde_json::json!({ "account_found": true }));
+    let token = new_token()?;
+    let (hash, id, expires_at) = (
+        token_hash(&token),
+        user.id,
+        now + span(ctx.settings.reset_token_ttl),
+    );
+    ctx.db
+        .transaction(move |tx| {
+            Box::pin(async move {
+                db::password_resets::replace(tx, id, &hash, now, expires_at).await?;
+                db::audit::insert(tx, &event).await
+            })
+        })
+        .await?;
+
+    let minutes = ctx.settings.reset_token_ttl.as_secs() / 60;
+    let mail = Mail {
+        to: user.email,
+        subject: "Reset your password".into(),
+        body: format!(
+            "Someone asked to reset the password of this account.\n\n\
+             To choose a new password, open this link within {minutes} minutes:\n\n\
+             {}/reset-password?token={token}\n\n\
+             If it was not you, ignore this mail: your password stays as it is.\n",
+            ctx.settings.public_url
+        ),
+    };
+    let mailer = ctx.mailer.clone();
+    tokio::spawn(async move {
+        if let Err(err) = mailer.send(mail).await {
+            tracing::error!(error = %err, "sending the password reset mail failed");
+        }
+    });
+    Ok(())
+}
+
+/// Sets a new password with a reset token; every session of the user is revoked.
+pub async fn reset(
+    ctx: &Context,
+    token: &str,
+    new_password: &str,
+    client: &ClientInfo,
+) -> Result<()> {
+    let hash = token_hash(token);
+    let now = db::types::now();
+    let mut conn = ctx.db.conn().await?;
+    let row = db::password_resets::find_for_update(&mut conn, &hash)
+        .await?
+        .filter(|row| row.is_usable(now))
+        .ok_or(Error::InvalidResetToken)?;
+    let user = db::users::find(&mut conn, row.user_id())
+        .await?
+        .filter(|u| u.is_active)
+        .ok_or(Error::InvalidResetToken)?;
+    drop(conn);
+
+    let new_hash = new_password_hash(ctx, &user, "new_password", new_password).await?;
+    let event = AuditEvent::new(AuditKind::PasswordResetCompleted, now, client).subject(user.id);
+    ctx.db
+        .transaction(move |tx| {
+            Box::pin(async move {
+                let row = db::password_resets::find_for_update(tx, &hash)
+                    .await?
+                    .filter(|row| row.is_usable(now))
+                    .ok_or(Error::InvalidResetToken)?;
+                db::password_resets::consume(tx, &row, now).await?;
+                db::users::push_credential(tx, row.user_id(), &new_hash, now, PASSWORD_HISTORY)
+                    .await?;
+                let revoked = db::sessions::revoke_all(tx, row.user_id(), None, now).await?;
+                db::audit::insert(
+                    tx,
+                    &event.detail(serde_json::json!({ "sessions_revoked": revoked })),
+                )
+                .await
+            })
+        })
+        .await
+}

@@ -1,0 +1,53 @@
+//! The caller's own sign-in sessions.
+
+use super::Context;
+use super::auth::Principal;
+use crate::db;
+use crate::domain::{AuditEvent, AuditKind, ClientInfo, Session, SessionId};
+use crate::error::{Error, Result};
+
+/// The caller's live sessions, newest first.
+pub async fn list(ctx: &Context, actor: &Principal) -> Result<Vec<Session>> {
+    let mut conn = ctx.db.conn().await?;
+    db::sessions::list_live(&mut conn, actor.user.id, db::types::now()).await
+}
+
+/// Revokes one of the caller's sessions (the current one too, if named).
+pub async fn revoke(
+    ctx: &Context,
+    actor: &Principal,
+    id: SessionId,
+    client: &ClientInfo,
+) -> Result<()> {
+    let user = actor.user.id;
+    let event = AuditEvent::new(AuditKind::SessionsRevoked, db::types::now(), client)
+        .actor(user)
+        .subject(user)
+        .detail(serde_json::json!({ "session_id": id, "count": 1 }));
+    ctx.db
+        .transaction(move |tx| {
+            Box::pin(async move {
+                if !db::sessions::revoke_owned(tx, user, id, event.at).await? {
+                    return Err(Error::NotFound);
+                }
+                db::audit::insert(tx, &event).await
+            })
+        })
+        .await
+}
+
+/// Revokes every session of the caller, the current one included.
+pub async fn revoke_all(ctx: &Context, actor: &Principal, client: &ClientInfo) -> Result<()> {
+    let user = actor.user.id;
+    let event = AuditEvent::new(AuditKind::SessionsRevoked, db::types::now(), client)
+        .actor(user)
+        .subject(user);
+    ctx.db
+        .transaction(move |tx| {
+            Box::pin(async move {
+                let count = db::sessions::revoke_all(tx, user, None, event.at).await?;
+                db::audit::insert(tx, &event.detail(serde_json::json!({ "count": count }))).await
+            })
+        })
+        .await
+}

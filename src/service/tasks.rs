@@ -1,0 +1,74 @@
+//! Tasks: owner-scoped; another user's task does not exist for you (404).
+
+use super::Context;
+use super::auth::Principal;
+use crate::db::{self, tasks::TaskChanges};
+use crate::domain::{Page, PageRequest, Patch, Task, TaskDescription, TaskId, TaskTitle};
+use crate::error::{Error, Result};
+
+pub async fn create(
+    ctx: &Context,
+    owner: &Principal,
+    title: TaskTitle,
+    description: Option<TaskDescription>,
+    done: bool,
+) -> Result<Task> {
+    let now = db::types::now();
+    let task = Task {
+        id: TaskId::new(),
+        user_id: owner.user.id,
+        title: title.into_inner(),
+        description: description.map(TaskDescription::into_inner),
+        done,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut conn = ctx.db.conn().await?;
+    db::tasks::insert(&mut conn, &task).await?;
+    Ok(task)
+}
+
+pub async fn list(
+    ctx: &Context,
+    owner: &Principal,
+    done: Option<bool>,
+    page: PageRequest,
+) -> Result<Page<Task>> {
+    let mut conn = ctx.db.conn().await?;
+    db::tasks::list(&mut conn, owner.user.id, done, page).await
+}
+
+pub async fn get(ctx: &Context, owner: &Principal, id: TaskId) -> Result<Task> {
+    let mut conn = ctx.db.conn().await?;
+    db::tasks::find(&mut conn, owner.user.id, id)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+pub async fn update(
+    ctx: &Context,
+    owner: &Principal,
+    id: TaskId,
+    title: Option<TaskTitle>,
+    description: Patch<TaskDescription>,
+    done: Option<bool>,
+) -> Result<Task> {
+    let changes = TaskChanges::new(
+        title.map(TaskTitle::into_inner),
+        description.map(TaskDescription::into_inner).into_option(),
+        done,
+        db::types::now(),
+    );
+    let mut conn = ctx.db.conn().await?;
+    db::tasks::update(&mut conn, owner.user.id, id, &changes)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+pub async fn delete(ctx: &Context, owner: &Principal, id: TaskId) -> Result<()> {
+    let mut conn = ctx.db.conn().await?;
+    if !db::tasks::delete(&mut conn, owner.user.id, id).await? {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}

@@ -1,4 +1,5 @@
-//! The `doorman` command: `serve` (the default), `migrate`, `rotate-keys`, `openapi`.
+//! The `doorman` command: `serve` (the default), `migrate`, `create-admin`, `rotate-keys`,
+//! `openapi`.
 
 use std::process::ExitCode;
 
@@ -26,6 +27,11 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Create an admin account; the password is read from standard input.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+    },
     /// Add a new signing key; the old ones stay published until their tokens expire.
     RotateKeys,
     /// Print the OpenAPI document.
@@ -67,6 +73,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             db.migrate().await?;
             let kid = doorman::service::keys::rotate(&db, config.jwt_alg).await?;
             println!("new signing key {kid}; instances pick it up within a minute");
+        }
+        Command::CreateAdmin { email } => {
+            config.validate()?;
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let (email, password) = doorman::startup::admin_credentials(&email, password)?;
+            let context = doorman::startup::context(&config).await?;
+            let admin = doorman::service::admin::create_admin(&context, email, password)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create the admin: {e}"))?;
+            println!("created admin {} ({})", admin.email, admin.id);
         }
         Command::Openapi => println!("{}", doorman::openapi::document().to_pretty_json()?),
     }

@@ -25,6 +25,7 @@ use crate::error::{FieldError, Problem};
         (name = "users", description = "Accounts and profiles"),
         (name = "sessions", description = "The signed-in user's sessions"),
         (name = "tasks", description = "The signed-in user's tasks"),
+        (name = "admin", description = "Staff: user management and the audit trail"),
         (name = "meta", description = "Health and keys"),
     )
 )]

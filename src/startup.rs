@@ -17,6 +17,7 @@ use crate::config::{Config, Registration};
 use crate::crypto::jwt::TokenCodec;
 use crate::crypto::password::PasswordHasher;
 use crate::db::Db;
+use crate::domain::{Email, NewPassword};
 use crate::http::extract::{HttpSettings, path_error, query_error};
 use crate::http::{RouteTable, fallback, request_context, routes};
 use crate::mail::Mailer;
@@ -38,6 +39,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
         let context = web::Data::new(context(&config).await?);
+        bootstrap_admin(&context, &config).await?;
         let listener = TcpListener::bind(&config.bind)?;
         let port = listener.local_addr()?.port();
         let route_table = web::Data::new(RouteTable::from_openapi(&document()));
@@ -142,6 +144,32 @@ pub async fn context(config: &Config) -> anyhow::Result<Context> {
         settings,
         key_reload: service::keys::ReloadGate::new(),
     })
+}
+
+/// Creates `DOORMAN_BOOTSTRAP_ADMIN_EMAIL` as an admin when no admin exists yet.
+async fn bootstrap_admin(context: &Context, config: &Config) -> anyhow::Result<()> {
+    let (Some(email), Some(password)) = (
+        &config.bootstrap_admin_email,
+        &config.bootstrap_admin_password,
+    ) else {
+        return Ok(());
+    };
+    let (email, password) = admin_credentials(email, password.expose_secret())?;
+    match service::admin::bootstrap_admin(context, email, password).await {
+        Ok(Some(admin)) => tracing::info!(user_id = %admin.id, "created the bootstrap admin"),
+        Ok(None) => tracing::debug!("an admin exists; no bootstrap admin created"),
+        Err(err) => anyhow::bail!("cannot create the bootstrap admin: {err}"),
+    }
+    Ok(())
+}
+
+/// Parses an operator-given admin email and password under the usual rules.
+pub fn admin_credentials(email: &str, password: &str) -> anyhow::Result<(Email, NewPassword)> {
+    let email = Email::parse("email", email)
+        .map_err(|e| anyhow::anyhow!("the admin email {}", e.message))?;
+    let password = NewPassword::parse("password", password, Some(email.as_str()), None)
+        .map_err(|(_, e)| anyhow::anyhow!("the admin password {}", e.message))?;
+    Ok((email, password))
 }
 
 fn settings(config: &Config) -> Settings {

@@ -2,16 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::RunQueryDsl;
 
 use super::schema::signing_keys;
 use super::types::Ts;
-use super::{Conn, ConnInner, run};
+use super::{Conn, run};
 use crate::crypto::keys::KeyRecord;
 use crate::error::Result;
-
-/// Serialises key generation across instances that start together.
-const KEYGEN_LOCK: i64 = 0x0064_6f6f_726b_6579;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = signing_keys, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -39,18 +36,6 @@ pub async fn list(conn: &mut Conn, alg: &str) -> Result<Vec<KeyRecord>> {
             retired_at: r.retired_at.map(|t| t.0),
         })
         .collect())
-}
-
-/// Takes the key-generation lock for the rest of the transaction.
-pub async fn lock(conn: &mut Conn) -> Result<()> {
-    match &mut conn.0 {
-        ConnInner::Pg(c) => {
-            c.batch_execute(&format!("SELECT pg_advisory_xact_lock({KEYGEN_LOCK})"))
-                .await?
-        }
-        ConnInner::Sqlite(_) => {} // BEGIN IMMEDIATE already holds the write lock.
-    }
-    Ok(())
 }
 
 /// Adds a key (a key already stored under that kid is left as it is).

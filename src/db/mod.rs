@@ -246,9 +246,29 @@ impl Db {
     }
 }
 
+/// Named locks that serialise work across instances (PostgreSQL advisory locks; on
+/// SQLite the write transaction already holds the database lock).
+#[derive(Debug, Clone, Copy)]
+pub enum Lock {
+    KeyGeneration = 0x0064_6f6f_726b_6579,
+    AdminBootstrap = 0x0064_6f6f_7262_6f6f,
+}
+
 impl Conn {
     async fn batch(&mut self, sql: &str) -> Result<()> {
         run!(self, |c| c.batch_execute(sql).await.map_err(Error::from))
+    }
+
+    /// Takes `lock` until the transaction ends.
+    pub async fn lock(&mut self, lock: Lock) -> Result<()> {
+        match &mut self.0 {
+            ConnInner::Pg(c) => {
+                c.batch_execute(&format!("SELECT pg_advisory_xact_lock({})", lock as i64))
+                    .await?
+            }
+            ConnInner::Sqlite(_) => {}
+        }
+        Ok(())
     }
 }
 

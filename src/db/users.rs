@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 
 use super::{Conn, ConnInner, run, unique_violation};
 use crate::domain::{
-    LoginName, Name, Page, PageRequest, Phone, ProfileChanges, Role, User, UserId, Username,
+    LoginName, Name, Page, PageRequest, Phone, ProfileChanges, Role, User, UserFilter, UserId,
+    UserSort, Username,
 };
 use crate::error::{Error, Result};
 
@@ -372,25 +373,6 @@ pub async fn push_credential(
         .await
     })?;
     Ok(())
-}
-
-/// Staff list filters.
-#[derive(Debug, Clone, Default)]
-pub struct UserFilter {
-    /// Case-insensitive substring of email, username, first or last name.
-    pub q: Option<String>,
-    pub role: Option<Role>,
-    pub is_active: Option<bool>,
-    pub sort: UserSort,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum UserSort {
-    CreatedAt,
-    #[default]
-    CreatedAtDesc,
-    Email,
-    EmailDesc,
 }
 
 pub async fn list(conn: &mut Conn, filter: &UserFilter, page: PageRequest) -> Result<Page<User>> {

@@ -402,3 +402,22 @@ impl ProfileChanges {
             || !self.date_of_birth.is_keep()
     }
 }
+
+/// Staff list filters.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Case-insensitive substring of email, username, first or last name.
+    pub q: Option<String>,
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+    pub sort: UserSort,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UserSort {
+    CreatedAt,
+    #[default]
+    CreatedAtDesc,
+    Email,
+    EmailDesc,
+}

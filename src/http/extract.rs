@@ -199,3 +199,42 @@ impl FromRequest for Principal {
         })
     }
 }
+
+macro_rules! role_guard {
+    ($(#[$doc:meta])* $name:ident, $allowed:expr, $refusal:literal) => {
+        $(#[$doc])*
+        pub struct $name(pub Principal);
+
+        impl FromRequest for $name {
+            type Error = Error;
+            type Future = LocalBoxFuture<'static, Result<Self, Error>>;
+
+            fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+                let principal = Principal::from_request(req, payload);
+                Box::pin(async move {
+                    let principal = principal.await?;
+                    let allowed: fn(crate::domain::Role) -> bool = $allowed;
+                    if !allowed(principal.user.role) {
+                        return Err(Error::Forbidden($refusal));
+                    }
+                    Ok(Self(principal))
+                })
+            }
+        }
+    };
+}
+
+role_guard!(
+    /// A signed-in `sub_admin` or `admin` (anonymous: 401, plain user: 403). The role is
+    /// read from the database on every request, so a demotion applies at once.
+    Staff,
+    crate::domain::Role::is_staff,
+    "staff only"
+);
+
+role_guard!(
+    /// A signed-in `admin` (anonymous: 401, anyone else: 403).
+    Admin,
+    crate::domain::Role::is_admin,
+    "admins only"
+);

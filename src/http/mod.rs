@@ -1,6 +1,7 @@
 //! The HTTP layer: one file per resource. A handler extracts, parses its DTO into domain
 //! types, calls one service function and shapes the response.
 
+pub mod admin;
 pub mod auth;
 pub mod dto;
 pub mod extract;
@@ -48,7 +49,16 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(tasks::list_tasks)
                 .service(tasks::get_task)
                 .service(tasks::update_task)
-                .service(tasks::delete_task),
+                .service(tasks::delete_task)
+                .service(admin::list_users)
+                .service(admin::create_user)
+                .service(admin::get_user)
+                .service(admin::update_user)
+                .service(admin::set_role)
+                .service(admin::delete_user)
+                .service(admin::list_user_sessions)
+                .service(admin::revoke_user_sessions)
+                .service(admin::list_audit_events),
         );
 }
 

@@ -47,7 +47,7 @@ async fn stored_or_generated(db: &Db, alg: JwtAlg) -> Result<Vec<KeyRecord>> {
     }
     db.transaction(move |tx| {
         Box::pin(async move {
-            db::keys::lock(tx).await?;
+            tx.lock(db::Lock::KeyGeneration).await?;
             let records = db::keys::list(tx, alg_name(alg)).await?;
             if records.iter().any(|r| r.retired_at.is_none()) {
                 return Ok(records);
@@ -66,7 +66,7 @@ async fn stored_or_generated(db: &Db, alg: JwtAlg) -> Result<Vec<KeyRecord>> {
 pub async fn rotate(db: &Db, alg: JwtAlg) -> Result<String> {
     db.transaction(move |tx| {
         Box::pin(async move {
-            db::keys::lock(tx).await?;
+            tx.lock(db::Lock::KeyGeneration).await?;
             let now = db::types::now();
             let key = crypto_keys::generate(alg, now).map_err(Error::internal)?;
             db::keys::insert(tx, &key).await?;

@@ -1,6 +1,7 @@
 //! The rules of the service: who may do what, in which transaction, with which audit
 //! event. Knows neither actix nor Diesel.
 
+pub mod admin;
 pub mod auth;
 pub mod keys;
 pub mod password_reset;

@@ -21,6 +21,45 @@ pub struct NewAccount {
     pub date_of_birth: Option<DateOfBirth>,
 }
 
+impl NewAccount {
+    /// The account as a user record, and the password still to be hashed.
+    pub(crate) fn into_user(
+        self,
+        role: Role,
+        is_active: bool,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> (User, NewPassword) {
+        let user = User {
+            id: UserId::new(),
+            email: self.email.into_inner(),
+            username: self.username.map(Username::into_inner),
+            first_name: self.first_name.map(Name::into_inner),
+            last_name: self.last_name.map(Name::into_inner),
+            phone_number: self.phone_number.map(Phone::into_inner),
+            date_of_birth: self.date_of_birth.map(DateOfBirth::into_inner),
+            role,
+            is_active,
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+        };
+        (user, self.password)
+    }
+
+    /// An account with only an email and a password.
+    pub fn minimal(email: Email, password: NewPassword) -> Self {
+        Self {
+            email,
+            password,
+            username: None,
+            first_name: None,
+            last_name: None,
+            phone_number: None,
+            date_of_birth: None,
+        }
+    }
+}
+
 /// Public sign-up: the new account's role is always `user`.
 pub async fn register(ctx: &Context, account: NewAccount, client: &ClientInfo) -> Result<User> {
     if !ctx.settings.registration_open {
@@ -38,22 +77,9 @@ pub(crate) async fn create(
     actor: Option<UserId>,
     client: &ClientInfo,
 ) -> Result<User> {
-    let hash = ctx.hasher.hash(account.password.expose()).await?;
     let now = db::types::now();
-    let user = User {
-        id: UserId::new(),
-        email: account.email.into_inner(),
-        username: account.username.map(Username::into_inner),
-        first_name: account.first_name.map(Name::into_inner),
-        last_name: account.last_name.map(Name::into_inner),
-        phone_number: account.phone_number.map(Phone::into_inner),
-        date_of_birth: account.date_of_birth.map(DateOfBirth::into_inner),
-        role,
-        is_active,
-        created_at: now,
-        updated_at: now,
-        last_login_at: None,
-    };
+    let (user, password) = account.into_user(role, is_active, now);
+    let hash = ctx.hasher.hash(password.expose()).await?;
     let (kind, actor) = match actor {
         Some(actor) => (AuditKind::UserCreated, actor),
         None => (AuditKind::UserRegistered, user.id),

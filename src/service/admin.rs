@@ -1,0 +1,268 @@
+//! Staff: user management with the rules of who may act on whom, the last-admin rule,
+//! the audit trail, and the first admin.
+//!
+//! Roles: a `sub_admin` may list and view users, and may activate, deactivate and revoke
+//! the sessions of role-`user` accounts only; everything else is admin-only. The HTTP
+//! guards check the caller's role; the rules about the target live here.
+
+use super::Context;
+use super::auth::Principal;
+use super::users::{NewAccount, changed_fields, create, delete_in};
+use crate::db;
+use crate::domain::{
+    AuditEvent, AuditKind, ClientInfo, Email, NewPassword, Page, PageRequest, ProfileChanges, Role,
+    Session, User, UserFilter, UserId,
+};
+use crate::error::{Error, Result};
+
+/// May `actor` manage `target` at all? Admins manage everyone; a sub_admin only role `user`.
+fn ensure_may_manage(actor: &Principal, target: &User) -> Result<()> {
+    match actor.user.role {
+        Role::Admin => Ok(()),
+        Role::SubAdmin if target.role == Role::User => Ok(()),
+        Role::SubAdmin => Err(Error::Forbidden("a sub_admin may act only on role user")),
+        Role::User => Err(Error::Forbidden("staff only")),
+    }
+}
+
+fn ensure_admin(actor: &Principal) -> Result<()> {
+    if actor.user.role.is_admin() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("admins only"))
+    }
+}
+
+pub async fn list_users(
+    ctx: &Context,
+    filter: UserFilter,
+    page: PageRequest,
+) -> Result<Page<User>> {
+    let mut conn = ctx.db.conn().await?;
+    db::users::list(&mut conn, &filter, page).await
+}
+
+pub async fn get_user(ctx: &Context, id: UserId) -> Result<User> {
+    let mut conn = ctx.db.conn().await?;
+    db::users::find(&mut conn, id).await?.ok_or(Error::NotFound)
+}
+
+/// An admin creates an account with any role.
+pub async fn create_user(
+    ctx: &Context,
+    actor: &Principal,
+    account: NewAccount,
+    role: Role,
+    is_active: bool,
+    client: &ClientInfo,
+) -> Result<User> {
+    ensure_admin(actor)?;
+    create(ctx, account, role, is_active, Some(actor.user.id), client).await
+}
+
+/// Changes profile fields and/or `is_active`. A sub_admin may change only `is_active`, and
+/// only on role `user`. Deactivation revokes every session of the user at once.
+pub async fn update_user(
+    ctx: &Context,
+    actor: &Principal,
+    id: UserId,
+    changes: ProfileChanges,
+    client: &ClientInfo,
+) -> Result<User> {
+    if changes.touches_profile() {
+        ensure_admin(actor)?;
+    }
+    let actor = actor.clone();
+    let client = client.clone();
+    ctx.db
+        .transaction(move |tx| {
+            Box::pin(async move {
+                let admins = db::users::lock_active_admins(tx).await?;
+                let target = db::users::find_for_update(tx, id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                ensure_may_manage(&actor, &target)?;
+                let deactivating = changes.is_active == Some(false) && target.is_active;
+                let activating = changes.is_active == Some(true) && !target.is_active;
+                if deactivating && target.role.is_admin() && admins.len() <= 1 {
+                    return Err(Error::LastAdmin);
+                }
+                let now = db::types::now();
+                let user = db::users::update(tx, id, &changes, None, now)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                let event = |kind| {
+                    AuditEvent::new(kind, now, &client)
+                        .actor(actor.user.id)
+                        .subject(id)
+                };
+                if changes.touches_profile() {
+                    let detail = serde_json::json!({ "fields": changed_fields(&changes) });
+                    db::audit::insert(tx, &event(AuditKind::UserUpdated).detail(detail)).await?;
+                }
+                if deactivating {
+                    let revoked = db::sessions::revoke_all(tx, id, None, now).await?;
+                    let detail = serde_json::json!({ "sessions_revoked": revoked });
+                    db::audit::insert(tx, &event(AuditKind::UserDeactivated).detail(detail))
+                        .await?;
+                }
+                if activating {
+                    db::audit::insert(tx, &event(AuditKind::UserActivated)).await?;
+                }
+                Ok(user)
+            })
+        })
+        .await
+}
+
+/// Promotes or demotes. Demoting the last active admin is refused.
+pub async fn set_role(
+    ctx: &Context,
+    actor: &Principal,
+    id: UserId,
+    role: Role,
+    client: &ClientInfo,
+) -> Result<User> {
+    ensure_admin(actor)?;
+    let event = AuditEvent::new(AuditKind::UserRoleChanged, db::types::now(), client)
+        .actor(actor.user.id)
+        .subject(id);
+    ctx.db
+        .transaction(move |tx| {
+            Box::pin(async move {
+                let admins = db::users::lock_active_admins(tx).await?;
+                let target = db::users::find_for_update(tx, id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                if target.role.is_admin()
+                    && !role.is_admin()
+                    && target.is_active
+                    && admins.len() <= 1
+                {
+                    return Err(Error::LastAdmin);
+                }
+                if target.role == role {
+                    return Ok(target);
+                }
+                let user =
+                    db::users::update(tx, id, &ProfileChanges::default(), Some(role), event.at)
+                        .await?
+                        .ok_or(Error::NotFound)?;
+                let detail =
+                    serde_json::json!({ "from": target.role.as_str(), "to": role.as_str() });
+                db::audit::insert(tx, &event.detail(detail)).await?;
+                Ok(user)
+            })
+        })
+        .await
+}
+
+/// Deletes an account with its sessions, credentials and tasks.
+pub async fn delete_user(
+    ctx: &Context,
+    actor: &Principal,
+    id: UserId,
+    client: &ClientInfo,
+) -> Result<()> {
+    ensure_admin(actor)?;
+    let event = AuditEvent::new(AuditKind::UserDeleted, db::types::now(), client)
+        .actor(actor.user.id)
+        .subject(id);
+    ctx.db
+        .transaction(move |tx| Box::pin(async move { delete_in(tx, id, event).await }))
+        .await
+}
+
+/// A user's live sessions.
+pub async fn list_sessions(ctx: &Context, actor: &Principal, id: UserId) -> Result<Vec<Session>> {
+    let mut conn = ctx.db.conn().await?;
+    let target = db::users::find(&mut conn, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    ensure_may_manage(actor, &target)?;
+    db::sessions::list_live(&mut conn, id, db::types::now()).await
+}
+
+/// Revokes every session of a user.
+pub async fn revoke_sessions(
+    ctx: &Context,
+    actor: &Principal,
+    id: UserId,
+    client: &ClientInfo,
+) -> Result<()> {
+    let actor = actor.clone();
+    let event = AuditEvent::new(AuditKind::SessionsRevoked, db::types::now(), client)
+        .actor(actor.user.id)
+        .subject(id);
+    ctx.db
+        .transaction(move |tx| {
+            Box::pin(async move {
+                let target = db::users::find_for_update(tx, id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                ensure_may_manage(&actor, &target)?;
+                let count = db::sessions::revoke_all(tx, id, None, event.at).await?;
+                db::audit::insert(tx, &event.detail(serde_json::json!({ "count": count }))).await
+            })
+        })
+        .await
+}
+
+/// The audit trail, newest first; `user` matches actor or subject.
+pub async fn audit_events(
+    ctx: &Context,
+    user: Option<UserId>,
+    kind: Option<AuditKind>,
+    page: PageRequest,
+) -> Result<Page<AuditEvent>> {
+    let mut conn = ctx.db.conn().await?;
+    db::audit::list(&mut conn, user, kind, page).await
+}
+
+/// Creates the first admin when no admin exists (idempotent across restarts, and across
+/// instances starting together: they take turns through a lock). An existing non-admin
+/// account with that email is never promoted: that would hand the role to whoever
+/// registered the address first.
+pub async fn bootstrap_admin(
+    ctx: &Context,
+    email: Email,
+    password: NewPassword,
+) -> Result<Option<User>> {
+    let mut conn = ctx.db.conn().await?;
+    if db::users::any_admin(&mut conn).await? {
+        return Ok(None);
+    }
+    drop(conn);
+    let now = db::types::now();
+    let (user, password) = NewAccount::minimal(email, password).into_user(Role::Admin, true, now);
+    let hash = ctx.hasher.hash(password.expose()).await?;
+    let event = AuditEvent::new(AuditKind::UserCreated, now, &ClientInfo::default())
+        .subject(user.id)
+        .detail(serde_json::json!({ "role": "admin", "bootstrap": true }));
+    ctx.db
+        .transaction(move |tx| {
+            Box::pin(async move {
+                tx.lock(db::Lock::AdminBootstrap).await?;
+                if db::users::any_admin(tx).await? {
+                    return Ok(None);
+                }
+                db::users::insert(tx, &user, &hash).await?;
+                db::audit::insert(tx, &event).await?;
+                Ok(Some(user))
+            })
+        })
+        .await
+}
+
+/// `doorman create-admin`: an operator adds an admin account.
+pub async fn create_admin(ctx: &Context, email: Email, password: NewPassword) -> Result<User> {
+    create(
+        ctx,
+        NewAccount::minimal(email, password),
+        Role::Admin,
+        true,
+        None,
+        &ClientInfo::default(),
+    )
+    .await
+}

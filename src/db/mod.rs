@@ -249,6 +249,7 @@ impl Db {
 /// Named locks that serialise work across instances (PostgreSQL advisory locks; on
 /// SQLite the write transaction already holds the database lock).
 #[derive(Debug, Clone, Copy)]
+#[repr(i64)]
 pub enum Lock {
     KeyGeneration = 0x0064_6f6f_726b_6579,
     AdminBootstrap = 0x0064_6f6f_7262_6f6f,

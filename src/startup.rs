@@ -19,14 +19,17 @@ use crate::crypto::password::PasswordHasher;
 use crate::db::Db;
 use crate::domain::{Email, NewPassword};
 use crate::http::extract::{HttpSettings, path_error, query_error};
+use crate::http::limits::{IpRateLimit, rate_limit};
 use crate::http::{RouteTable, fallback, request_context, routes};
 use crate::mail::Mailer;
+use crate::metrics::Metrics;
 use crate::openapi::{ApiDoc, document};
 use crate::service::{self, Context, Settings};
 use secrecy::ExposeSecret;
 
-/// How often an instance re-reads the signing keys (to learn of rotations elsewhere).
-const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+/// How often an instance re-reads the signing keys (to learn of rotations elsewhere) and
+/// forgets idle clients of the rate limiter.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
 
 pub struct Application {
     port: u16,
@@ -46,6 +49,11 @@ impl Application {
         let http_settings = web::Data::new(HttpSettings {
             trusted_proxies: config.trusted_proxies.clone(),
         });
+        let ip_limits = web::Data::new(IpRateLimit::new(
+            config.rate_limit_per_second,
+            config.rate_limit_burst,
+        ));
+        let idle_limits = ip_limits.clone();
         let cors_origins = config.cors_origins.clone();
         let app_context = context.clone();
         let server = HttpServer::new(move || {
@@ -55,6 +63,7 @@ impl Application {
                 .app_data(app_context.clone())
                 .app_data(http_settings.clone())
                 .app_data(route_table.clone())
+                .app_data(ip_limits.clone())
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .configure(routes)
@@ -68,6 +77,7 @@ impl Application {
                     !cors_origins.is_empty(),
                     cors(&cors_origins),
                 ))
+                .wrap(from_fn(rate_limit))
                 .wrap(from_fn(request_context))
         })
         .workers(if config.http_workers == 0 {
@@ -78,12 +88,13 @@ impl Application {
         .listen(listener)?
         .run();
 
-        let reloading = context.clone();
+        let (reloading, limits) = (context.clone(), idle_limits);
         tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(KEY_RELOAD_INTERVAL);
+            let mut ticks = tokio::time::interval(HOUSEKEEPING_INTERVAL);
             ticks.tick().await;
             loop {
                 ticks.tick().await;
+                limits.forget_idle();
                 if let Err(err) = service::keys::reload(&reloading).await {
                     tracing::warn!(error = %err, "reloading signing keys failed");
                 }
@@ -141,6 +152,7 @@ pub async fn context(config: &Config) -> anyhow::Result<Context> {
         tokens,
         hasher,
         mailer,
+        metrics: Metrics::new()?,
         settings,
         key_reload: service::keys::ReloadGate::new(),
     })

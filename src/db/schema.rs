@@ -18,6 +18,8 @@ diesel::table! {
         created_at -> PortableTimestamp,
         updated_at -> PortableTimestamp,
         last_login_at -> Nullable<PortableTimestamp>,
+        failed_logins -> Integer,
+        locked_until -> Nullable<PortableTimestamp>,
     }
 }
 

@@ -124,11 +124,19 @@ pub async fn find(conn: &mut Conn, id: UserId) -> Result<Option<User>> {
     row.map(User::try_from).transpose()
 }
 
-/// The user with this login name, and their current password hash.
-pub async fn find_for_login(
-    conn: &mut Conn,
-    name: &LoginName,
-) -> Result<Option<(User, Option<String>)>> {
+/// What login needs to know about an account.
+#[derive(Debug, Clone)]
+pub struct LoginRecord {
+    pub user: User,
+    /// The current password hash.
+    pub hash: Option<String>,
+    /// Consecutive failed logins.
+    pub failed_logins: i32,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// The account with this login name.
+pub async fn find_for_login(conn: &mut Conn, name: &LoginName) -> Result<Option<LoginRecord>> {
     macro_rules! query {
         () => {
             users::table
@@ -137,10 +145,16 @@ pub async fn find_for_login(
                         .eq(users::id)
                         .and(credentials::is_current.eq(true))),
                 )
-                .select((UserRow::as_select(), credentials::password_hash.nullable()))
+                .select((
+                    UserRow::as_select(),
+                    credentials::password_hash.nullable(),
+                    users::failed_logins,
+                    users::locked_until,
+                ))
         };
     }
-    let row: Option<(UserRow, Option<String>)> = match name {
+    type Row = (UserRow, Option<String>, i32, Option<Ts>);
+    let row: Option<Row> = match name {
         LoginName::Email(email) => run!(conn, |c| query!()
             .filter(users::email.eq(email))
             .first(c)
@@ -157,17 +171,49 @@ pub async fn find_for_login(
             .await
             .optional()),
     }?;
-    row.map(|(user, hash)| Ok((User::try_from(user)?, hash)))
-        .transpose()
+    row.map(|(user, hash, failed_logins, locked_until)| {
+        Ok(LoginRecord {
+            user: User::try_from(user)?,
+            hash,
+            failed_logins,
+            locked_until: locked_until.map(|t| t.0),
+        })
+    })
+    .transpose()
 }
 
-pub async fn set_last_login(
-    conn: &mut Conn,
-    id: UserId,
-    at: chrono::DateTime<chrono::Utc>,
-) -> Result<()> {
+/// Counts one more failed login; returns the new count of consecutive failures.
+pub async fn count_failed_login(conn: &mut Conn, id: UserId) -> Result<i32> {
+    let count = run!(conn, |c| {
+        diesel::update(users::table.find(Id(id.0)))
+            .set(users::failed_logins.eq(users::failed_logins + 1))
+            .execute(c)
+            .await?;
+        users::table
+            .find(Id(id.0))
+            .select(users::failed_logins)
+            .first(c)
+            .await
+    })?;
+    Ok(count)
+}
+
+pub async fn lock_until(conn: &mut Conn, id: UserId, until: DateTime<Utc>) -> Result<()> {
     run!(conn, |c| diesel::update(users::table.find(Id(id.0)))
-        .set(users::last_login_at.eq(Ts(at)))
+        .set(users::locked_until.eq(Some(Ts(until))))
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+/// A successful login: stamps it and clears the failure count and any lock.
+pub async fn record_login(conn: &mut Conn, id: UserId, at: DateTime<Utc>) -> Result<()> {
+    run!(conn, |c| diesel::update(users::table.find(Id(id.0)))
+        .set((
+            users::last_login_at.eq(Ts(at)),
+            users::failed_logins.eq(0),
+            users::locked_until.eq(None::<Ts>)
+        ))
         .execute(c)
         .await)?;
     Ok(())

@@ -57,3 +57,18 @@ pub async fn jwks(ctx: web::Data<Context>) -> HttpResponse {
         ]))
         .json(&ctx.tokens.keys().jwks)
 }
+
+/// Prometheus metrics: `http_requests_total{method,route,status}`,
+/// `http_request_duration_seconds`, login outcomes, hashing queue depth and sheds,
+/// database pool figures.
+#[utoipa::path(tag = "meta", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4")))]
+#[get("/metrics")]
+pub async fn metrics(ctx: web::Data<Context>) -> Result<HttpResponse, Error> {
+    let text = ctx
+        .metrics
+        .render(ctx.hasher.stats(), ctx.db.stats())
+        .map_err(Error::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(text))
+}

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod dto;
 pub mod extract;
+pub mod limits;
 pub mod meta;
 pub mod sessions;
 pub mod tasks;
@@ -22,11 +23,13 @@ use utoipa::openapi::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::Error;
+use crate::service::Context;
 
 /// Registers every documented route: the route and its OpenAPI path come from one place.
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(meta::live)
         .service(meta::ready)
+        .service(meta::metrics)
         .service(meta::jwks)
         .service(
             utoipa_actix_web::scope("/api/v1")
@@ -122,6 +125,7 @@ pub async fn request_context(
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
     let method = req.method().clone();
+    let context = req.app_data::<web::Data<Context>>().cloned();
     let started = Instant::now();
     let span = tracing::info_span!("request", request_id = %request_id);
     let mut response = next.call(req).instrument(span.clone()).await?;
@@ -130,14 +134,14 @@ pub async fn request_context(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
     let status = response.status().as_u16();
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(context) = context {
+        context
+            .metrics
+            .observe_request(method.as_str(), &route, status, elapsed);
+    }
     span.in_scope(|| {
-        tracing::info!(
-            method = %method,
-            route = %route,
-            status,
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request"
-        );
+        tracing::info!(method = %method, route = %route, status, latency_ms = elapsed * 1000.0, "request");
     });
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);

@@ -6,11 +6,12 @@ use uuid::Uuid;
 
 use super::{Context, keys, span};
 use crate::crypto::jwt::{AccessClaims, TokenType};
-use crate::db;
+use crate::db::{self, users::LoginRecord};
 use crate::domain::{
     AuditEvent, AuditKind, ClientInfo, LoginName, Session, SessionId, TokenPair, User,
 };
 use crate::error::{Error, Result};
+use crate::metrics::LoginOutcome;
 
 /// The caller of an authenticated request, as checked against the database.
 #[derive(Debug, Clone)]
@@ -54,23 +55,35 @@ pub async fn login(
     let mut conn = ctx.db.conn().await?;
     let found = db::users::find_for_login(&mut conn, &name).await?;
     drop(conn);
-    let stored_hash = found.as_ref().and_then(|(_, hash)| hash.clone());
-    let verified = ctx.hasher.verify(password, stored_hash.as_deref()).await?;
     let now = db::types::now();
+    if let Some(until) = found
+        .as_ref()
+        .and_then(|record| record.locked_until)
+        .filter(|until| *until > now)
+    {
+        ctx.metrics.login(LoginOutcome::Locked);
+        let wait = (until - now).num_milliseconds();
+        return Err(Error::RateLimited {
+            retry_after_secs: u64::try_from((wait + 999) / 1000).unwrap_or(1),
+        });
+    }
+    let stored_hash = found.as_ref().and_then(|record| record.hash.clone());
+    let verified = ctx.hasher.verify(password, stored_hash.as_deref()).await?;
 
     let (user, hash) = match found {
-        Some((user, Some(hash))) if verified.matches => (user, hash),
+        Some(LoginRecord {
+            user,
+            hash: Some(hash),
+            ..
+        }) if verified.matches => (user, hash),
         other => {
-            let mut event = AuditEvent::new(AuditKind::LoginFailed, now, client)
-                .detail(serde_json::json!({ "reason": "invalid_credentials" }));
-            if let Some((user, _)) = other {
-                event = event.subject(user.id);
-            }
-            record(ctx, event).await?;
+            ctx.metrics.login(LoginOutcome::Failed);
+            record_failure(ctx, other.map(|record| record.user.id), now, client).await?;
             return Err(Error::InvalidCredentials);
         }
     };
     if !user.is_active {
+        ctx.metrics.login(LoginOutcome::Disabled);
         return Err(Error::AccountDisabled);
     }
     if verified.needs_rehash {
@@ -95,12 +108,61 @@ pub async fn login(
         .transaction(move |tx| {
             Box::pin(async move {
                 db::sessions::insert(tx, &stored).await?;
-                db::users::set_last_login(tx, user_id, now).await?;
+                db::users::record_login(tx, user_id, now).await?;
                 db::audit::insert(tx, &audited).await
             })
         })
         .await?;
+    ctx.metrics.login(LoginOutcome::Succeeded);
     issue(ctx, &user, &session, now)
+}
+
+/// Consecutive failures before an account is locked, and the longest lock.
+const LOCK_AFTER: i32 = 5;
+const LONGEST_LOCK_SECS: i64 = 15 * 60;
+
+/// How long an account is locked after `failures` consecutive failed logins: from the
+/// fifth on, 1 s, doubling with each further failure, at most 15 minutes.
+pub fn lock_duration(failures: i32) -> Option<chrono::Duration> {
+    if failures < LOCK_AFTER {
+        return None;
+    }
+    let doublings = u32::try_from(failures - LOCK_AFTER)
+        .unwrap_or(u32::MAX)
+        .min(10);
+    let seconds = (1_i64 << doublings).min(LONGEST_LOCK_SECS);
+    Some(chrono::Duration::seconds(seconds))
+}
+
+/// Writes `login.failed` and, for a known account, counts the failure and locks the
+/// account when the count calls for it (`login.locked`). Every instance sees the count.
+async fn record_failure(
+    ctx: &Context,
+    user: Option<crate::domain::UserId>,
+    now: DateTime<Utc>,
+    client: &ClientInfo,
+) -> Result<()> {
+    let failed = AuditEvent::new(AuditKind::LoginFailed, now, client)
+        .detail(serde_json::json!({ "reason": "invalid_credentials" }));
+    let Some(user) = user else {
+        return record(ctx, failed).await;
+    };
+    let locked = AuditEvent::new(AuditKind::LoginLocked, now, client).subject(user);
+    let failed = failed.subject(user);
+    ctx.db
+        .transaction(move |tx| {
+            Box::pin(async move {
+                let failures = db::users::count_failed_login(tx, user).await?;
+                db::audit::insert(tx, &failed).await?;
+                if let Some(lock) = lock_duration(failures) {
+                    db::users::lock_until(tx, user, now + lock).await?;
+                    let detail = serde_json::json!({ "failures": failures, "locked_seconds": lock.num_seconds() });
+                    db::audit::insert(tx, &locked.detail(detail)).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
 }
 
 fn new_session(ctx: &Context, user: &User, now: DateTime<Utc>, client: &ClientInfo) -> Session {
@@ -275,4 +337,21 @@ pub async fn introspect(ctx: &Context, token: &str) -> Result<Introspection> {
 pub(crate) async fn record(ctx: &Context, event: AuditEvent) -> Result<()> {
     let mut conn = ctx.db.conn().await?;
     db::audit::insert(&mut conn, &event).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lock_duration;
+
+    #[test]
+    fn the_lock_starts_at_the_fifth_failure_doubles_and_stops_at_fifteen_minutes() {
+        let secs = |n| lock_duration(n).map(|d| d.num_seconds());
+        assert_eq!(
+            (secs(4), secs(5), secs(6), secs(7)),
+            (None, Some(1), Some(2), Some(4))
+        );
+        assert_eq!(secs(14), Some(512));
+        assert_eq!(secs(15), Some(900));
+        assert_eq!(secs(1_000), Some(900));
+    }
 }

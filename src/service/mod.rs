@@ -22,6 +22,7 @@ pub struct Context {
     pub tokens: TokenCodec,
     pub hasher: PasswordHasher,
     pub mailer: std::sync::Arc<Mailer>,
+    pub metrics: crate::metrics::Metrics,
     pub settings: Settings,
     pub key_reload: keys::ReloadGate,
 }

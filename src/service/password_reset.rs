@@ -36,7 +36,9 @@ pub async fn forgot(ctx: &Context, email: Email, client: &ClientInfo) -> Result<
     let found =
         db::users::find_for_login(&mut conn, &LoginName::Email(email.as_str().to_owned())).await?;
     drop(conn);
-    let user = found.map(|(user, _)| user).filter(|user| user.is_active);
+    let user = found
+        .map(|record| record.user)
+        .filter(|user| user.is_active);
     let now = db::types::now();
     let mut event = AuditEvent::new(AuditKind::PasswordResetRequested, now, client);
     let Some(user) = user else {

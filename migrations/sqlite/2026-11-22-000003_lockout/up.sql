@@ -1,0 +1,2 @@
+ALTER TABLE users ADD COLUMN failed_logins integer NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN locked_until text;

@@ -1,0 +1,138 @@
+//! Prometheus metrics, one registry per application (tests run several in one process).
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::crypto::password::HasherStats;
+use crate::db::PoolStats;
+
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    logins: IntCounterVec,
+    hash_queue_depth: IntGauge,
+    hash_shed: IntCounter,
+    db_pool_size: IntGauge,
+    db_pool_idle: IntGauge,
+    db_pool_waiting: IntGauge,
+    db_pool_max: IntGauge,
+}
+
+/// How a login ended, as counted.
+#[derive(Debug, Clone, Copy)]
+pub enum LoginOutcome {
+    Succeeded,
+    Failed,
+    Locked,
+    Disabled,
+}
+
+impl LoginOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Locked => "locked",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+impl Metrics {
+    pub fn new() -> anyhow::Result<Self> {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by method, route pattern and status",
+            ),
+            &["method", "route", "status"],
+        )?;
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by method and route pattern",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["method", "route"],
+        )?;
+        let logins = IntCounterVec::new(
+            Opts::new("doorman_logins_total", "Login attempts by outcome"),
+            &["outcome"],
+        )?;
+        let hash_queue_depth = IntGauge::new(
+            "doorman_password_hash_queue_depth",
+            "Password hashing jobs waiting",
+        )?;
+        let hash_shed = IntCounter::new(
+            "doorman_password_hash_shed_total",
+            "Requests shed because the hashing queue was full",
+        )?;
+        let db_pool_size =
+            IntGauge::new("doorman_db_pool_connections", "Open database connections")?;
+        let db_pool_idle = IntGauge::new("doorman_db_pool_idle", "Idle database connections")?;
+        let db_pool_waiting = IntGauge::new(
+            "doorman_db_pool_waiting",
+            "Requests waiting for a database connection",
+        )?;
+        let db_pool_max = IntGauge::new(
+            "doorman_db_pool_max",
+            "Largest number of database connections",
+        )?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(logins.clone()))?;
+        registry.register(Box::new(hash_queue_depth.clone()))?;
+        registry.register(Box::new(hash_shed.clone()))?;
+        registry.register(Box::new(db_pool_size.clone()))?;
+        registry.register(Box::new(db_pool_idle.clone()))?;
+        registry.register(Box::new(db_pool_waiting.clone()))?;
+        registry.register(Box::new(db_pool_max.clone()))?;
+        Ok(Self {
+            registry,
+            http_requests,
+            http_duration,
+            logins,
+            hash_queue_depth,
+            hash_shed,
+            db_pool_size,
+            db_pool_idle,
+            db_pool_waiting,
+            db_pool_max,
+        })
+    }
+
+    /// `route` is the matched pattern (`/api/v1/users/{id}`), never the raw path.
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.http_requests
+            .with_label_values(&[method, route, &status.to_string()])
+            .inc();
+        self.http_duration
+            .with_label_values(&[method, route])
+            .observe(seconds);
+    }
+
+    pub fn login(&self, outcome: LoginOutcome) {
+        self.logins.with_label_values(&[outcome.as_str()]).inc();
+    }
+
+    /// The text exposition, with the gauges read now.
+    pub fn render(&self, hasher: HasherStats, pool: PoolStats) -> anyhow::Result<String> {
+        let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.hash_queue_depth.set(as_i64(hasher.queued));
+        self.hash_shed
+            .inc_by(hasher.shed.saturating_sub(self.hash_shed.get()));
+        self.db_pool_size.set(as_i64(pool.size));
+        self.db_pool_idle.set(as_i64(pool.idle));
+        self.db_pool_waiting.set(as_i64(pool.waiting));
+        self.db_pool_max.set(as_i64(pool.max));
+        let mut buffer = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
+        Ok(String::from_utf8(buffer)?)
+    }
+}

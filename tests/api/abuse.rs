@@ -1,0 +1,276 @@
+//! Abuse limits: the per-IP bucket, the per-account lockout, shedding under a login flood,
+//! and the metrics that show them.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, Reply, TestApp};
+
+async fn post_from(
+    app: &TestApp,
+    path: &str,
+    forwarded_for: Option<&str>,
+    body: serde_json::Value,
+) -> Reply {
+    let mut request = app.client.post(app.url(path)).json(&body);
+    if let Some(ip) = forwarded_for {
+        request = request.header("x-forwarded-for", ip);
+    }
+    Reply::from(request.send().await.unwrap_or_else(|e| panic!("{e}"))).await
+}
+
+fn limited_app(c: &mut doorman::config::Config) {
+    c.rate_limit_per_second = 1;
+    c.rate_limit_burst = 3;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_endpoints_are_limited_per_ip_with_429_and_retry_after() {
+    let app = TestApp::spawn_with(limited_app).await;
+    let tokens = app.signed_in("ada@example.com").await; // register + login: 2 of the burst of 3
+
+    let third = app.login("ada@example.com", "wrong password here").await;
+    let fourth = app
+        .post("/api/v1/auth/introspect", json!({ "token": tokens.access }))
+        .await;
+
+    assert_eq!(third.status, StatusCode::UNAUTHORIZED);
+    fourth.assert_problem(429, "rate_limited");
+    let retry_after: u64 = fourth
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!((1..=2).contains(&retry_after), "Retry-After {retry_after}");
+    assert_eq!(
+        app.get("/api/v1/users/me", &tokens.access).await.status,
+        StatusCode::OK,
+        "reads are not limited"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        app.refresh(&tokens.refresh).await.status,
+        StatusCode::OK,
+        "the bucket refills"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn x_forwarded_for_counts_only_behind_a_trusted_proxy() {
+    let direct = TestApp::spawn_with(limited_app).await;
+    let proxied = TestApp::spawn_with(|c| {
+        limited_app(c);
+        c.trusted_proxies =
+            vec![doorman::config::parse_ip_net("127.0.0.1").unwrap_or_else(|e| panic!("{e}"))];
+    })
+    .await;
+    let probe = json!({ "token": "x" });
+
+    for i in 0..3 {
+        let spoofed = format!("203.0.113.{i}");
+        assert_eq!(
+            post_from(
+                &direct,
+                "/api/v1/auth/introspect",
+                Some(&spoofed),
+                probe.clone()
+            )
+            .await
+            .status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            post_from(
+                &proxied,
+                "/api/v1/auth/introspect",
+                Some("198.51.100.7"),
+                probe.clone()
+            )
+            .await
+            .status,
+            StatusCode::OK
+        );
+    }
+
+    post_from(
+        &direct,
+        "/api/v1/auth/introspect",
+        Some("203.0.113.99"),
+        probe.clone(),
+    )
+    .await
+    .assert_problem(429, "rate_limited");
+    post_from(
+        &proxied,
+        "/api/v1/auth/introspect",
+        Some("198.51.100.7"),
+        probe.clone(),
+    )
+    .await
+    .assert_problem(429, "rate_limited");
+    let other_client = post_from(
+        &proxied,
+        "/api/v1/auth/introspect",
+        Some("198.51.100.8"),
+        probe.clone(),
+    )
+    .await;
+    assert_eq!(
+        other_client.status,
+        StatusCode::OK,
+        "behind a trusted proxy each client has its own bucket"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn five_failed_logins_lock_the_account_with_a_doubling_delay_and_success_resets() {
+    let app = TestApp::spawn().await;
+    app.register("ada@example.com").await;
+
+    for _ in 0..5 {
+        app.login("ada@example.com", "not my password")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    let locked = app.login("ada@example.com", PASSWORD).await;
+    locked.assert_problem(429, "rate_limited");
+    assert_eq!(locked.header("retry-after"), Some("1"));
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.login("ada@example.com", "not my password")
+        .await
+        .assert_problem(401, "invalid_credentials");
+    let doubled = app.login("ada@example.com", PASSWORD).await;
+    doubled.assert_problem(429, "rate_limited");
+    assert_eq!(doubled.header("retry-after"), Some("2"));
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        app.login("ada@example.com", PASSWORD).await.status,
+        StatusCode::OK,
+        "the lock has passed"
+    );
+    for _ in 0..4 {
+        app.login("ada@example.com", "not my password")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    assert_eq!(
+        app.login("ada@example.com", PASSWORD).await.status,
+        StatusCode::OK,
+        "a success reset the count"
+    );
+
+    let locks = app
+        .query_text("SELECT type AS value FROM audit_events WHERE type = 'login.locked'")
+        .await;
+    assert_eq!(locks.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lockout_is_shared_by_every_instance() {
+    let first = TestApp::spawn().await;
+    let second = first.replica(|_| {}).await;
+    first.register("ada@example.com").await;
+
+    for _ in 0..5 {
+        first
+            .login("ada@example.com", "not my password")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+
+    second
+        .login("ada@example.com", PASSWORD)
+        .await
+        .assert_problem(429, "rate_limited");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_hashing_queue_sheds_logins_with_503_and_nothing_hangs() {
+    let app = TestApp::spawn_with(|c| {
+        c.hash_workers = 1;
+        c.hash_queue = 1;
+    })
+    .await;
+    app.register("ada@example.com").await;
+    let heavy = app
+        .replica(|c| {
+            c.argon2_memory_kib = 32 * 1024;
+            c.argon2_iterations = 4;
+        })
+        .await;
+
+    let replies = tokio::time::timeout(
+        Duration::from_secs(60),
+        join_all((0..12).map(|_| heavy.login("nobody@example.com", PASSWORD))),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("logins hung"));
+
+    let shed: Vec<&Reply> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert!(
+        !shed.is_empty(),
+        "a queue of one must overflow under 12 concurrent logins"
+    );
+    for reply in &shed {
+        reply.assert_problem(503, "service_unavailable");
+        assert!(reply.header("retry-after").is_some());
+    }
+    for reply in replies
+        .iter()
+        .filter(|r| r.status != StatusCode::SERVICE_UNAVAILABLE)
+    {
+        reply.assert_problem(401, "invalid_credentials");
+    }
+    let metrics = heavy
+        .request(Method::GET, "/metrics", None, None)
+        .await
+        .body;
+    let text = metrics.as_str().unwrap_or_default();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("doorman_password_hash_shed_total") && !l.ends_with(" 0")),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_requests_by_route_pattern_and_show_the_pools() {
+    let app = TestApp::spawn().await;
+    let tokens = app.signed_in("ada@example.com").await;
+    app.get(
+        &format!("/api/v1/users/{}", uuid::Uuid::now_v7()),
+        &tokens.access,
+    )
+    .await;
+    app.login("ada@example.com", "wrong password!").await;
+
+    let reply = app.request(Method::GET, "/metrics", None, None).await;
+
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(
+        reply
+            .header("content-type")
+            .is_some_and(|v| v.starts_with("text/plain"))
+    );
+    let text = reply.body.as_str().unwrap_or_default().to_owned();
+    for expected in [
+        r#"http_requests_total{method="GET",route="/api/v1/users/{id}",status="403"} 1"#,
+        r#"http_requests_total{method="POST",route="/api/v1/users",status="201"} 1"#,
+        r#"http_request_duration_seconds_bucket{method="POST",route="/api/v1/auth/login""#,
+        r#"doorman_logins_total{outcome="succeeded"} 1"#,
+        r#"doorman_logins_total{outcome="failed"} 1"#,
+        "doorman_password_hash_queue_depth 0",
+        "doorman_db_pool_connections",
+        "doorman_db_pool_idle",
+        "doorman_db_pool_waiting",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in\n{text}");
+    }
+}

@@ -1,9 +1,12 @@
 //! The only module that knows Diesel. One pool type for two backends, chosen by the
 //! `DATABASE_URL` scheme; each query is written once and expanded per backend by `run!`.
 //!
-//! Transactions run on their own task: when actix drops a request's future (the client
-//! went away), the transaction still commits or rolls back, and its connection goes back
-//! to the pool clean.
+//! All database work runs as tasks on one multi-threaded runtime (the one that built the
+//! `Db`), never inside a request's future: when actix drops a request (the client went
+//! away, or another extractor failed first), the work still finishes, a transaction still
+//! commits or rolls back, and the connection goes back to the pool clean. (Dropping a
+//! diesel-async query mid-flight on actix's single-threaded workers would panic, and
+//! PostgreSQL connections would keep their driver task on whichever worker opened them.)
 
 pub mod audit;
 pub mod keys;
@@ -51,6 +54,7 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Db {
     pool: DbPool,
+    runtime: tokio::runtime::Handle,
 }
 
 #[derive(Clone)]
@@ -145,7 +149,10 @@ impl Db {
             );
             DbPool::Sqlite(pool)
         };
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            runtime: tokio::runtime::Handle::current(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -155,20 +162,31 @@ impl Db {
         }
     }
 
-    pub async fn conn(&self) -> Result<Conn> {
+    async fn checkout(pool: &DbPool) -> Result<Conn> {
         let busy = |err: deadpool::managed::PoolError<_>| {
             tracing::warn!(error = %err, "no database connection available");
             Error::ServiceUnavailable {
                 retry_after_secs: 1,
             }
         };
-        Ok(Conn(match &self.pool {
+        Ok(Conn(match pool {
             DbPool::Pg(pool) => ConnInner::Pg(pool.get().await.map_err(busy)?),
             DbPool::Sqlite(pool) => ConnInner::Sqlite(pool.get().await.map_err(busy)?),
         }))
     }
 
-    /// Runs `work` in one transaction on its own task (see the module doc). On SQLite the
+    /// Runs `work` with a connection, as its own task (see the module doc).
+    pub async fn run<R, F>(&self, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        self.spawn(async move { work(&mut Self::checkout(&pool).await?).await })
+            .await
+    }
+
+    /// Runs `work` in one transaction, as its own task (see the module doc). On SQLite the
     /// transaction takes the write lock up front (`BEGIN IMMEDIATE`), which makes
     /// read-then-write sequences safe; on PostgreSQL repositories lock rows they will change.
     pub async fn transaction<R, F>(&self, work: F) -> Result<R>
@@ -176,9 +194,9 @@ impl Db {
         R: Send + 'static,
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
-        let conn = self.conn().await?;
-        let task = tokio::spawn(async move {
-            let mut guard = TxGuard(Some(conn));
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let mut guard = TxGuard(Some(Self::checkout(&pool).await?));
             let conn = guard.conn();
             let begin = match conn.0 {
                 ConnInner::Pg(_) => "BEGIN",
@@ -194,9 +212,18 @@ impl Db {
             }
             guard.release();
             outcome
-        });
-        task.await
-            .map_err(|err| Error::internal(anyhow::anyhow!("a transaction task failed: {err}")))?
+        })
+        .await
+    }
+
+    async fn spawn<R: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<R>> + Send + 'static,
+    ) -> Result<R> {
+        self.runtime
+            .spawn(work)
+            .await
+            .map_err(|err| Error::internal(anyhow::anyhow!("a database task failed: {err}")))?
     }
 
     /// Applies pending migrations for the backend.
@@ -228,8 +255,7 @@ impl Db {
 
     /// A cheap round trip, for readiness.
     pub async fn ping(&self) -> Result<()> {
-        let mut conn = self.conn().await?;
-        conn.batch("SELECT 1").await
+        self.run(|conn| Box::pin(conn.batch("SELECT 1"))).await
     }
 
     pub fn stats(&self) -> PoolStats {

@@ -38,13 +38,16 @@ pub async fn list_users(
     filter: UserFilter,
     page: PageRequest,
 ) -> Result<Page<User>> {
-    let mut conn = ctx.db.conn().await?;
-    db::users::list(&mut conn, &filter, page).await
+    ctx.db
+        .run(move |c| Box::pin(async move { db::users::list(c, &filter, page).await }))
+        .await
 }
 
 pub async fn get_user(ctx: &Context, id: UserId) -> Result<User> {
-    let mut conn = ctx.db.conn().await?;
-    db::users::find(&mut conn, id).await?.ok_or(Error::NotFound)
+    ctx.db
+        .run(move |c| Box::pin(db::users::find(c, id)))
+        .await?
+        .ok_or(Error::NotFound)
 }
 
 /// An admin creates an account with any role.
@@ -175,12 +178,16 @@ pub async fn delete_user(
 
 /// A user's live sessions.
 pub async fn list_sessions(ctx: &Context, actor: &Principal, id: UserId) -> Result<Vec<Session>> {
-    let mut conn = ctx.db.conn().await?;
-    let target = db::users::find(&mut conn, id)
-        .await?
-        .ok_or(Error::NotFound)?;
-    ensure_may_manage(actor, &target)?;
-    db::sessions::list_live(&mut conn, id, db::types::now()).await
+    let actor = actor.clone();
+    ctx.db
+        .run(move |c| {
+            Box::pin(async move {
+                let target = db::users::find(c, id).await?.ok_or(Error::NotFound)?;
+                ensure_may_manage(&actor, &target)?;
+                db::sessions::list_live(c, id, db::types::now()).await
+            })
+        })
+        .await
 }
 
 /// Revokes every session of a user.
@@ -215,8 +222,9 @@ pub async fn audit_events(
     kind: Option<AuditKind>,
     page: PageRequest,
 ) -> Result<Page<AuditEvent>> {
-    let mut conn = ctx.db.conn().await?;
-    db::audit::list(&mut conn, user, kind, page).await
+    ctx.db
+        .run(move |c| Box::pin(db::audit::list(c, user, kind, page)))
+        .await
 }
 
 /// Creates the first admin when no admin exists (idempotent across restarts, and across
@@ -228,11 +236,9 @@ pub async fn bootstrap_admin(
     email: Email,
     password: NewPassword,
 ) -> Result<Option<User>> {
-    let mut conn = ctx.db.conn().await?;
-    if db::users::any_admin(&mut conn).await? {
+    if ctx.db.run(|c| Box::pin(db::users::any_admin(c))).await? {
         return Ok(None);
     }
-    drop(conn);
     let now = db::types::now();
     let (user, password) = NewAccount::minimal(email, password).into_user(Role::Admin, true, now);
     let hash = ctx.hasher.hash(password.expose()).await?;

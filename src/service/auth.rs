@@ -26,8 +26,10 @@ pub struct Principal {
 pub async fn authenticate(ctx: &Context, token: &str) -> Result<Principal> {
     keys::learn_kid(ctx, token).await;
     let claims = ctx.tokens.verify_access(token)?;
-    let mut conn = ctx.db.conn().await?;
-    let (session, user) = db::sessions::find_with_user(&mut conn, claims.sid)
+    let sid = claims.sid;
+    let (session, user) = ctx
+        .db
+        .run(move |c| Box::pin(db::sessions::find_with_user(c, sid)))
         .await?
         .ok_or(Error::SessionRevoked)?;
     if session.user_id != claims.sub {
@@ -52,9 +54,10 @@ pub async fn login(
     password: &str,
     client: &ClientInfo,
 ) -> Result<TokenPair> {
-    let mut conn = ctx.db.conn().await?;
-    let found = db::users::find_for_login(&mut conn, &name).await?;
-    drop(conn);
+    let found = ctx
+        .db
+        .run(move |c| Box::pin(async move { db::users::find_for_login(c, &name).await }))
+        .await?;
     let now = db::types::now();
     if let Some(until) = found
         .as_ref()
@@ -88,8 +91,14 @@ pub async fn login(
     }
     if verified.needs_rehash {
         let new_hash = ctx.hasher.hash(password).await?;
-        let mut conn = ctx.db.conn().await?;
-        db::users::replace_current_hash(&mut conn, user.id, &hash, &new_hash).await?;
+        let (id, old_hash) = (user.id, hash.clone());
+        ctx.db
+            .run(move |c| {
+                Box::pin(async move {
+                    db::users::replace_current_hash(c, id, &old_hash, &new_hash).await
+                })
+            })
+            .await?;
     }
 
     let session = new_session(ctx, &user, now, client);
@@ -314,8 +323,12 @@ pub async fn introspect(ctx: &Context, token: &str) -> Result<Introspection> {
     let Some(claims) = ctx.tokens.verify_any(token) else {
         return Ok(Introspection::default());
     };
-    let mut conn = ctx.db.conn().await?;
-    let Some((session, user)) = db::sessions::find_with_user(&mut conn, claims.sid).await? else {
+    let sid = claims.sid;
+    let Some((session, user)) = ctx
+        .db
+        .run(move |c| Box::pin(db::sessions::find_with_user(c, sid)))
+        .await?
+    else {
         return Ok(Introspection::default());
     };
     let current = match claims.typ {
@@ -335,8 +348,9 @@ pub async fn introspect(ctx: &Context, token: &str) -> Result<Introspection> {
 
 /// Writes one audit event on its own.
 pub(crate) async fn record(ctx: &Context, event: AuditEvent) -> Result<()> {
-    let mut conn = ctx.db.conn().await?;
-    db::audit::insert(&mut conn, &event).await
+    ctx.db
+        .run(move |c| Box::pin(async move { db::audit::insert(c, &event).await }))
+        .await
 }
 
 #[cfg(test)]

@@ -39,9 +39,9 @@ pub async fn load(db: &Db, settings: &Settings, access_ttl: Duration) -> anyhow:
 }
 
 async fn stored_or_generated(db: &Db, alg: JwtAlg) -> Result<Vec<KeyRecord>> {
-    let mut conn = db.conn().await?;
-    let records = db::keys::list(&mut conn, alg_name(alg)).await?;
-    drop(conn);
+    let records = db
+        .run(move |c| Box::pin(db::keys::list(c, alg_name(alg))))
+        .await?;
     if records.iter().any(|r| r.retired_at.is_none()) {
         return Ok(records);
     }

@@ -32,10 +32,11 @@ fn new_token() -> Result<String> {
 /// database work and the mail leaves in the background, so neither answer nor timing
 /// tells whether the account exists.
 pub async fn forgot(ctx: &Context, email: Email, client: &ClientInfo) -> Result<()> {
-    let mut conn = ctx.db.conn().await?;
-    let found =
-        db::users::find_for_login(&mut conn, &LoginName::Email(email.as_str().to_owned())).await?;
-    drop(conn);
+    let name = LoginName::Email(email.as_str().to_owned());
+    let found = ctx
+        .db
+        .run(move |c| Box::pin(async move { db::users::find_for_login(c, &name).await }))
+        .await?;
     let user = found
         .map(|record| record.user)
         .filter(|user| user.is_active);
@@ -93,16 +94,21 @@ pub async fn reset(
 ) -> Result<()> {
     let hash = token_hash(token);
     let now = db::types::now();
-    let mut conn = ctx.db.conn().await?;
-    let row = db::password_resets::find_for_update(&mut conn, &hash)
+    let lookup = hash.clone();
+    let user = ctx
+        .db
+        .run(move |c| {
+            Box::pin(async move {
+                let row = db::password_resets::find_for_update(c, &lookup).await?;
+                let Some(row) = row.filter(|row| row.is_usable(now)) else {
+                    return Ok(None);
+                };
+                db::users::find(c, row.user_id()).await
+            })
+        })
         .await?
-        .filter(|row| row.is_usable(now))
+        .filter(|user| user.is_active)
         .ok_or(Error::InvalidResetToken)?;
-    let user = db::users::find(&mut conn, row.user_id())
-        .await?
-        .filter(|u| u.is_active)
-        .ok_or(Error::InvalidResetToken)?;
-    drop(conn);
 
     let new_hash = new_password_hash(ctx, &user, "new_password", new_password).await?;
     let event = AuditEvent::new(AuditKind::PasswordResetCompleted, now, client).subject(user.id);

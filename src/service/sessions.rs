@@ -8,8 +8,10 @@ use crate::error::{Error, Result};
 
 /// The caller's live sessions, newest first.
 pub async fn list(ctx: &Context, actor: &Principal) -> Result<Vec<Session>> {
-    let mut conn = ctx.db.conn().await?;
-    db::sessions::list_live(&mut conn, actor.user.id, db::types::now()).await
+    let user = actor.user.id;
+    ctx.db
+        .run(move |c| Box::pin(db::sessions::list_live(c, user, db::types::now())))
+        .await
 }
 
 /// Revokes one of the caller's sessions (the current one too, if named).

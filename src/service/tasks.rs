@@ -23,8 +23,10 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let mut conn = ctx.db.conn().await?;
-    db::tasks::insert(&mut conn, &task).await?;
+    let stored = task.clone();
+    ctx.db
+        .run(move |c| Box::pin(async move { db::tasks::insert(c, &stored).await }))
+        .await?;
     Ok(task)
 }
 
@@ -34,13 +36,16 @@ pub async fn list(
     done: Option<bool>,
     page: PageRequest,
 ) -> Result<Page<Task>> {
-    let mut conn = ctx.db.conn().await?;
-    db::tasks::list(&mut conn, owner.user.id, done, page).await
+    let owner = owner.user.id;
+    ctx.db
+        .run(move |c| Box::pin(db::tasks::list(c, owner, done, page)))
+        .await
 }
 
 pub async fn get(ctx: &Context, owner: &Principal, id: TaskId) -> Result<Task> {
-    let mut conn = ctx.db.conn().await?;
-    db::tasks::find(&mut conn, owner.user.id, id)
+    let owner = owner.user.id;
+    ctx.db
+        .run(move |c| Box::pin(db::tasks::find(c, owner, id)))
         .await?
         .ok_or(Error::NotFound)
 }
@@ -59,15 +64,20 @@ pub async fn update(
         done,
         db::types::now(),
     );
-    let mut conn = ctx.db.conn().await?;
-    db::tasks::update(&mut conn, owner.user.id, id, &changes)
+    let owner = owner.user.id;
+    ctx.db
+        .run(move |c| Box::pin(async move { db::tasks::update(c, owner, id, &changes).await }))
         .await?
         .ok_or(Error::NotFound)
 }
 
 pub async fn delete(ctx: &Context, owner: &Principal, id: TaskId) -> Result<()> {
-    let mut conn = ctx.db.conn().await?;
-    if !db::tasks::delete(&mut conn, owner.user.id, id).await? {
+    let owner = owner.user.id;
+    if !ctx
+        .db
+        .run(move |c| Box::pin(db::tasks::delete(c, owner, id)))
+        .await?
+    {
         return Err(Error::NotFound);
     }
     Ok(())

@@ -109,8 +109,10 @@ pub async fn get(ctx: &Context, actor: &Principal, id: UserId) -> Result<User> {
     if !actor.user.role.is_staff() {
         return Err(Error::Forbidden("you may only read your own account"));
     }
-    let mut conn = ctx.db.conn().await?;
-    db::users::find(&mut conn, id).await?.ok_or(Error::NotFound)
+    ctx.db
+        .run(move |c| Box::pin(db::users::find(c, id)))
+        .await?
+        .ok_or(Error::NotFound)
 }
 
 /// The caller changes their own profile (never email, role or status).
@@ -156,12 +158,12 @@ pub(crate) fn changed_fields(changes: &ProfileChanges) -> Vec<&'static str> {
 
 /// Checks `password` against the user's current credential.
 pub(crate) async fn check_password(ctx: &Context, user: UserId, password: &str) -> Result<()> {
-    let mut conn = ctx.db.conn().await?;
-    let current = db::users::recent_hashes(&mut conn, user, 1)
+    let current = ctx
+        .db
+        .run(move |c| Box::pin(db::users::recent_hashes(c, user, 1)))
         .await?
         .into_iter()
         .next();
-    drop(conn);
     let verified = ctx.hasher.verify(password, current.as_deref()).await?;
     if !verified.matches {
         return Err(Error::InvalidCredentials);
@@ -185,9 +187,11 @@ pub(crate) async fn new_password_hash(
                 Error::Validation(vec![e])
             }
         })?;
-    let mut conn = ctx.db.conn().await?;
-    let history = db::users::recent_hashes(&mut conn, user.id, PASSWORD_HISTORY).await?;
-    drop(conn);
+    let id = user.id;
+    let history = ctx
+        .db
+        .run(move |c| Box::pin(db::users::recent_hashes(c, id, PASSWORD_HISTORY)))
+        .await?;
     if ctx.hasher.matches_any(password.expose(), history).await? {
         return Err(Error::PasswordReused);
     }

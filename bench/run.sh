@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# doorman's benchmark: `bash bench/run.sh [sqlite|postgres|all]` (default: all).
+#
+# Builds release, seeds 10,000 users, and drives doorman with wrk on this machine (load
+# generator included). For each database it prints requests/s, p50 and p99 of
+#   (a) GET /api/v1/users/me   (b) login   (c) register   (d) refresh (never-used tokens)
+#   (e) (a) while a login flood runs at full tilt
+# next to the machine's ceilings (argon2id hashes/s on all cores; pgbench -S and -N) and the
+# server's peak RSS in each run; and how long doorman takes to be ready on an existing
+# SQLite database. Results also go to bench/out/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WHICH="${1:-all}"
+DURATION="${BENCH_DURATION:-10}"   # seconds per scenario
+CONNS="${BENCH_CONNECTIONS:-32}"   # connections for (a), (d) and pgbench
+HASH_CONNS="${BENCH_HASH_CONNECTIONS:-16}" # connections for login/register
+THREADS=2
+USERS=10000
+PASSWORD="bench password 7f3a9c"
+PORT=18080
+BASE="http://127.0.0.1:$PORT"
+PG_ADMIN="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+OUT=bench/out
+mkdir -p "$OUT"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk; then
+  echo "installing wrk (Debian)"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+PGBENCH=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | head -n 1 || true)
+
+echo "== building release"
+cargo build --release --quiet --bin doorman --example argon2_ceiling
+BIN=target/release/doorman
+
+SERVER_PID=""
+RSS_PID=""
+stop_server() {
+  [ -n "$RSS_PID" ] && kill "$RSS_PID" 2>/dev/null || true
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""; RSS_PID=""
+}
+trap stop_server EXIT
+
+start_server() { # DATABASE_URL
+  DATABASE_URL="$1" DOORMAN_BIND="127.0.0.1:$PORT" DOORMAN_RATE_LIMIT_PER_SECOND=0 \
+    DOORMAN_HASH_QUEUE=256 RUST_LOG=warn "$BIN" serve >"$OUT/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 200); do
+    curl -sf "$BASE/health/ready" >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "doorman did not become ready"; cat "$OUT/server.log"; exit 1
+}
+
+# Samples the server's RSS (KiB) into $OUT/rss until stopped; `peak_rss` reads the maximum.
+watch_rss() {
+  : >"$OUT/rss"
+  ( while kill -0 "$SERVER_PID" 2>/dev/null; do
+      awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status" >>"$OUT/rss" 2>/dev/null || true
+      sleep 0.1
+    done ) &
+  RSS_PID=$!
+}
+peak_rss() { sort -n "$OUT/rss" | tail -n 1 | awk '{printf "%.1f MiB", $1/1024}'; }
+
+# Prints "rps p50 p99 errors" for one wrk run.
+run_wrk() { # name script connections [extra env...]
+  local name=$1 script=$2 conns=$3
+  wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency -s "bench/wrk/$script" "$BASE" >"$OUT/$name.txt" 2>&1
+  awk '/^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /^Requests\/sec/ {rps=$2} /Non-2xx/ {err=$5}
+       END {printf "%s %s %s %s\n", rps, p50, p99, (err == "" ? 0 : err)}' "$OUT/$name.txt"
+}
+
+row() { printf '| %-34s | %9s | %9s | %9s | %6s | %9s |\n' "$@"; }
+
+echo "== argon2id ceiling"
+ARGON=$(target/release/examples/argon2_ceiling 5)
+echo "$ARGON"
+ARGON_RATE=$(echo "$ARGON" | awk '{print $(NF-4)}')
+
+bench_db() { # label database_url
+  local label=$1 url=$2
+  echo
+  echo "== $label"
+  start_server "$url"
+  python3 bench/seed.py "$BASE" "$url" "$USERS" "$PASSWORD" "$OUT" $((CONNS * 2)) "$THREADS"
+  export BENCH_TOKENS="$OUT/access-tokens" BENCH_USERS="$USERS" BENCH_PASSWORD="$PASSWORD" BENCH_REFRESH_DIR="$OUT/refresh"
+
+  {
+    echo "### $label"
+    echo
+    row "scenario" "req/s" "p50" "p99" "non-2xx" "peak RSS"
+    row "---" "---:" "---:" "---:" "---:" "---:"
+  } >"$OUT/results-$label.md"
+
+  local name script conns r
+  for spec in "a_me:me.lua:$CONNS" "b_login:login.lua:$HASH_CONNS" "c_register:register.lua:$HASH_CONNS" "d_refresh:refresh.lua:$CONNS"; do
+    IFS=: read -r name script conns <<<"$spec"
+    watch_rss
+    r=$(run_wrk "$label-$name" "$script" "$conns")
+    kill "$RSS_PID" 2>/dev/null || true
+    read -r rps p50 p99 err <<<"$r"
+    row "$name (c=$conns)" "$rps" "$p50" "$p99" "$err" "$(peak_rss)" | tee -a "$OUT/results-$label.md"
+  done
+
+  watch_rss
+  wrk -t1 -c"$HASH_CONNS" -d"$((DURATION + 2))s" --latency -s bench/wrk/login.lua "$BASE" >"$OUT/$label-e_flood.txt" 2>&1 &
+  local flood=$!
+  sleep 1
+  r=$(run_wrk "$label-e_me_during_flood" me.lua "$CONNS")
+  wait "$flood" || true
+  kill "$RSS_PID" 2>/dev/null || true
+  read -r rps p50 p99 err <<<"$r"
+  row "e_me_during_login_flood (c=$CONNS)" "$rps" "$p50" "$p99" "$err" "$(peak_rss)" | tee -a "$OUT/results-$label.md"
+  r=$(awk '/^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /^Requests\/sec/ {rps=$2} /Non-2xx/ {err=$5}
+       END {printf "%s %s %s %s\n", rps, p50, p99, (err == "" ? 0 : err)}' "$OUT/$label-e_flood.txt")
+  read -r rps p50 p99 err <<<"$r"
+  row "e_the_login_flood (c=$HASH_CONNS)" "$rps" "$p50" "$p99" "$err" "" | tee -a "$OUT/results-$label.md"
+  stop_server
+
+  if [ "$label" = sqlite ]; then
+    local start end
+    start=$(date +%s%N)
+    start_server "$url"
+    end=$(date +%s%N)
+    echo "ready on an existing SQLite database: $(( (end - start) / 1000000 )) ms (incl. the 50 ms poll step)" | tee -a "$OUT/results-$label.md"
+    stop_server
+  fi
+}
+
+if [ "$WHICH" = sqlite ] || [ "$WHICH" = all ]; then
+  rm -f "$OUT"/bench.db*
+  bench_db sqlite "sqlite://$OUT/bench.db"
+fi
+
+if [ "$WHICH" = postgres ] || [ "$WHICH" = all ]; then
+  PG_BASE="${PG_ADMIN%/*}"
+  psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS doorman_bench WITH (FORCE)" -c "CREATE DATABASE doorman_bench"
+  bench_db postgres "$PG_BASE/doorman_bench"
+  psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS doorman_bench WITH (FORCE)"
+  if [ -n "$PGBENCH" ]; then
+    echo
+    echo "== pgbench ceilings (c=$CONNS, prepared)"
+    psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS doorman_pgbench WITH (FORCE)" -c "CREATE DATABASE doorman_pgbench"
+    "$PGBENCH" -q -i -s 10 "$PG_BASE/doorman_pgbench" >/dev/null 2>&1
+    for mode in S N; do
+      tps=$("$PGBENCH" -M prepared -"$mode" -c "$CONNS" -j "$THREADS" -T "$DURATION" "$PG_BASE/doorman_pgbench" 2>/dev/null \
+        | awk '/^tps/ {print $3; exit}')
+      echo "pgbench -$mode -M prepared -c $CONNS: $tps tps" | tee -a "$OUT/results-postgres.md"
+    done
+    psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS doorman_pgbench WITH (FORCE)"
+  fi
+fi
+
+echo
+echo "$ARGON" | tee "$OUT/argon2.txt"
+echo "results: $OUT/results-*.md"

@@ -5,9 +5,13 @@
 mod helpers;
 
 mod abuse;
+mod account;
 mod auth;
 mod concurrency;
 mod conventions;
 mod keys;
+mod password_reset;
 mod registration;
+mod smtp;
+mod tasks;
 mod tokens;

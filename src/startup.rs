@@ -18,7 +18,7 @@ use crate::crypto::jwt::TokenCodec;
 use crate::crypto::password::PasswordHasher;
 use crate::db::Db;
 use crate::domain::{Email, NewPassword};
-use crate::http::extract::{HttpSettings, path_error, query_error};
+use crate::http::extract::{HttpSettings, path_error};
 use crate::http::limits::{IpRateLimit, rate_limit};
 use crate::http::{RouteTable, fallback, request_context, routes};
 use crate::mail::Mailer;
@@ -64,7 +64,6 @@ impl Application {
                 .app_data(http_settings.clone())
                 .app_data(route_table.clone())
                 .app_data(ip_limits.clone())
-                .app_data(web::QueryConfig::default().error_handler(query_error))
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .configure(routes)
                 .openapi_service(|api| {

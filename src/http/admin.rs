@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{Fields, Page, Session, User, nullable, page_request};
-use super::extract::{Admin, ApiJson, Staff};
+use super::extract::{Admin, ApiJson, ApiQuery, Staff};
 use super::users::RegisterRequest;
 use crate::domain::{
     self, AuditEventId, AuditKind, ClientInfo, DateOfBirth, Email, Name, Phone, ProfileChanges,
@@ -50,9 +50,8 @@ pub struct ListUsersQuery {
 pub async fn list_users(
     _staff: Staff,
     ctx: web::Data<Context>,
-    query: web::Query<ListUsersQuery>,
+    ApiQuery(query): ApiQuery<ListUsersQuery>,
 ) -> Result<web::Json<Page<User>>, Error> {
-    let query = query.into_inner();
     let mut errors = Vec::new();
     let role = query.role.as_deref().and_then(|r| {
         Role::parse(r).or_else(|| {
@@ -435,9 +434,8 @@ pub struct AuditQuery {
 pub async fn list_audit_events(
     _admin: Admin,
     ctx: web::Data<Context>,
-    query: web::Query<AuditQuery>,
+    ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<web::Json<Page<AuditEvent>>, Error> {
-    let query = query.into_inner();
     let page = page_request(query.limit, query.offset)?;
     let kind =
         match query.type_.as_deref() {

@@ -102,14 +102,30 @@ pub fn parse_object<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     })
 }
 
-/// Query-string errors are 422 naming the parameter.
-pub fn query_error(
-    err: actix_web::error::QueryPayloadError,
-    _req: &HttpRequest,
-) -> actix_web::Error {
-    let message = err.to_string();
-    let named = message.split('`').nth(1).unwrap_or("query").to_owned();
-    Error::field(&named, "invalid_query", message).into()
+/// A query string, parsed into `T`; a bad parameter is 422 naming it.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let query = req.query_string().as_bytes();
+        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query));
+        ready(
+            serde_path_to_error::deserialize(deserializer)
+                .map(ApiQuery)
+                .map_err(|err| {
+                    let path = err.path().to_string();
+                    let message = err.inner().to_string();
+                    let field = match path.as_str() {
+                        "." => message.split('`').nth(1).unwrap_or("query").to_owned(),
+                        _ => path,
+                    };
+                    Error::field(&field, "invalid_query", message)
+                }),
+        )
+    }
 }
 
 /// A path parameter that does not parse (e.g. not a UUID) names nothing that exists.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{Fields, Page, nullable, page_request, vouched};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiQuery};
 use crate::domain::{self, TaskDescription, TaskId, TaskTitle};
 use crate::error::{Error, Problem};
 use crate::service::Context;
@@ -104,7 +104,7 @@ pub struct ListTasksQuery {
 pub async fn list_tasks(
     ctx: web::Data<Context>,
     principal: Principal,
-    query: web::Query<ListTasksQuery>,
+    ApiQuery(query): ApiQuery<ListTasksQuery>,
 ) -> Result<web::Json<Page<Task>>, Error> {
     let page = page_request(query.limit, query.offset)?;
     let found = tasks::list(&ctx, &principal, query.done, page).await?;

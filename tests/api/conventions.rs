@@ -152,3 +152,31 @@ async fn swagger_ui_and_the_openapi_document_describe_every_endpoint() {
     assert!(doc.body["paths"]["/api/v1/users/me"]["get"]["security"].is_array());
     assert!(doc.body["paths"]["/api/v1/users"]["post"]["responses"]["409"].is_object());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_query_parameter_is_422_naming_the_parameter() {
+    let app = TestApp::spawn().await;
+    let tokens = app.signed_in("ada@example.com").await;
+
+    let not_a_number = app.get("/api/v1/tasks?limit=many", &tokens.access).await;
+    let not_a_bool = app.get("/api/v1/tasks?done=maybe", &tokens.access).await;
+    let out_of_range = app
+        .get("/api/v1/tasks?limit=201&offset=-1", &tokens.access)
+        .await;
+
+    not_a_number.assert_problem(422, "validation_failed");
+    assert_eq!(
+        not_a_number.field_errors(),
+        vec![("limit".to_owned(), "invalid_query".to_owned())]
+    );
+    assert_eq!(
+        not_a_bool.field_errors(),
+        vec![("done".to_owned(), "invalid_query".to_owned())]
+    );
+    let fields: Vec<String> = out_of_range
+        .field_errors()
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect();
+    assert_eq!(fields, ["limit", "offset"]);
+}

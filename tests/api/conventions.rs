@@ -180,3 +180,39 @@ async fn a_bad_query_parameter_is_422_naming_the_parameter() {
         .collect();
     assert_eq!(fields, ["limit", "offset"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configured_cors_origins_are_allowed_and_others_are_not() {
+    let app =
+        TestApp::spawn_with(|c| c.cors_origins = vec!["https://app.example.com".into()]).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(Method::OPTIONS, app.url("/api/v1/auth/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+
+    let allowed = preflight("https://app.example.com")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refused = preflight("https://evil.example.com")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    assert!(allowed.status().is_success());
+    assert_eq!(
+        allowed
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://app.example.com")
+    );
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}

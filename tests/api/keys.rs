@@ -137,3 +137,40 @@ async fn rotate_keys_adds_a_key_and_keeps_the_old_one_published() {
     let published = jwks(&app).await;
     assert!(published.find(&old_kid).is_some() && published.find(&new_kid).is_some());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signing_key_can_come_from_a_pem_file() {
+    let record =
+        doorman::crypto::keys::generate(doorman::config::JwtAlg::Es256, chrono::Utc::now())
+            .unwrap_or_else(|e| panic!("{e}"));
+    let path =
+        std::env::temp_dir().join(format!("doorman-key-{}.pem", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, &record.private_pem).unwrap_or_else(|e| panic!("{e}"));
+    let app = TestApp::spawn_with(|c| {
+        c.jwt_alg = doorman::config::JwtAlg::Es256;
+        c.jwt_private_key_file = Some(path.display().to_string());
+    })
+    .await;
+    let tokens = app.signed_in("ada@example.com").await;
+
+    let published = jwks(&app).await;
+    let _ = std::fs::remove_file(&path);
+
+    assert_eq!(published.keys.len(), 1);
+    assert_eq!(
+        published.keys[0].common.key_id.as_deref(),
+        Some(record.kid.as_str())
+    );
+    assert_eq!(header(&tokens.access)["kid"], record.kid.as_str());
+    assert_eq!(
+        verify_offline(&app, &tokens.access).await["sub"],
+        tokens.user_id.as_str()
+    );
+    let stored = app
+        .query_text("SELECT kid AS value FROM signing_keys")
+        .await;
+    assert!(
+        stored.is_empty(),
+        "a key from a file is not copied into the database"
+    );
+}

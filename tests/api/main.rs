@@ -10,6 +10,7 @@ mod auth;
 mod concurrency;
 mod conventions;
 mod keys;
+mod logs;
 mod password_reset;
 mod registration;
 mod smtp;

@@ -1,0 +1,136 @@
+//! The real binary's logs: one JSON line per request with its id, route, status and
+//! latency, and never a password, hash or token.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, Reply, TestDb};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_have_one_line_per_request_and_no_secrets() {
+    let db = TestDb::create().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_doorman"))
+        .env("DATABASE_URL", db.url())
+        .env("DOORMAN_BIND", format!("127.0.0.1:{port}"))
+        .env("DOORMAN_LOG_FORMAT", "json")
+        .env("DOORMAN_ARGON2_MEMORY_KIB", "1024")
+        .env("DOORMAN_ARGON2_ITERATIONS", "1")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("{base}/health/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the binary did not become ready");
+
+    let post = |path: &str, body: Value| {
+        client
+            .post(format!("{base}{path}"))
+            .header("x-request-id", "log-test-1")
+            .json(&body)
+            .send()
+    };
+    post(
+        "/api/v1/users",
+        json!({ "email": "ada@example.com", "password": PASSWORD }),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let login = Reply::from(
+        post(
+            "/api/v1/auth/login",
+            json!({ "email": "ada@example.com", "password": PASSWORD }),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}")),
+    )
+    .await;
+    let refresh_token = login.body["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let access_token = login.body["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    post(
+        "/api/v1/auth/refresh",
+        json!({ "refresh_token": refresh_token }),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    post(
+        "/api/v1/auth/login",
+        json!({ "email": "ada@example.com", "password": "a wrong password" }),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    client
+        .get(format!("{base}/api/v1/users/me"))
+        .bearer_auth(&access_token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let _ = child.kill();
+    let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+    let lines: Vec<String> = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    let _ = child.wait();
+
+    let parsed: Vec<Value> = lines
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let requests: Vec<&Value> = parsed
+        .iter()
+        .filter(|l| l["message"] == "request")
+        .collect();
+    assert_eq!(
+        requests.len(),
+        6,
+        "one line per request (ready + 5): {lines:#?}"
+    );
+    let login_line = requests
+        .iter()
+        .find(|l| l["route"] == "/api/v1/auth/login")
+        .unwrap_or_else(|| panic!("no login line"));
+    assert_eq!(login_line["status"], 200);
+    assert!(login_line["latency_ms"].is_f64());
+    assert_eq!(login_line["span"]["request_id"], "log-test-1");
+    let everything = lines.join("\n");
+    for secret in [
+        PASSWORD,
+        "a wrong password",
+        &access_token,
+        &refresh_token,
+        "$argon2id$",
+    ] {
+        assert!(
+            !everything.contains(secret),
+            "a log line holds a secret: {secret}"
+        );
+    }
+}

@@ -24,7 +24,7 @@ use deadpool::managed::{Object, QueueMode, Timeouts};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{ConnectionError, SqliteConnection};
 use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod, SetupCallback,
 };
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{
@@ -108,46 +108,22 @@ pub(crate) use run;
 impl Db {
     /// Opens a pool for `url` (`sqlite://PATH` or `postgres://...`).
     pub async fn connect(url: &str, max_size: usize) -> anyhow::Result<Self> {
-        let timeouts = Timeouts {
-            wait: Some(Duration::from_secs(5)),
-            create: Some(Duration::from_secs(5)),
-            recycle: Some(Duration::from_secs(5)),
-        };
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let mut config = ManagerConfig::<AsyncPgConnection>::default();
-            config.recycling_method = RecyclingMethod::Fast;
-            config.custom_setup = Box::new(|url| Box::pin(setup_pg(url.to_owned())));
-            let manager = Manager::new_with_config(url, config);
-            let pool = Pool::builder(manager)
-                .max_size(max_size)
-                .queue_mode(QueueMode::Lifo)
-                .timeouts(timeouts)
-                .runtime(Runtime::Tokio1)
-                .build()?;
-            drop(
-                pool.get()
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?,
-            );
-            DbPool::Pg(pool)
+            let setup: SetupCallback<AsyncPgConnection> =
+                Box::new(|url| Box::pin(setup_pg(url.to_owned())));
+            DbPool::Pg(open_pool(url, setup, max_size, "cannot connect to PostgreSQL").await?)
         } else {
-            let path = sqlite_path(url)?;
-            let mut config = ManagerConfig::<SqliteConn>::default();
-            config.recycling_method = RecyclingMethod::Fast;
-            config.custom_setup = Box::new(|path| Box::pin(setup_sqlite(path.to_owned())));
-            let manager = Manager::new_with_config(path, config);
-            let pool = Pool::builder(manager)
-                .max_size(max_size)
-                .queue_mode(QueueMode::Lifo)
-                .timeouts(timeouts)
-                .runtime(Runtime::Tokio1)
-                .build()?;
-            drop(
-                pool.get()
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot open the SQLite database: {e}"))?,
-            );
-            DbPool::Sqlite(pool)
+            let setup: SetupCallback<SqliteConn> =
+                Box::new(|path| Box::pin(setup_sqlite(path.to_owned())));
+            DbPool::Sqlite(
+                open_pool(
+                    &sqlite_path(url)?,
+                    setup,
+                    max_size,
+                    "cannot open the SQLite database",
+                )
+                .await?,
+            )
         };
         Ok(Self {
             pool,
@@ -323,6 +299,42 @@ impl Drop for TxGuard {
             None => {}
         }
     }
+}
+
+/// A LIFO pool (the most recently used connection is reused first, and a dropped request
+/// never queues behind a stale one) whose first connection is opened now, so a bad URL
+/// fails at start.
+async fn open_pool<C>(
+    url: &str,
+    setup: SetupCallback<C>,
+    max_size: usize,
+    failure: &str,
+) -> anyhow::Result<Pool<C>>
+where
+    C: AsyncConnection + 'static,
+    Manager<C>:
+        deadpool::managed::Manager<Type = C, Error = diesel_async::pooled_connection::PoolError>,
+{
+    let mut config = ManagerConfig::<C>::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    config.custom_setup = setup;
+    let timeouts = Timeouts {
+        wait: Some(Duration::from_secs(5)),
+        create: Some(Duration::from_secs(5)),
+        recycle: Some(Duration::from_secs(5)),
+    };
+    let pool = Pool::builder(Manager::new_with_config(url, config))
+        .max_size(max_size)
+        .queue_mode(QueueMode::Lifo)
+        .timeouts(timeouts)
+        .runtime(Runtime::Tokio1)
+        .build()?;
+    drop(
+        pool.get()
+            .await
+            .map_err(|e| anyhow::anyhow!("{failure}: {e}"))?,
+    );
+    Ok(pool)
 }
 
 /// `sqlite://doorman.db` → `doorman.db`; `sqlite:///var/lib/x.db` → `/var/lib/x.db`.

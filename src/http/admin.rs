@@ -9,10 +9,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{Fields, Page, Session, User, nullable, page_request};
 use super::extract::{Admin, ApiJson, ApiQuery, Staff};
-use super::users::RegisterRequest;
+use super::users::{RegisterRequest, UpdateMeRequest};
 use crate::domain::{
-    self, AuditEventId, AuditKind, ClientInfo, DateOfBirth, Email, Name, Phone, ProfileChanges,
-    Role, UserFilter, UserId, UserSort, Username,
+    self, AuditEventId, AuditKind, ClientInfo, Email, ProfileChanges, Role, UserFilter, UserId,
+    UserSort,
 };
 use crate::error::{Error, FieldError, Problem};
 use crate::service::Context;
@@ -242,16 +242,17 @@ pub async fn update_user(
     ApiJson(body): ApiJson<UpdateUserRequest>,
 ) -> Result<web::Json<User>, Error> {
     let mut fields = Fields::default();
+    let profile = UpdateMeRequest {
+        username: body.username,
+        first_name: body.first_name,
+        last_name: body.last_name,
+        phone_number: body.phone_number,
+        date_of_birth: body.date_of_birth,
+    };
     let changes = ProfileChanges {
         email: fields.take_opt(body.email.as_deref(), |v| Email::parse("email", v)),
-        username: fields.patch(body.username, |v| Username::parse("username", v)),
-        first_name: fields.patch(body.first_name, |v| Name::parse("first_name", v)),
-        last_name: fields.patch(body.last_name, |v| Name::parse("last_name", v)),
-        phone_number: fields.patch(body.phone_number, |v| Phone::parse("phone_number", v)),
-        date_of_birth: fields.patch(body.date_of_birth, |v| {
-            DateOfBirth::parse("date_of_birth", v)
-        }),
         is_active: body.is_active,
+        ..profile.changes(&mut fields)
     };
     fields.finish()?;
     Ok(web::Json(

@@ -152,7 +152,14 @@ pub struct UpdateMeRequest {
 impl UpdateMeRequest {
     pub fn parse(self) -> Result<ProfileChanges, Error> {
         let mut fields = Fields::default();
-        let changes = ProfileChanges {
+        let changes = self.changes(&mut fields);
+        fields.finish()?;
+        Ok(changes)
+    }
+
+    /// The profile changes, with any problem noted in `fields`.
+    pub(super) fn changes(self, fields: &mut Fields) -> ProfileChanges {
+        ProfileChanges {
             username: fields.patch(self.username, |v| Username::parse("username", v)),
             first_name: fields.patch(self.first_name, |v| Name::parse("first_name", v)),
             last_name: fields.patch(self.last_name, |v| Name::parse("last_name", v)),
@@ -161,9 +168,7 @@ impl UpdateMeRequest {
                 DateOfBirth::parse("date_of_birth", v)
             }),
             ..ProfileChanges::default()
-        };
-        fields.finish()?;
-        Ok(changes)
+        }
     }
 }
 

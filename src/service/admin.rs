@@ -7,7 +7,7 @@
 
 use super::Context;
 use super::auth::Principal;
-use super::users::{NewAccount, changed_fields, create, delete_in};
+use super::users::{NewAccount, changed_fields, create, delete_in, keep_an_admin, lock_target};
 use crate::db;
 use crate::domain::{
     AuditEvent, AuditKind, ClientInfo, Email, NewPassword, Page, PageRequest, ProfileChanges, Role,
@@ -80,16 +80,11 @@ pub async fn update_user(
     ctx.db
         .transaction(move |tx| {
             Box::pin(async move {
-                let admins = db::users::lock_active_admins(tx).await?;
-                let target = db::users::find_for_update(tx, id)
-                    .await?
-                    .ok_or(Error::NotFound)?;
+                let (target, admins) = lock_target(tx, id).await?;
                 ensure_may_manage(&actor, &target)?;
                 let deactivating = changes.is_active == Some(false) && target.is_active;
                 let activating = changes.is_active == Some(true) && !target.is_active;
-                if deactivating && target.role.is_admin() && admins.len() <= 1 {
-                    return Err(Error::LastAdmin);
-                }
+                keep_an_admin(&target, admins, !deactivating)?;
                 let now = db::types::now();
                 let user = db::users::update(tx, id, &changes, None, now)
                     .await?
@@ -133,17 +128,8 @@ pub async fn set_role(
     ctx.db
         .transaction(move |tx| {
             Box::pin(async move {
-                let admins = db::users::lock_active_admins(tx).await?;
-                let target = db::users::find_for_update(tx, id)
-                    .await?
-                    .ok_or(Error::NotFound)?;
-                if target.role.is_admin()
-                    && !role.is_admin()
-                    && target.is_active
-                    && admins.len() <= 1
-                {
-                    return Err(Error::LastAdmin);
-                }
+                let (target, admins) = lock_target(tx, id).await?;
+                keep_an_admin(&target, admins, role.is_admin())?;
                 if target.role == role {
                     return Ok(target);
                 }

@@ -245,15 +245,29 @@ pub async fn delete_me(
 
 /// Deletes a user inside a transaction, refusing to remove the last active admin.
 pub(crate) async fn delete_in(tx: &mut db::Conn, id: UserId, event: AuditEvent) -> Result<()> {
-    let admins = db::users::lock_active_admins(tx).await?;
-    let user = db::users::find_for_update(tx, id)
-        .await?
-        .ok_or(Error::NotFound)?;
-    if user.role.is_admin() && user.is_active && admins.len() <= 1 {
-        return Err(Error::LastAdmin);
-    }
+    let (user, admins) = lock_target(tx, id).await?;
+    keep_an_admin(&user, admins, false)?;
     db::tasks::delete_all(tx, id).await?;
     db::sessions::delete_all(tx, id).await?;
     db::users::delete(tx, id).await?;
     db::audit::insert(tx, &event).await
+}
+
+/// Locks every active admin and then the user `id` (always in this order, so concurrent
+/// staff changes cannot deadlock); returns the user and the number of active admins.
+pub(crate) async fn lock_target(tx: &mut db::Conn, id: UserId) -> Result<(User, usize)> {
+    let admins = db::users::lock_active_admins(tx).await?.len();
+    let user = db::users::find_for_update(tx, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok((user, admins))
+}
+
+/// The last-admin rule: refuses a change after which `target`, today the only active
+/// admin, would no longer be one (`stays_admin` says whether it still is afterwards).
+pub(crate) fn keep_an_admin(target: &User, active_admins: usize, stays_admin: bool) -> Result<()> {
+    if target.role.is_admin() && target.is_active && !stays_admin && active_admins <= 1 {
+        return Err(Error::LastAdmin);
+    }
+    Ok(())
 }

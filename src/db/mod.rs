@@ -369,6 +369,9 @@ async fn setup_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
     )
     .await
     .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    conn.spawn_blocking(users::register_casefold)
+        .await
+        .map_err(ConnectionError::CouldntSetupConfiguration)?;
     Ok(conn)
 }
 

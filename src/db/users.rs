@@ -14,7 +14,21 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
+diesel::define_sql_function! {
+    /// SQL `lower()`: enough for usernames, which are ASCII.
+    fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+diesel::define_sql_function! {
+    /// Unicode case folding for search: a SQL function on PostgreSQL (migration 4), a
+    /// Rust function registered on every SQLite connection (`register_casefold`).
+    fn casefold(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+/// Registers `casefold` on a SQLite connection.
+pub(crate) fn register_casefold(conn: &mut diesel::SqliteConnection) -> diesel::QueryResult<()> {
+    casefold_utils::register_impl(conn, |text: Option<String>| text.map(|t| t.to_lowercase()))
+}
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -435,13 +449,12 @@ pub async fn list(conn: &mut Conn, filter: &UserFilter, page: PageRequest) -> Re
             let mut query = users::table.into_boxed();
             if let Some(pattern) = &pattern {
                 query = query.filter(
-                    users::email
+                    casefold(users::email.nullable())
                         .like(pattern)
                         .escape('\\')
-                        .nullable()
-                        .or(lower(users::username).like(pattern).escape('\\'))
-                        .or(lower(users::first_name).like(pattern).escape('\\'))
-                        .or(lower(users::last_name).like(pattern).escape('\\')),
+                        .or(casefold(users::username).like(pattern).escape('\\'))
+                        .or(casefold(users::first_name).like(pattern).escape('\\'))
+                        .or(casefold(users::last_name).like(pattern).escape('\\')),
                 );
             }
             if let Some(role) = filter.role {

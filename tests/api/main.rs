@@ -4,9 +4,13 @@
 
 mod helpers;
 
+mod audit;
 mod auth;
+mod bootstrap;
 mod concurrency;
 mod conventions;
 mod keys;
+mod last_admin;
 mod registration;
+mod staff;
 mod tokens;

@@ -368,3 +368,96 @@ impl TestApp {
         .unwrap_or_else(|e| panic!("{e}"))
     }
 }
+
+/// The bootstrap admin of the staff tests.
+pub const ADMIN_EMAIL: &str = "root@example.com";
+
+/// Configures `ADMIN_EMAIL` (with `PASSWORD`) as the bootstrap admin.
+pub fn with_bootstrap_admin(config: &mut Config) {
+    config.bootstrap_admin_email = Some(ADMIN_EMAIL.into());
+    config.bootstrap_admin_password = Some(PASSWORD.to_owned().into());
+}
+
+/// An app with one signed-in account of each role.
+pub struct StaffApp {
+    pub app: TestApp,
+    pub admin: Tokens,
+    pub sub_admin: Tokens,
+    pub user: Tokens,
+}
+
+/// The bootstrap admin, `sub@example.com` (sub_admin) and `user@example.com` (user), signed in.
+pub async fn staff_app() -> StaffApp {
+    staff_app_with(|_| {}).await
+}
+
+pub async fn staff_app_with(customise: impl FnOnce(&mut Config)) -> StaffApp {
+    let app = TestApp::spawn_with(|c| {
+        with_bootstrap_admin(c);
+        // Staff scenarios sign in many times from one address; the per-IP limit has its own tests.
+        c.rate_limit_per_second = 0;
+        c.rate_limit_burst = 0;
+        customise(c);
+    })
+    .await;
+    let admin = app.logged_in(ADMIN_EMAIL).await;
+    let sub_admin = app
+        .signed_in_as(&admin.access, "sub@example.com", "sub_admin")
+        .await;
+    let user = app
+        .signed_in_as(&admin.access, "user@example.com", "user")
+        .await;
+    StaffApp {
+        app,
+        admin,
+        sub_admin,
+        user,
+    }
+}
+
+impl TestApp {
+    /// Logs `email` in with the standard password; asserts it worked.
+    pub async fn logged_in(&self, email: &str) -> Tokens {
+        let reply = self.login(email, PASSWORD).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "login {email}: {}",
+            reply.body
+        );
+        Tokens::from(&reply.body)
+    }
+
+    /// An admin creates `email` with `role` and the standard password; returns the User.
+    pub async fn create_user(&self, admin_token: &str, email: &str, role: &str) -> Value {
+        let reply = self
+            .request(
+                Method::POST,
+                "/api/v1/admin/users",
+                Some(admin_token),
+                Some(json!({ "email": email, "password": PASSWORD, "role": role })),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "creating {email}: {}",
+            reply.body
+        );
+        reply.body
+    }
+
+    /// An admin creates `email` with `role`; the new account signs in.
+    pub async fn signed_in_as(&self, admin_token: &str, email: &str, role: &str) -> Tokens {
+        self.create_user(admin_token, email, role).await;
+        self.logged_in(email).await
+    }
+}
+
+/// The `id` of a User body.
+pub fn id_of(user: &Value) -> String {
+    user["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {user}"))
+        .to_owned()
+}

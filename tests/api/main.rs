@@ -6,13 +6,17 @@ mod helpers;
 
 mod abuse;
 mod account;
+mod audit;
 mod auth;
+mod bootstrap;
 mod concurrency;
 mod conventions;
 mod keys;
+mod last_admin;
 mod logs;
 mod password_reset;
 mod registration;
 mod smtp;
+mod staff;
 mod tasks;
 mod tokens;

@@ -40,6 +40,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    return_freed_memory();
     let cli = Cli::parse();
     init_tracing(cli.config.log_format);
     match run(cli).await {
@@ -99,5 +100,21 @@ fn init_tracing(format: LogFormat) {
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Pretty => builder.init(),
+    }
+}
+
+/// glibc raises its mmap threshold after the first large free, after which every freed
+/// 19 MiB argon2 block stays in its thread's arena: ten logins left 216 MiB resident.
+/// Pinning the threshold keeps large blocks mmapped, so they go back to the OS when freed
+/// (measured: 25 MiB after the same logins, 63 MiB at peak).
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[expect(
+        unsafe_code,
+        reason = "mallopt only tunes the allocator; it has no memory-safety preconditions"
+    )]
+    // SAFETY: called once at start, before other threads allocate.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }

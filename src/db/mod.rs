@@ -17,6 +17,7 @@ pub mod tasks;
 pub mod types;
 pub mod users;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool::Runtime;
@@ -55,6 +56,10 @@ pub enum Backend {
 pub struct Db {
     pool: DbPool,
     runtime: tokio::runtime::Handle,
+    /// SQLite has one writer at a time. Write transactions of this process queue here, in
+    /// order, instead of in SQLite's busy handler, which sleeps and retries and so gave
+    /// concurrent refreshes a p99 above a second.
+    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Clone)]
@@ -128,6 +133,7 @@ impl Db {
         Ok(Self {
             pool,
             runtime: tokio::runtime::Handle::current(),
+            sqlite_writer: Arc::default(),
         })
     }
 
@@ -171,7 +177,12 @@ impl Db {
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let writer = matches!(pool, DbPool::Sqlite(_)).then(|| Arc::clone(&self.sqlite_writer));
         self.spawn(async move {
+            let _turn = match &writer {
+                Some(writer) => Some(writer.lock().await),
+                None => None,
+            };
             let mut guard = TxGuard(Some(Self::checkout(&pool).await?));
             let conn = guard.conn();
             let begin = match conn.0 {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Context, keys, span};
-use crate::crypto::jwt::{AccessClaims, TokenType};
+use crate::crypto::jwt::{AccessClaims, TokenCodec, TokenType};
 use crate::db::{self, users::LoginRecord};
 use crate::domain::{
     AuditEvent, AuditKind, ClientInfo, LoginName, Session, SessionId, TokenPair, User,
@@ -18,14 +18,13 @@ use crate::metrics::LoginOutcome;
 pub struct Principal {
     pub user: User,
     pub session_id: SessionId,
-    pub claims: AccessClaims,
+    pub claims: std::sync::Arc<AccessClaims>,
 }
 
 /// Verifies a bearer access token and checks, in one query, that its session is live and
 /// its user active.
 pub async fn authenticate(ctx: &Context, token: &str) -> Result<Principal> {
-    keys::learn_kid(ctx, token).await;
-    let claims = ctx.tokens.verify_access(token)?;
+    let claims = keys::verify(ctx, token, TokenCodec::verify_access).await?;
     let sid = claims.sid;
     let (session, user) = ctx
         .db
@@ -225,8 +224,7 @@ enum Exchange {
 
 /// Exchanges a refresh token (once), detecting reuse.
 pub async fn refresh(ctx: &Context, token: &str, client: &ClientInfo) -> Result<TokenPair> {
-    keys::learn_kid(ctx, token).await;
-    let claims = ctx.tokens.verify_refresh(token)?;
+    let claims = keys::verify(ctx, token, TokenCodec::verify_refresh).await?;
     let now = db::types::now();
     let grace = span(ctx.settings.refresh_reuse_grace);
     let refresh_ttl = span(ctx.settings.refresh_ttl);
@@ -319,8 +317,13 @@ pub struct Introspection {
 /// Active only for a valid token whose session is live and whose user is active; a
 /// refresh token must also be the session's current one.
 pub async fn introspect(ctx: &Context, token: &str) -> Result<Introspection> {
-    keys::learn_kid(ctx, token).await;
-    let Some(claims) = ctx.tokens.verify_any(token) else {
+    let verified = keys::verify(ctx, token, |tokens, token| {
+        tokens
+            .verify_any(token)
+            .ok_or(Error::Unauthenticated("invalid token"))
+    })
+    .await;
+    let Ok(claims) = verified else {
         return Ok(Introspection::default());
     };
     let sid = claims.sid;

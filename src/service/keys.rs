@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::config::JwtAlg;
+use crate::crypto::jwt::TokenCodec;
 use crate::crypto::keys::{self as crypto_keys, KeyRecord, KeySet, alg_name};
 use crate::db::{self, Db};
 use crate::error::{Error, Result};
@@ -112,13 +113,20 @@ impl Default for ReloadGate {
     }
 }
 
-/// When a token names a key this instance does not know (another instance rotated),
-/// reloads the keys once so the token can be checked against them.
-pub async fn learn_kid(ctx: &Context, token: &str) {
-    if ctx.tokens.unknown_kid(token).is_some()
-        && ctx.key_reload.try_pass()
-        && let Err(err) = reload(ctx).await
-    {
-        tracing::warn!(error = %err, "reloading signing keys failed");
+/// Verifies `token` with `check`. When that fails because the token names a key this
+/// instance does not know (another instance rotated), reloads the keys once (rate-limited:
+/// anyone can send such tokens) and checks again.
+pub async fn verify<T>(
+    ctx: &Context,
+    token: &str,
+    check: impl Fn(&TokenCodec, &str) -> Result<T>,
+) -> Result<T> {
+    let first = check(&ctx.tokens, token);
+    if first.is_err() && ctx.tokens.unknown_kid(token).is_some() && ctx.key_reload.try_pass() {
+        match reload(ctx).await {
+            Ok(()) => return check(&ctx.tokens, token),
+            Err(err) => tracing::warn!(error = %err, "reloading signing keys failed"),
+        }
     }
+    first
 }

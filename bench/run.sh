@@ -43,8 +43,8 @@ stop_server() {
 }
 trap stop_server EXIT
 
-start_server() { # DATABASE_URL
-  DATABASE_URL="$1" DOORMAN_BIND="127.0.0.1:$PORT" DOORMAN_RATE_LIMIT_PER_SECOND=0 \
+start_server() { # DATABASE_URL [hash nice]
+  DATABASE_URL="$1" DOORMAN_HASH_NICE="${2:-10}" DOORMAN_BIND="127.0.0.1:$PORT" DOORMAN_RATE_LIMIT_PER_SECOND=0 \
     DOORMAN_HASH_QUEUE=256 RUST_LOG=warn "$BIN" serve >"$OUT/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 200); do
@@ -73,12 +73,30 @@ run_wrk() { # name script connections [extra env...]
        END {printf "%s %s %s %s\n", rps, p50, p99, (err == "" ? 0 : err)}' "$OUT/$name.txt"
 }
 
-row() { printf '| %-34s | %9s | %9s | %9s | %6s | %9s |\n' "$@"; }
+row() { printf '| %-44s | %9s | %9s | %9s | %6s | %9s |\n' "$@"; }
 
 echo "== argon2id ceiling"
 ARGON=$(target/release/examples/argon2_ceiling 5)
 echo "$ARGON"
 ARGON_RATE=$(echo "$ARGON" | awk '{print $(NF-4)}')
+
+# (e): /users/me at full speed while a login flood runs; the hashing threads at nice $2.
+flood_scenario() { # label nice
+  local label=$1 nice=$2 r rps p50 p99 err
+  watch_rss
+  wrk -t1 -c"$HASH_CONNS" -d"$((DURATION + 2))s" --latency -s bench/wrk/login.lua "$BASE" >"$OUT/$label-e_flood_nice$nice.txt" 2>&1 &
+  local flood=$!
+  sleep 1
+  r=$(run_wrk "$label-e_me_during_flood_nice$nice" me.lua "$CONNS")
+  wait "$flood" || true
+  kill "$RSS_PID" 2>/dev/null || true
+  read -r rps p50 p99 err <<<"$r"
+  row "e_me_during_flood, hash nice $nice (c=$CONNS)" "$rps" "$p50" "$p99" "$err" "$(peak_rss)" | tee -a "$OUT/results-$label.md"
+  r=$(awk '/^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /^Requests\/sec/ {rps=$2} /Non-2xx/ {err=$5}
+       END {printf "%s %s %s %s\n", rps, p50, p99, (err == "" ? 0 : err)}' "$OUT/$label-e_flood_nice$nice.txt")
+  read -r rps p50 p99 err <<<"$r"
+  row "e_the_login_flood, hash nice $nice (c=$HASH_CONNS)" "$rps" "$p50" "$p99" "$err" "" | tee -a "$OUT/results-$label.md"
+}
 
 bench_db() { # label database_url
   local label=$1 url=$2
@@ -105,19 +123,10 @@ bench_db() { # label database_url
     row "$name (c=$conns)" "$rps" "$p50" "$p99" "$err" "$(peak_rss)" | tee -a "$OUT/results-$label.md"
   done
 
-  watch_rss
-  wrk -t1 -c"$HASH_CONNS" -d"$((DURATION + 2))s" --latency -s bench/wrk/login.lua "$BASE" >"$OUT/$label-e_flood.txt" 2>&1 &
-  local flood=$!
-  sleep 1
-  r=$(run_wrk "$label-e_me_during_flood" me.lua "$CONNS")
-  wait "$flood" || true
-  kill "$RSS_PID" 2>/dev/null || true
-  read -r rps p50 p99 err <<<"$r"
-  row "e_me_during_login_flood (c=$CONNS)" "$rps" "$p50" "$p99" "$err" "$(peak_rss)" | tee -a "$OUT/results-$label.md"
-  r=$(awk '/^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /^Requests\/sec/ {rps=$2} /Non-2xx/ {err=$5}
-       END {printf "%s %s %s %s\n", rps, p50, p99, (err == "" ? 0 : err)}' "$OUT/$label-e_flood.txt")
-  read -r rps p50 p99 err <<<"$r"
-  row "e_the_login_flood (c=$HASH_CONNS)" "$rps" "$p50" "$p99" "$err" "" | tee -a "$OUT/results-$label.md"
+  flood_scenario "$label" 10
+  stop_server
+  start_server "$url" 0
+  flood_scenario "$label" 0
   stop_server
 
   if [ "$label" = sqlite ]; then

@@ -203,6 +203,11 @@ pub struct Config {
     #[arg(long, env = "DOORMAN_HASH_WORKERS", default_value_t = 0, global = true)]
     pub hash_workers: usize,
 
+    /// Scheduling priority (nice, 0–19) of the hashing threads: above 0 they yield the CPU
+    /// to the threads that serve refreshes and authenticated reads.
+    #[arg(long, env = "DOORMAN_HASH_NICE", default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=19), global = true)]
+    pub hash_nice: u8,
+
     /// Hash jobs allowed to wait; beyond that a login is shed with 503.
     #[arg(long, env = "DOORMAN_HASH_QUEUE", default_value_t = 64, global = true)]
     pub hash_queue: usize,

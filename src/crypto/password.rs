@@ -44,6 +44,7 @@ impl PasswordHasher {
         parallelism: u32,
         workers: usize,
         queue: usize,
+        nice: u8,
     ) -> anyhow::Result<Self> {
         let params = Params::new(memory_kib, iterations, parallelism, None)
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
@@ -56,7 +57,7 @@ impl PasswordHasher {
             std::thread::Builder::new()
                 .name(format!("doorman-hash-{index}"))
                 .spawn(move || {
-                    lower_thread_priority();
+                    lower_thread_priority(nice);
                     loop {
                         let job = match receiver.lock() {
                             Ok(guard) => guard.recv(),
@@ -179,9 +180,9 @@ fn hash_with(params: &Params, password: &str) -> anyhow::Result<String> {
     Ok(hash.to_string())
 }
 
-/// Hashing threads run at nice 10, so a login flood yields the CPU to the async workers
-/// that serve refreshes and authenticated reads.
-fn lower_thread_priority() {
+/// Hashing threads run at a lower priority (nice 10 by default), so a login flood yields
+/// the CPU to the async workers that serve refreshes and authenticated reads.
+fn lower_thread_priority(nice: u8) {
     #[cfg(target_os = "linux")]
     #[expect(
         unsafe_code,
@@ -190,6 +191,6 @@ fn lower_thread_priority() {
     // SAFETY: plain syscalls on the current thread's id.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+        libc::setpriority(libc::PRIO_PROCESS, tid, libc::c_int::from(nice));
     }
 }

@@ -319,8 +319,14 @@ mod tests {
         cache.insert("a.b.c", claims(1_000), 100);
 
         assert!(cache.get("a.b.c", 500).is_some());
-        assert!(cache.get("a.b.x", 500).is_none(), "another signature is another token");
-        assert!(cache.get("a.b.c", 1_000 + LEEWAY_SECS as i64).is_none(), "expired tokens are never served");
+        assert!(
+            cache.get("a.b.x", 500).is_none(),
+            "another signature is another token"
+        );
+        assert!(
+            cache.get("a.b.c", 1_000 + LEEWAY_SECS as i64).is_none(),
+            "expired tokens are never served"
+        );
         cache.clear();
         assert!(cache.get("a.b.c", 500).is_none());
     }

@@ -3,10 +3,15 @@
 //! full the caller is told at once (503) instead of waiting.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, PasswordHash, Version};
+use std::cell::RefCell;
+
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
 use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
@@ -24,7 +29,8 @@ pub struct Verified {
 pub struct PasswordHasher {
     jobs: mpsc::SyncSender<Job>,
     params: Params,
-    dummy_hash: String,
+    /// What an unknown user's password is checked against; made on the pool at start.
+    dummy_hash: Arc<OnceLock<String>>,
     queued: Arc<AtomicUsize>,
     shed: AtomicU64,
 }
@@ -69,7 +75,13 @@ impl PasswordHasher {
                     }
                 })?;
         }
-        let dummy_hash = hash_with(&params, "doorman dummy password for unknown users")?;
+        let dummy_hash = Arc::new(OnceLock::new());
+        let (dummy, dummy_params) = (Arc::clone(&dummy_hash), params.clone());
+        queued.fetch_add(1, Ordering::Relaxed);
+        jobs.try_send(Box::new(move || {
+            dummy.get_or_init(|| dummy_for(&dummy_params));
+        }))
+        .map_err(|_| anyhow::anyhow!("the hashing pool did not start"))?;
         Ok(Self {
             jobs,
             params,
@@ -98,28 +110,20 @@ impl PasswordHasher {
     /// against a dummy hash, so both cases cost the same.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verified> {
         let known = stored.is_some();
-        let stored = stored.unwrap_or(&self.dummy_hash).to_owned();
-        let password = password.to_owned();
-        let params = self.params.clone();
+        let stored = stored.map(str::to_owned);
+        let (password, params, dummy) = (
+            password.to_owned(),
+            self.params.clone(),
+            Arc::clone(&self.dummy_hash),
+        );
         let verified = self
             .run(move || {
-                let Ok(parsed) = PasswordHash::new(&stored) else {
-                    return Verified {
-                        matches: false,
-                        needs_rehash: false,
-                    };
-                };
-                let matches = Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok();
-                let needs_rehash = Params::try_from(&parsed).map_or(true, |p| {
-                    p.m_cost() != params.m_cost()
-                        || p.t_cost() != params.t_cost()
-                        || p.p_cost() != params.p_cost()
-                }) || parsed.algorithm.as_str() != "argon2id";
+                let stored = stored
+                    .as_deref()
+                    .unwrap_or_else(|| dummy.get_or_init(|| dummy_for(&params)));
                 Verified {
-                    matches,
-                    needs_rehash,
+                    matches: verify_with(&password, stored),
+                    needs_rehash: !uses_params(stored, &params),
                 }
             })
             .await?;
@@ -132,16 +136,8 @@ impl PasswordHasher {
     /// Whether `password` matches any of `hashes` (password history), in one pool job.
     pub async fn matches_any(&self, password: &str, hashes: Vec<String>) -> Result<bool> {
         let password = password.to_owned();
-        self.run(move || {
-            hashes.iter().any(|stored| {
-                PasswordHash::new(stored).is_ok_and(|parsed| {
-                    Argon2::default()
-                        .verify_password(password.as_bytes(), &parsed)
-                        .is_ok()
-                })
-            })
-        })
-        .await
+        self.run(move || hashes.iter().any(|stored| verify_with(&password, stored)))
+            .await
     }
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
@@ -172,12 +168,85 @@ impl PasswordHasher {
     }
 }
 
+thread_local! {
+    /// Each hashing thread keeps its argon2 memory (19 MiB at the default cost) between
+    /// hashes: allocating it afresh costs ~4,900 page faults a hash, and returning it to the
+    /// allocator either bloats RSS (glibc keeps it) or faults it in again.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+fn with_memory<T>(blocks: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
+    MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        work(&mut memory[..blocks])
+    })
+}
+
+fn dummy_for(params: &Params) -> String {
+    hash_with(params, "doorman dummy password for unknown users").unwrap_or_default()
+}
+
+/// An argon2id hash of `password` as a PHC string.
 fn hash_with(params: &Params, password: &str) -> anyhow::Result<String> {
+    let mut salt = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut salt)
+        .map_err(|_| anyhow::anyhow!("no randomness for a salt"))?;
+    let mut out = [0u8; 32];
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-    let hash: PasswordHash = argon2
-        .hash_password(password.as_bytes())
-        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
-    Ok(hash.to_string())
+    with_memory(params.block_count(), |blocks| {
+        argon2.hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, blocks)
+    })
+    .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+    Ok(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(out)
+    ))
+}
+
+/// Whether `password` matches the PHC string `stored` (any argon2 variant and cost).
+fn verify_with(password: &str, stored: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let algorithm = match parsed.algorithm.as_str() {
+        "argon2id" => Algorithm::Argon2id,
+        "argon2i" => Algorithm::Argon2i,
+        "argon2d" => Algorithm::Argon2d,
+        _ => return false,
+    };
+    let Ok(version) = parsed.version.map_or(Ok(Version::V0x13), Version::try_from) else {
+        return false;
+    };
+    let (Ok(params), Some(salt), Some(expected)) =
+        (Params::try_from(&parsed), &parsed.salt, &parsed.hash)
+    else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let computed = with_memory(params.block_count(), |blocks| {
+        argon2.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, blocks)
+    });
+    computed.is_ok() && verify_slices_are_equal(&out, expected.as_bytes()).is_ok()
+}
+
+/// Whether `stored` is argon2id at exactly `params` (otherwise it is re-hashed at login).
+fn uses_params(stored: &str, params: &Params) -> bool {
+    PasswordHash::new(stored).is_ok_and(|parsed| {
+        parsed.algorithm.as_str() == "argon2id"
+            && Params::try_from(&parsed).is_ok_and(|p| {
+                (p.m_cost(), p.t_cost(), p.p_cost())
+                    == (params.m_cost(), params.t_cost(), params.p_cost())
+            })
+    })
 }
 
 /// Hashing threads run at a lower priority (nice 10 by default), so a login flood yields
@@ -192,5 +261,42 @@ fn lower_thread_priority(nice: u8) {
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
         libc::setpriority(libc::PRIO_PROCESS, tid, libc::c_int::from(nice));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_phc_strings_round_trip_and_match_the_argon2_crate() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let params = Params::new(1024, 1, 1, None).unwrap_or_else(|e| panic!("{e}"));
+        let ours = hash_with(&params, "correct horse").unwrap_or_else(|e| panic!("{e}"));
+        let theirs: PasswordHash = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+            .hash_password(b"correct horse")
+            .unwrap_or_else(|e| panic!("{e}"));
+
+        assert!(ours.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        assert!(
+            verify_with("correct horse", &ours)
+                && verify_with("correct horse", &theirs.to_string())
+        );
+        assert!(
+            !verify_with("wrong horse", &ours) && !verify_with("wrong horse", &theirs.to_string())
+        );
+        let parsed = PasswordHash::new(&ours).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok(),
+            "the argon2 crate reads ours"
+        );
+        assert!(uses_params(&ours, &params));
+        assert!(!uses_params(
+            &ours,
+            &Params::new(2048, 1, 1, None).unwrap_or_else(|e| panic!("{e}"))
+        ));
+        assert!(!verify_with("correct horse", "not a hash"));
     }
 }

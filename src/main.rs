@@ -38,12 +38,24 @@ enum Command {
     Openapi,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     return_freed_memory();
     let cli = Cli::parse();
     init_tracing(cli.config.log_format);
-    match run(cli).await {
+    // The runtime that runs the database work (see `db`). SQLite queries run on its
+    // blocking threads, never more at once than there are pooled connections.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(cli.config.db_pool_size.max(1))
+        .build();
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("doorman: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "doorman stopped");

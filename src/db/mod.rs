@@ -376,7 +376,8 @@ async fn setup_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
     let mut conn = SqliteConn::establish(&path).await?;
     conn.batch_execute(
         "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+         PRAGMA cache_size = -512;",
     )
     .await
     .map_err(ConnectionError::CouldntSetupConfiguration)?;

@@ -113,6 +113,10 @@ bench_db() { # label database_url
     row "---" "---:" "---:" "---:" "---:" "---:"
   } >"$OUT/results-$label.md"
 
+  local ceiling
+  ceiling=$(target/release/examples/argon2_ceiling 5 | awk '{print $(NF-4)}')
+  echo "argon2id ceiling next to this run: $ceiling hashes/s" | tee -a "$OUT/results-$label.md"
+
   local name script conns r
   for spec in "a_me:me.lua:$CONNS" "b_login:login.lua:$HASH_CONNS" "c_register:register.lua:$HASH_CONNS" "d_refresh:refresh.lua:$CONNS"; do
     IFS=: read -r name script conns <<<"$spec"

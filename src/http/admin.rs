@@ -40,7 +40,7 @@ pub struct ListUsersQuery {
     security(("bearer" = [])),
     params(ListUsersQuery),
     responses(
-        (status = 200, body = Page<User>),
+        (status = 200, description = "OK", body = Page<User>),
         (status = 401, description = "A token problem", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: not staff", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: a bad filter, sort or page", body = Problem, content_type = "application/problem+json"),
@@ -132,7 +132,7 @@ pub struct CreateUserRequest {
     security(("bearer" = [])),
     request_body = CreateUserRequest,
     responses(
-        (status = 201, body = User, headers(("Location" = String, description = "/api/v1/users/{id}"))),
+        (status = 201, description = "Created", body = User, headers(("Location" = String, description = "/api/v1/users/{id}"))),
         (status = 401, description = "A token problem", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`email_taken`, `username_taken` or `phone_taken`", body = Problem, content_type = "application/problem+json"),
@@ -173,7 +173,7 @@ pub async fn create_user(
     security(("bearer" = [])),
     params(("id" = UserId, Path)),
     responses(
-        (status = 200, body = User),
+        (status = 200, description = "OK", body = User),
         (status = 401, description = "A token problem", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: not staff", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
@@ -225,7 +225,7 @@ pub struct UpdateUserRequest {
     params(("id" = UserId, Path)),
     request_body = UpdateUserRequest,
     responses(
-        (status = 200, body = User),
+        (status = 200, description = "OK", body = User),
         (status = 401, description = "A token problem", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
@@ -278,7 +278,7 @@ pub struct SetRoleRequest {
     params(("id" = UserId, Path)),
     request_body = SetRoleRequest,
     responses(
-        (status = 200, body = User),
+        (status = 200, description = "OK", body = User),
         (status = 401, description = "A token problem", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
@@ -331,7 +331,7 @@ pub async fn delete_user(
     security(("bearer" = [])),
     params(("id" = UserId, Path)),
     responses(
-        (status = 200, body = Vec<Session>),
+        (status = 200, description = "OK", body = Vec<Session>),
         (status = 401, description = "A token problem", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
@@ -425,7 +425,7 @@ pub struct AuditQuery {
     security(("bearer" = [])),
     params(AuditQuery),
     responses(
-        (status = 200, body = Page<AuditEvent>),
+        (status = 200, description = "OK", body = Page<AuditEvent>),
         (status = 401, description = "A token problem", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: an unknown type or a bad page", body = Problem, content_type = "application/problem+json"),

@@ -78,7 +78,7 @@ fn no_store(pair: TokenPair) -> HttpResponse {
     tag = "auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, body = TokenPair),
+        (status = 200, description = "OK", body = TokenPair),
         (status = 400, description = "`malformed_request`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_credentials`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled` (only after a correct password)", body = Problem, content_type = "application/problem+json"),
@@ -114,7 +114,7 @@ pub struct RefreshRequest {
     tag = "auth",
     request_body = RefreshRequest,
     responses(
-        (status = 200, body = TokenPair),
+        (status = 200, description = "OK", body = TokenPair),
         (status = 401, description = "`invalid_refresh_token`, `refresh_token_reused` or `session_revoked`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
@@ -184,7 +184,7 @@ pub struct IntrospectResponse {
     tag = "auth",
     request_body = IntrospectRequest,
     responses(
-        (status = 200, body = IntrospectResponse),
+        (status = 200, description = "OK", body = IntrospectResponse),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
     )

@@ -15,7 +15,7 @@ pub struct Health {
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(tag = "meta", responses((status = 200, body = Health)))]
+#[utoipa::path(tag = "meta", responses((status = 200, description = "OK", body = Health)))]
 #[get("/health/live")]
 pub async fn live() -> web::Json<Health> {
     web::Json(Health { status: "ok" })
@@ -23,7 +23,7 @@ pub async fn live() -> web::Json<Health> {
 
 /// Readiness: the database answers.
 #[utoipa::path(tag = "meta", responses(
-    (status = 200, body = Health),
+    (status = 200, description = "OK", body = Health),
     (status = 503, description = "`service_unavailable`: the database is unreachable", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/health/ready")]
@@ -47,7 +47,7 @@ pub struct Jwks {
 
 /// The public keys that verify doorman's tokens. A rotated-out key stays until the tokens
 /// it signed have expired.
-#[utoipa::path(tag = "meta", responses((status = 200, body = Jwks)))]
+#[utoipa::path(tag = "meta", responses((status = 200, description = "OK", body = Jwks)))]
 #[get("/.well-known/jwks.json")]
 pub async fn jwks(ctx: web::Data<Context>) -> HttpResponse {
     HttpResponse::Ok()

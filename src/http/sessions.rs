@@ -14,7 +14,7 @@ use crate::service::sessions;
     tag = "sessions",
     security(("bearer" = [])),
     responses(
-        (status = 200, body = Vec<Session>),
+        (status = 200, description = "OK", body = Vec<Session>),
         (status = 401, description = "A token problem", body = Problem, content_type = "application/problem+json"),
     )
 )]

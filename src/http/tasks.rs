@@ -55,7 +55,7 @@ pub struct CreateTaskRequest {
     security(("bearer" = [])),
     request_body = CreateTaskRequest,
     responses(
-        (status = 201, body = Task, headers(("Location" = String, description = "/api/v1/tasks/{id}"))),
+        (status = 201, description = "Created", body = Task, headers(("Location" = String, description = "/api/v1/tasks/{id}"))),
         (status = 401, description = "A token problem", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
     )
@@ -95,7 +95,7 @@ pub struct ListTasksQuery {
     security(("bearer" = [])),
     params(ListTasksQuery),
     responses(
-        (status = 200, body = Page<Task>),
+        (status = 200, description = "OK", body = Page<Task>),
         (status = 401, description = "A token problem", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: limit or offset out of range", body = Problem, content_type = "application/problem+json"),
     )
@@ -117,7 +117,7 @@ pub async fn list_tasks(
     security(("bearer" = [])),
     params(("id" = TaskId, Path)),
     responses(
-        (status = 200, body = Task),
+        (status = 200, description = "OK", body = Task),
         (status = 401, description = "A token problem", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found` (also for another user's task)", body = Problem, content_type = "application/problem+json"),
     )
@@ -151,7 +151,7 @@ pub struct UpdateTaskRequest {
     params(("id" = TaskId, Path)),
     request_body = UpdateTaskRequest,
     responses(
-        (status = 200, body = Task),
+        (status = 200, description = "OK", body = Task),
         (status = 401, description = "A token problem", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found` (also for another user's task)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),

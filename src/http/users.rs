@@ -118,7 +118,7 @@ pub async fn create_user(
     tag = "users",
     security(("bearer" = [])),
     responses(
-        (status = 200, body = User),
+        (status = 200, description = "OK", body = User),
         (status = 401, description = "`unauthenticated`, `token_expired` or `session_revoked`", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -178,7 +178,7 @@ impl UpdateMeRequest {
     security(("bearer" = [])),
     request_body = UpdateMeRequest,
     responses(
-        (status = 200, body = User),
+        (status = 200, description = "OK", body = User),
         (status = 401, description = "`unauthenticated`, `token_expired` or `session_revoked`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`username_taken` or `phone_taken`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed` (unknown fields included)", body = Problem, content_type = "application/problem+json"),
@@ -273,7 +273,7 @@ pub async fn delete_me(
     security(("bearer" = [])),
     params(("id" = UserId, Path, description = "The user's id")),
     responses(
-        (status = 200, body = User),
+        (status = 200, description = "OK", body = User),
         (status = 401, description = "A token problem", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found` (staff only)", body = Problem, content_type = "application/problem+json"),

@@ -151,6 +151,16 @@ async fn swagger_ui_and_the_openapi_document_describe_every_endpoint() {
     );
     assert!(doc.body["paths"]["/api/v1/users/me"]["get"]["security"].is_array());
     assert!(doc.body["paths"]["/api/v1/users"]["post"]["responses"]["409"].is_object());
+    for (path, item) in doc.body["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            for (status, response) in operation["responses"].as_object().into_iter().flatten() {
+                assert!(
+                    response["description"].is_string(),
+                    "{method} {path} {status} has no description (OpenAPI 3.1 requires one)"
+                );
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

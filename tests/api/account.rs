@@ -1,8 +1,7 @@
-use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, Reply, TestApp, Tokens};
+use crate::helpers::{PASSWORD, Reply, TestApp, Tokens, timestamp};
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
@@ -54,15 +53,6 @@ async fn login_from(app: &TestApp, email: &str, user_agent: &str) -> Tokens {
     let reply = Reply::from(response).await;
     assert_eq!(reply.status, StatusCode::OK, "login: {}", reply.body);
     Tokens::from(&reply.body)
-}
-
-fn timestamp(value: &Value) -> DateTime<Utc> {
-    let text = value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a timestamp: {value}"));
-    DateTime::parse_from_rfc3339(text)
-        .unwrap_or_else(|e| panic!("{text} is not RFC 3339: {e}"))
-        .with_timezone(&Utc)
 }
 
 fn field_names(reply: &Reply) -> Vec<String> {

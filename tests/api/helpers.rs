@@ -462,3 +462,29 @@ pub fn id_of(user: &Value) -> String {
         .unwrap_or_else(|| panic!("no id in {user}"))
         .to_owned()
 }
+
+/// A staff user resource path.
+pub fn user_path(id: &str) -> String {
+    format!("/api/v1/admin/users/{id}")
+}
+
+/// `PUT /api/v1/admin/users/{id}/role`.
+pub async fn set_role(app: &TestApp, token: &str, id: &str, role: &str) -> Reply {
+    app.request(
+        Method::PUT,
+        &format!("{}/role", user_path(id)),
+        Some(token),
+        Some(json!({ "role": role })),
+    )
+    .await
+}
+
+/// An RFC 3339 timestamp field of a response.
+pub fn timestamp(value: &Value) -> chrono::DateTime<chrono::Utc> {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a timestamp: {value}"));
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{text} is not RFC 3339: {e}"))
+        .with_timezone(&chrono::Utc)
+}

@@ -4,21 +4,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_EMAIL, PASSWORD, Reply, TestApp, Tokens, staff_app};
-
-fn user_path(id: &str) -> String {
-    format!("/api/v1/admin/users/{id}")
-}
-
-async fn set_role(app: &TestApp, token: &str, id: &str, role: &str) -> Reply {
-    app.request(
-        Method::PUT,
-        &format!("{}/role", user_path(id)),
-        Some(token),
-        Some(json!({ "role": role })),
-    )
-    .await
-}
+use crate::helpers::{
+    ADMIN_EMAIL, PASSWORD, Reply, TestApp, Tokens, set_role, staff_app, user_path,
+};
 
 async fn set_active(app: &TestApp, token: &str, id: &str, active: bool) -> Reply {
     app.request(

@@ -6,28 +6,15 @@ use uuid::Uuid;
 
 use crate::auth::claims;
 use crate::helpers::{
-    ADMIN_EMAIL, PASSWORD, Reply, StaffApp, TestApp, Tokens, id_of, staff_app, staff_app_with,
+    ADMIN_EMAIL, PASSWORD, Reply, StaffApp, TestApp, Tokens, id_of, set_role, staff_app,
+    staff_app_with, user_path,
 };
 
 const USERS: &str = "/api/v1/admin/users";
 
-fn user_path(id: &str) -> String {
-    format!("{USERS}/{id}")
-}
-
 async fn patch_user(app: &TestApp, token: &str, id: &str, body: Value) -> Reply {
     app.request(Method::PATCH, &user_path(id), Some(token), Some(body))
         .await
-}
-
-async fn set_role(app: &TestApp, token: &str, id: &str, role: &str) -> Reply {
-    app.request(
-        Method::PUT,
-        &format!("{}/role", user_path(id)),
-        Some(token),
-        Some(json!({ "role": role })),
-    )
-    .await
 }
 
 /// GET a page of users; asserts 200 and returns the body.

@@ -1,10 +1,9 @@
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Reply, TestApp};
+use crate::helpers::{Reply, TestApp, timestamp};
 
 async fn create(app: &TestApp, token: &str, body: Value) -> Reply {
     app.request(Method::POST, "/api/v1/tasks", Some(token), Some(body))
@@ -52,15 +51,6 @@ fn titles(page: &Reply) -> Vec<String> {
         .iter()
         .map(|t| t["title"].as_str().unwrap_or_default().to_owned())
         .collect()
-}
-
-fn timestamp(value: &Value) -> DateTime<Utc> {
-    let text = value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a timestamp: {value}"));
-    DateTime::parse_from_rfc3339(text)
-        .unwrap_or_else(|e| panic!("{text} is not RFC 3339: {e}"))
-        .with_timezone(&Utc)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -34,7 +34,6 @@ const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
 pub struct Application {
     port: u16,
     server: Server,
-    context: web::Data<Context>,
 }
 
 impl Application {
@@ -100,19 +99,11 @@ impl Application {
             }
         });
         tracing::info!(port, backend = ?context.db.backend(), "doorman is listening");
-        Ok(Self {
-            port,
-            server,
-            context,
-        })
+        Ok(Self { port, server })
     }
 
     pub fn port(&self) -> u16 {
         self.port
-    }
-
-    pub fn context(&self) -> web::Data<Context> {
-        self.context.clone()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

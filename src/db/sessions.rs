@@ -136,19 +136,6 @@ pub async fn rotate(
     Ok(())
 }
 
-/// Revokes one session; returns whether a live one was revoked.
-pub async fn revoke(conn: &mut Conn, id: SessionId, at: DateTime<Utc>) -> Result<bool> {
-    let changed = run!(conn, |c| diesel::update(
-        sessions::table
-            .find(Id(id.0))
-            .filter(sessions::revoked_at.is_null())
-    )
-    .set(sessions::revoked_at.eq(Some(Ts(at))))
-    .execute(c)
-    .await)?;
-    Ok(changed > 0)
-}
-
 /// The user's live sessions, newest first.
 pub async fn list_live(conn: &mut Conn, user: UserId, now: DateTime<Utc>) -> Result<Vec<Session>> {
     let rows: Vec<SessionRow> = run!(conn, |c| sessions::table

@@ -338,16 +338,6 @@ pub struct Page<T> {
     pub request: PageRequest,
 }
 
-impl<T> Page<T> {
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            total: self.total,
-            request: self.request,
-        }
-    }
-}
-
 /// A change to an optional field: leave it, clear it (`null`), or set it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Patch<T> {

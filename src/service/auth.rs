@@ -269,7 +269,7 @@ pub async fn refresh(ctx: &Context, token: &str, client: &ClientInfo) -> Result<
                 if in_grace {
                     return Ok(Exchange::WithinGrace(Box::new((user, session))));
                 }
-                db::sessions::revoke(tx, session.id, now).await?;
+                db::sessions::revoke_owned(tx, session.user_id, session.id, now).await?;
                 let event = AuditEvent::new(AuditKind::RefreshTokenReused, now, &client)
                     .subject(user.id)
                     .detail(serde_json::json!({ "session_id": session.id, "jti": claims.jti }));
@@ -299,7 +299,7 @@ pub async fn logout(ctx: &Context, principal: &Principal, client: &ClientInfo) -
     ctx.db
         .transaction(move |tx| {
             Box::pin(async move {
-                db::sessions::revoke(tx, session, event.at).await?;
+                db::sessions::revoke_owned(tx, user, session, event.at).await?;
                 db::audit::insert(tx, &event).await
             })
         })

@@ -1,12 +1,16 @@
 //! The only module that knows Diesel. One pool type for two backends, chosen by the
 //! `DATABASE_URL` scheme; each query is written once and expanded per backend by `run!`.
 //!
-//! All database work runs as tasks on one multi-threaded runtime (the one that built the
+//! All database work runs as tasks of one multi-threaded runtime (the one that built the
 //! `Db`), never inside a request's future: when actix drops a request (the client went
 //! away, or another extractor failed first), the work still finishes, a transaction still
 //! commits or rolls back, and the connection goes back to the pool clean. (Dropping a
 //! diesel-async query mid-flight on actix's single-threaded workers would panic, and
 //! PostgreSQL connections would keep their driver task on whichever worker opened them.)
+//!
+//! PostgreSQL work runs as async tasks. SQLite work runs whole on one of the runtime's
+//! blocking threads, each SQLite call directly on that thread ([`OnThisThread`]): one
+//! thread hop per unit of work instead of two per query.
 
 pub mod audit;
 pub mod keys;
@@ -27,12 +31,14 @@ use diesel::{ConnectionError, SqliteConnection};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod, SetupCallback,
 };
+use diesel_async::sync_connection_wrapper::SpawnBlocking;
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{
     AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use futures_util::future::BoxFuture;
+use tokio::sync::OwnedMutexGuard;
 
 use crate::error::{Error, Result};
 
@@ -42,7 +48,8 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 /// Serialises migrations of instances that start together on one PostgreSQL database.
 const MIGRATION_LOCK: i64 = 0x0064_6f6f_726d_616e;
 
-type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+#[doc(hidden)]
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, OnThisThread>;
 type Manager<C> = AsyncDieselConnectionManager<C>;
 type Pool<C> = deadpool::managed::Pool<Manager<C>>;
 
@@ -100,9 +107,7 @@ macro_rules! run {
                 $body
             }
             $crate::db::ConnInner::Sqlite(object) => {
-                let $c: &mut diesel_async::sync_connection_wrapper::SyncConnectionWrapper<
-                    diesel::SqliteConnection,
-                > = &mut **object;
+                let $c: &mut $crate::db::SqliteConn = &mut **object;
                 $body
             }
         }
@@ -168,6 +173,22 @@ impl Db {
             .await
     }
 
+    /// Runs `work`, whose writes are single statements (each atomic on its own), as its own
+    /// task. On SQLite it first waits for this process's writer turn, as a transaction does.
+    pub async fn write<R, F>(&self, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let turn = self.writer_turn().await;
+        self.spawn(async move {
+            let _turn = turn;
+            work(&mut Self::checkout(&pool).await?).await
+        })
+        .await
+    }
+
     /// Runs `work` in one transaction, as its own task (see the module doc). On SQLite the
     /// transaction takes the write lock up front (`BEGIN IMMEDIATE`), which makes
     /// read-then-write sequences safe; on PostgreSQL repositories lock rows they will change.
@@ -177,12 +198,9 @@ impl Db {
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
         let pool = self.pool.clone();
-        let writer = matches!(pool, DbPool::Sqlite(_)).then(|| Arc::clone(&self.sqlite_writer));
+        let turn = self.writer_turn().await;
         self.spawn(async move {
-            let _turn = match &writer {
-                Some(writer) => Some(writer.lock().await),
-                None => None,
-            };
+            let _turn = turn;
             let mut guard = TxGuard(Some(Self::checkout(&pool).await?));
             let conn = guard.conn();
             let begin = match conn.0 {
@@ -203,13 +221,27 @@ impl Db {
         .await
     }
 
+    /// On SQLite, waits for this process's turn to write. It is awaited before the work
+    /// takes a blocking thread, so queued writers never hold threads that readers need.
+    async fn writer_turn(&self) -> Option<OwnedMutexGuard<()>> {
+        match self.pool {
+            DbPool::Pg(_) => None,
+            DbPool::Sqlite(_) => Some(Arc::clone(&self.sqlite_writer).lock_owned().await),
+        }
+    }
+
     async fn spawn<R: Send + 'static>(
         &self,
         work: impl Future<Output = Result<R>> + Send + 'static,
     ) -> Result<R> {
-        self.runtime
-            .spawn(work)
-            .await
+        let task = match self.pool {
+            DbPool::Pg(_) => self.runtime.spawn(work),
+            DbPool::Sqlite(_) => {
+                let runtime = self.runtime.clone();
+                self.runtime.spawn_blocking(move || runtime.block_on(work))
+            }
+        };
+        task.await
             .map_err(|err| Error::internal(anyhow::anyhow!("a database task failed: {err}")))?
     }
 
@@ -256,6 +288,28 @@ impl Db {
             waiting: status.waiting,
             max: status.max_size,
         }
+    }
+}
+
+/// Runs each SQLite call at once on the calling thread, which is always one of the
+/// runtime's blocking threads (see [`Db::spawn`]), instead of handing it to another one.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct OnThisThread;
+
+impl SpawnBlocking for OnThisThread {
+    fn spawn_blocking<'a, R>(
+        &mut self,
+        task: impl FnOnce() -> R + Send + 'static,
+    ) -> BoxFuture<'a, std::result::Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>>
+    where
+        R: Send + 'static,
+    {
+        Box::pin(std::future::ready(Ok(task())))
+    }
+
+    fn get_runtime() -> Self {
+        Self
     }
 }
 

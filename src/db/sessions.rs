@@ -136,6 +136,48 @@ pub async fn rotate(
     Ok(())
 }
 
+/// Rotates in one statement, without a transaction: makes `new_jti` current and keeps
+/// `exchanged` for the grace interval, but only if `exchanged` is the current refresh
+/// token, the session is not revoked and lives at least until `exp`, and its user is
+/// active. `None` when any of that does not hold; the caller then looks closer.
+///
+/// Concurrent exchanges of one token serialise on the row: the loser re-reads it, finds
+/// another current token and gets `None`.
+pub async fn rotate_current(
+    conn: &mut Conn,
+    id: SessionId,
+    user: UserId,
+    exchanged: Uuid,
+    new_jti: Uuid,
+    iat: DateTime<Utc>,
+    exp: DateTime<Utc>,
+) -> Result<Option<Session>> {
+    let active_users = users::table
+        .filter(users::is_active.eq(true))
+        .select(users::id);
+    let current = sessions::table
+        .find(Id(id.0))
+        .filter(sessions::user_id.eq(Id(user.0)))
+        .filter(sessions::refresh_jti.eq(Id(exchanged)))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.ge(Ts(exp)))
+        .filter(sessions::user_id.eq_any(active_users));
+    let row: Option<SessionRow> = run!(conn, |c| diesel::update(current)
+        .set((
+            sessions::previous_jti.eq(Some(Id(exchanged))),
+            sessions::rotated_at.eq(Some(Ts(iat))),
+            sessions::last_refreshed_at.eq(Some(Ts(iat))),
+            sessions::refresh_jti.eq(Id(new_jti)),
+            sessions::refresh_iat.eq(Ts(iat)),
+            sessions::refresh_exp.eq(Ts(exp)),
+        ))
+        .returning(SessionRow::as_returning())
+        .get_result(c)
+        .await
+        .optional())?;
+    Ok(row.map(Session::from))
+}
+
 /// The user's live sessions, newest first.
 pub async fn list_live(conn: &mut Conn, user: UserId, now: DateTime<Utc>) -> Result<Vec<Session>> {
     let rows: Vec<SessionRow> = run!(conn, |c| sessions::table

@@ -102,6 +102,28 @@ async fn refresh_rotates_the_refresh_token_and_keeps_the_session() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn no_refresh_token_outlives_its_session() {
+    let app = TestApp::spawn_with(|c| c.session_ttl = std::time::Duration::from_secs(3600)).await;
+    let first = app.signed_in("ada@example.com").await;
+    let session_end = claims(&first.refresh)["exp"].as_i64();
+
+    let reply = app.refresh(&first.refresh).await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let second = Tokens::from(&reply.body);
+    assert_eq!(claims(&second.refresh)["exp"].as_i64(), session_end);
+    let left = reply.body["refresh_expires_in"]
+        .as_i64()
+        .unwrap_or_default();
+    assert!((3590..=3600).contains(&left), "{left}");
+    assert_eq!(
+        app.refresh(&second.refresh).await.status,
+        StatusCode::OK,
+        "a session near its end still rotates"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_reused_refresh_token_inside_the_grace_interval_returns_the_current_one() {
     let app = TestApp::spawn().await;
     let first = app.signed_in("ada@example.com").await;

@@ -212,7 +212,8 @@ pub struct Config {
     #[arg(long, env = "DOORMAN_HASH_QUEUE", default_value_t = 64, global = true)]
     pub hash_queue: usize,
 
-    /// Database connections per instance.
+    /// Database connections for requests, split evenly between the HTTP workers (on
+    /// PostgreSQL each worker keeps its share); background work opens up to as many more.
     #[arg(
         long,
         env = "DOORMAN_DB_POOL_SIZE",

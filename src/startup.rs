@@ -55,7 +55,16 @@ impl Application {
         let idle_limits = ip_limits.clone();
         let cors_origins = config.cors_origins.clone();
         let app_context = context.clone();
+        let http_workers = if config.http_workers == 0 {
+            Config::cores()
+        } else {
+            config.http_workers
+        };
+        let worker_connections = config.db_pool_size.div_ceil(http_workers);
         let server = HttpServer::new(move || {
+            if let Err(err) = app_context.db.adopt_worker_thread(worker_connections) {
+                tracing::warn!(error = %err, "this HTTP worker uses the shared database pool");
+            }
             App::new()
                 .into_utoipa_app()
                 .openapi(ApiDoc::openapi())
@@ -78,11 +87,7 @@ impl Application {
                 .wrap(from_fn(rate_limit))
                 .wrap(from_fn(request_context))
         })
-        .workers(if config.http_workers == 0 {
-            Config::cores()
-        } else {
-            config.http_workers
-        })
+        .workers(http_workers)
         .listen(listener)?
         .run();
 

@@ -1,16 +1,23 @@
 //! The only module that knows Diesel. One pool type for two backends, chosen by the
 //! `DATABASE_URL` scheme; each query is written once and expanded per backend by `run!`.
 //!
-//! All database work runs as tasks of one multi-threaded runtime (the one that built the
-//! `Db`), never inside a request's future: when actix drops a request (the client went
-//! away, or another extractor failed first), the work still finishes, a transaction still
-//! commits or rolls back, and the connection goes back to the pool clean. (Dropping a
-//! diesel-async query mid-flight on actix's single-threaded workers would panic, and
-//! PostgreSQL connections would keep their driver task on whichever worker opened them.)
+//! Database work always runs as a task of its own, never inside a request's future: when
+//! actix drops a request (the client went away, or another extractor failed first), the
+//! work still finishes, a transaction still commits or rolls back, and the connection goes
+//! back to the pool clean. (Dropping a diesel-async query mid-flight would leave its
+//! connection mid-protocol.)
 //!
-//! PostgreSQL work runs as async tasks. SQLite work runs whole on one of the runtime's
-//! blocking threads, each SQLite call directly on that thread ([`OnThisThread`]): one
-//! thread hop per unit of work instead of two per query.
+//! - PostgreSQL: each HTTP worker thread has a pool of its own ([`Db::adopt_worker_thread`])
+//!   whose connections, and their driver tasks, live on that worker's runtime; a request's
+//!   work is a task on the same thread, so no thread hands it to another. Work started
+//!   anywhere else uses the shared pool on the runtime that built the `Db`.
+//! - SQLite: work runs whole on one of that runtime's blocking threads, each SQLite call
+//!   directly on that thread ([`OnThisThread`]): one thread hop per unit of work instead of
+//!   two per query.
+//!
+//! Lookups by a unique key use `get_result`, not `first`: `first` adds a bound `LIMIT ?`,
+//! and SQLite compiles a statement again each time a parameter that its LIMIT reads is
+//! bound, which made every cached statement parse and plan anew.
 
 pub mod audit;
 pub mod keys;
@@ -22,6 +29,7 @@ pub mod types;
 pub mod users;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use deadpool::Runtime;
@@ -48,6 +56,14 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 /// Serialises migrations of instances that start together on one PostgreSQL database.
 const MIGRATION_LOCK: i64 = 0x0064_6f6f_726d_616e;
 
+static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This HTTP worker's PostgreSQL pool, and the id of the `Db` it belongs to.
+    static WORKER_POOL: std::cell::RefCell<Option<(usize, Pool<AsyncPgConnection>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 #[doc(hidden)]
 pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, OnThisThread>;
 type Manager<C> = AsyncDieselConnectionManager<C>;
@@ -63,6 +79,12 @@ pub enum Backend {
 pub struct Db {
     pool: DbPool,
     runtime: tokio::runtime::Handle,
+    /// Tells this `Db`'s worker pools (see `adopt_worker_thread`) from another's.
+    id: usize,
+    /// For worker pools (empty on SQLite).
+    pg_url: Arc<str>,
+    /// Every worker pool, for `stats`.
+    worker_pools: Arc<std::sync::Mutex<Vec<Pool<AsyncPgConnection>>>>,
     /// SQLite has one writer at a time. Write transactions of this process queue here, in
     /// order, instead of in SQLite's busy handler, which sleeps and retries and so gave
     /// concurrent refreshes a p99 above a second.
@@ -89,7 +111,7 @@ pub enum ConnInner {
 }
 
 /// Pool figures for metrics.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct PoolStats {
     pub size: usize,
     pub idle: usize,
@@ -118,26 +140,22 @@ pub(crate) use run;
 impl Db {
     /// Opens a pool for `url` (`sqlite://PATH` or `postgres://...`).
     pub async fn connect(url: &str, max_size: usize) -> anyhow::Result<Self> {
-        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let setup: SetupCallback<AsyncPgConnection> =
-                Box::new(|url| Box::pin(setup_pg(url.to_owned())));
-            DbPool::Pg(open_pool(url, setup, max_size, "cannot connect to PostgreSQL").await?)
+        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        let pool = if postgres {
+            let pool = pg_pool(url, max_size)?;
+            DbPool::Pg(first_connection(pool, "cannot connect to PostgreSQL").await?)
         } else {
             let setup: SetupCallback<SqliteConn> =
                 Box::new(|path| Box::pin(setup_sqlite(path.to_owned())));
-            DbPool::Sqlite(
-                open_pool(
-                    &sqlite_path(url)?,
-                    setup,
-                    max_size,
-                    "cannot open the SQLite database",
-                )
-                .await?,
-            )
+            let pool = build_pool(&sqlite_path(url)?, setup, max_size)?;
+            DbPool::Sqlite(first_connection(pool, "cannot open the SQLite database").await?)
         };
         Ok(Self {
             pool,
             runtime: tokio::runtime::Handle::current(),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            pg_url: Arc::from(if postgres { url } else { "" }),
+            worker_pools: Arc::default(),
             sqlite_writer: Arc::default(),
         })
     }
@@ -168,9 +186,11 @@ impl Db {
         R: Send + 'static,
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        self.spawn(async move { work(&mut Self::checkout(&pool).await?).await })
-            .await
+        let (pool, runtime) = self.route();
+        Self::spawn(runtime, async move {
+            work(&mut Self::checkout(&pool).await?).await
+        })
+        .await
     }
 
     /// Runs `work`, whose writes are single statements (each atomic on its own), as its own
@@ -180,9 +200,9 @@ impl Db {
         R: Send + 'static,
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        let (pool, runtime) = self.route();
         let turn = self.writer_turn().await;
-        self.spawn(async move {
+        Self::spawn(runtime, async move {
             let _turn = turn;
             work(&mut Self::checkout(&pool).await?).await
         })
@@ -197,9 +217,9 @@ impl Db {
         R: Send + 'static,
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        let (pool, runtime) = self.route();
         let turn = self.writer_turn().await;
-        self.spawn(async move {
+        Self::spawn(runtime, async move {
             let _turn = turn;
             let mut guard = TxGuard(Some(Self::checkout(&pool).await?));
             let conn = guard.conn();
@@ -230,16 +250,52 @@ impl Db {
         }
     }
 
+    /// Gives the calling thread, an HTTP worker with its own single-threaded runtime, a
+    /// PostgreSQL pool of `size` connections (opened as needed), used by all work that this
+    /// `Db` starts on this thread. Does nothing for SQLite or outside a runtime.
+    pub fn adopt_worker_thread(&self, size: usize) -> anyhow::Result<()> {
+        let DbPool::Pg(_) = &self.pool else {
+            return Ok(());
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Ok(());
+        }
+        let pool = pg_pool(&self.pg_url, size)?;
+        self.worker_pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(pool.clone());
+        WORKER_POOL.set(Some((self.id, pool)));
+        Ok(())
+    }
+
+    /// The pool and runtime for work started here: this thread's own pool and runtime on
+    /// an HTTP worker that adopted one, else the shared ones.
+    fn route(&self) -> (DbPool, (tokio::runtime::Handle, bool)) {
+        let own = WORKER_POOL.with_borrow(|own| match own {
+            Some((id, pool)) if *id == self.id => Some(pool.clone()),
+            _ => None,
+        });
+        match own {
+            Some(pool) => (DbPool::Pg(pool), (tokio::runtime::Handle::current(), false)),
+            None => {
+                let sqlite = matches!(self.pool, DbPool::Sqlite(_));
+                (self.pool.clone(), (self.runtime.clone(), sqlite))
+            }
+        }
+    }
+
+    /// Runs `work` as a task of `runtime`: an async task for PostgreSQL, a blocking one for
+    /// SQLite (see the module doc).
     async fn spawn<R: Send + 'static>(
-        &self,
+        (runtime, on_blocking_thread): (tokio::runtime::Handle, bool),
         work: impl Future<Output = Result<R>> + Send + 'static,
     ) -> Result<R> {
-        let task = match self.pool {
-            DbPool::Pg(_) => self.runtime.spawn(work),
-            DbPool::Sqlite(_) => {
-                let runtime = self.runtime.clone();
-                self.runtime.spawn_blocking(move || runtime.block_on(work))
-            }
+        let task = if on_blocking_thread {
+            let handle = runtime.clone();
+            runtime.spawn_blocking(move || handle.block_on(work))
+        } else {
+            runtime.spawn(work)
         };
         task.await
             .map_err(|err| Error::internal(anyhow::anyhow!("a database task failed: {err}")))?
@@ -277,17 +333,27 @@ impl Db {
         self.run(|conn| Box::pin(conn.batch("SELECT 1"))).await
     }
 
+    /// The figures of the shared pool and every worker pool together.
     pub fn stats(&self) -> PoolStats {
-        let status = match &self.pool {
+        let shared = match &self.pool {
             DbPool::Pg(pool) => pool.status(),
             DbPool::Sqlite(pool) => pool.status(),
         };
-        PoolStats {
-            size: status.size,
-            idle: status.available,
-            waiting: status.waiting,
-            max: status.max_size,
-        }
+        let workers = self
+            .worker_pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(Pool::status)
+            .collect::<Vec<_>>();
+        std::iter::once(shared)
+            .chain(workers)
+            .fold(PoolStats::default(), |sum, status| PoolStats {
+                size: sum.size + status.size,
+                idle: sum.idle + status.available,
+                waiting: sum.waiting + status.waiting,
+                max: sum.max + status.max_size,
+            })
     }
 }
 
@@ -366,15 +432,9 @@ impl Drop for TxGuard {
     }
 }
 
-/// A LIFO pool (the most recently used connection is reused first, and a dropped request
-/// never queues behind a stale one) whose first connection is opened now, so a bad URL
-/// fails at start.
-async fn open_pool<C>(
-    url: &str,
-    setup: SetupCallback<C>,
-    max_size: usize,
-    failure: &str,
-) -> anyhow::Result<Pool<C>>
+/// A LIFO pool: the most recently used connection is reused first, and a dropped request
+/// never queues behind a stale one. Connections are opened as needed.
+fn build_pool<C>(url: &str, setup: SetupCallback<C>, max_size: usize) -> anyhow::Result<Pool<C>>
 where
     C: AsyncConnection + 'static,
     Manager<C>:
@@ -388,18 +448,33 @@ where
         create: Some(Duration::from_secs(5)),
         recycle: Some(Duration::from_secs(5)),
     };
-    let pool = Pool::builder(Manager::new_with_config(url, config))
-        .max_size(max_size)
+    Ok(Pool::builder(Manager::new_with_config(url, config))
+        .max_size(max_size.max(1))
         .queue_mode(QueueMode::Lifo)
         .timeouts(timeouts)
         .runtime(Runtime::Tokio1)
-        .build()?;
+        .build()?)
+}
+
+/// Opens the pool's first connection now, so that a bad URL fails at start.
+async fn first_connection<C>(pool: Pool<C>, failure: &str) -> anyhow::Result<Pool<C>>
+where
+    C: AsyncConnection + 'static,
+    Manager<C>:
+        deadpool::managed::Manager<Type = C, Error = diesel_async::pooled_connection::PoolError>,
+{
     drop(
         pool.get()
             .await
             .map_err(|e| anyhow::anyhow!("{failure}: {e}"))?,
     );
     Ok(pool)
+}
+
+fn pg_pool(url: &str, max_size: usize) -> anyhow::Result<Pool<AsyncPgConnection>> {
+    let setup: SetupCallback<AsyncPgConnection> =
+        Box::new(|url| Box::pin(setup_pg(url.to_owned())));
+    build_pool(url, setup, max_size)
 }
 
 /// `sqlite://doorman.db` → `doorman.db`; `sqlite:///var/lib/x.db` → `/var/lib/x.db`.

@@ -64,12 +64,12 @@ pub async fn find_for_update(conn: &mut Conn, token_hash: &str) -> Result<Option
         ConnInner::Pg(c) => query
             .select(ResetRow::as_select())
             .for_update()
-            .first(&mut **c)
+            .get_result(&mut **c)
             .await
             .optional()?,
         ConnInner::Sqlite(c) => query
             .select(ResetRow::as_select())
-            .first(&mut **c)
+            .get_result(&mut **c)
             .await
             .optional()?,
     };

@@ -85,7 +85,7 @@ pub async fn find_with_user(conn: &mut Conn, id: SessionId) -> Result<Option<(Se
         .inner_join(users::table)
         .filter(sessions::id.eq(Id(id.0)))
         .select((SessionRow::as_select(), UserRow::as_select()))
-        .first(c)
+        .get_result(c)
         .await
         .optional())?;
     row.map(|(session, user)| Ok((Session::from(session), User::try_from(user)?)))
@@ -100,12 +100,12 @@ pub async fn find_for_update(conn: &mut Conn, id: SessionId) -> Result<Option<Se
         ConnInner::Pg(c) => query
             .select(SessionRow::as_select())
             .for_update()
-            .first(&mut **c)
+            .get_result(&mut **c)
             .await
             .optional()?,
         ConnInner::Sqlite(c) => query
             .select(SessionRow::as_select())
-            .first(&mut **c)
+            .get_result(&mut **c)
             .await
             .optional()?,
     };

@@ -119,7 +119,7 @@ pub async fn find(conn: &mut Conn, owner: UserId, id: TaskId) -> Result<Option<T
         .filter(tasks::id.eq(Id(id.0)))
         .filter(tasks::user_id.eq(Id(owner.0)))
         .select(TaskRow::as_select())
-        .first(c)
+        .get_result(c)
         .await
         .optional())?;
     Ok(row.map(Task::from))

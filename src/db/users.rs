@@ -132,7 +132,7 @@ pub async fn find(conn: &mut Conn, id: UserId) -> Result<Option<User>> {
     let row: Option<UserRow> = run!(conn, |c| users::table
         .find(Id(id.0))
         .select(UserRow::as_select())
-        .first(c)
+        .get_result(c)
         .await
         .optional())?;
     row.map(User::try_from).transpose()
@@ -171,17 +171,17 @@ pub async fn find_for_login(conn: &mut Conn, name: &LoginName) -> Result<Option<
     let row: Option<Row> = match name {
         LoginName::Email(email) => run!(conn, |c| query!()
             .filter(users::email.eq(email))
-            .first(c)
+            .get_result(c)
             .await
             .optional()),
         LoginName::Username(username) => run!(conn, |c| query!()
             .filter(lower(users::username).eq(username.to_lowercase()))
-            .first(c)
+            .get_result(c)
             .await
             .optional()),
         LoginName::Phone(phone) => run!(conn, |c| query!()
             .filter(users::phone_number.eq(phone))
-            .first(c)
+            .get_result(c)
             .await
             .optional()),
     }?;
@@ -198,17 +198,11 @@ pub async fn find_for_login(conn: &mut Conn, name: &LoginName) -> Result<Option<
 
 /// Counts one more failed login; returns the new count of consecutive failures.
 pub async fn count_failed_login(conn: &mut Conn, id: UserId) -> Result<i32> {
-    let count = run!(conn, |c| {
-        diesel::update(users::table.find(Id(id.0)))
-            .set(users::failed_logins.eq(users::failed_logins + 1))
-            .execute(c)
-            .await?;
-        users::table
-            .find(Id(id.0))
-            .select(users::failed_logins)
-            .first(c)
-            .await
-    })?;
+    let count = run!(conn, |c| diesel::update(users::table.find(Id(id.0)))
+        .set(users::failed_logins.eq(users::failed_logins + 1))
+        .returning(users::failed_logins)
+        .get_result(c)
+        .await)?;
     Ok(count)
 }
 
@@ -326,12 +320,12 @@ pub async fn find_for_update(conn: &mut Conn, id: UserId) -> Result<Option<User>
         ConnInner::Pg(c) => query
             .select(UserRow::as_select())
             .for_update()
-            .first(&mut **c)
+            .get_result(&mut **c)
             .await
             .optional()?,
         ConnInner::Sqlite(c) => query
             .select(UserRow::as_select())
-            .first(&mut **c)
+            .get_result(&mut **c)
             .await
             .optional()?,
     };

@@ -1,6 +1,7 @@
 //! Sign-in sessions and their refresh-token state.
 
 use chrono::{DateTime, Utc};
+use diesel::dsl::case_when;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
@@ -136,10 +137,10 @@ pub async fn rotate(
     Ok(())
 }
 
-/// Rotates in one statement, without a transaction: makes `new_jti` current and keeps
-/// `exchanged` for the grace interval, but only if `exchanged` is the current refresh
-/// token, the session is not revoked and lives at least until `exp`, and its user is
-/// active. `None` when any of that does not hold; the caller then looks closer.
+/// Rotates in one statement, without a transaction: makes `new_jti` current (expiring at
+/// `exp` or at the session's end, whichever is first) and keeps `exchanged` for the grace
+/// interval, but only if `exchanged` is the current refresh token, the session is live and
+/// its user active. `None` when any of that does not hold; the caller then looks closer.
 ///
 /// Concurrent exchanges of one token serialise on the row: the loser re-reads it, finds
 /// another current token and gets `None`.
@@ -160,8 +161,10 @@ pub async fn rotate_current(
         .filter(sessions::user_id.eq(Id(user.0)))
         .filter(sessions::refresh_jti.eq(Id(exchanged)))
         .filter(sessions::revoked_at.is_null())
-        .filter(sessions::expires_at.ge(Ts(exp)))
+        .filter(sessions::expires_at.gt(Ts(iat)))
         .filter(sessions::user_id.eq_any(active_users));
+    let refresh_exp =
+        case_when(sessions::expires_at.lt(Ts(exp)), sessions::expires_at).otherwise(Ts(exp));
     let row: Option<SessionRow> = run!(conn, |c| diesel::update(current)
         .set((
             sessions::previous_jti.eq(Some(Id(exchanged))),
@@ -169,7 +172,7 @@ pub async fn rotate_current(
             sessions::last_refreshed_at.eq(Some(Ts(iat))),
             sessions::refresh_jti.eq(Id(new_jti)),
             sessions::refresh_iat.eq(Ts(iat)),
-            sessions::refresh_exp.eq(Ts(exp)),
+            sessions::refresh_exp.eq(refresh_exp),
         ))
         .returning(SessionRow::as_returning())
         .get_result(c)

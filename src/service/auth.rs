@@ -252,7 +252,7 @@ pub async fn refresh(ctx: &Context, token: &str, client: &ClientInfo) -> Result<
         return issue(ctx, &user, &session, now);
     }
 
-    // Anything else (reuse, grace, revocation, a session ending sooner) in a transaction.
+    // Anything else (reuse, grace, revocation, a disabled account) in a transaction.
     let exchange = ctx
         .db
         .transaction(move |tx| {

@@ -4,7 +4,9 @@
 # Builds release, seeds 10,000 users, and drives doorman with wrk on this machine (load
 # generator included). For each database it prints requests/s, p50 and p99 of
 #   (a) GET /api/v1/users/me   (b) login   (c) register   (d) refresh (never-used tokens)
-#   (e) (a) while a login flood runs at full tilt
+#   (e) (a) while a login flood runs at full tilt: closed loop (wrk, as fast as it goes),
+#       and open loop (examples/loadgen.rs: a fixed rate, a fifth of what (a) reached, alone
+#       and during the flood, each request timed from when it was due)
 # next to the machine's ceilings (argon2id hashes/s on all cores; pgbench -S and -N) and the
 # server's peak RSS in each run; and how long doorman takes to be ready on an existing
 # SQLite database. Results also go to bench/out/.
@@ -31,7 +33,7 @@ fi
 PGBENCH=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | head -n 1 || true)
 
 echo "== building release"
-cargo build --release --quiet --bin doorman --example argon2_ceiling
+cargo build --release --quiet --bin doorman --example argon2_ceiling --example loadgen
 BIN=target/release/doorman
 
 SERVER_PID=""
@@ -43,8 +45,8 @@ stop_server() {
 }
 trap stop_server EXIT
 
-start_server() { # DATABASE_URL [hash nice]
-  DATABASE_URL="$1" DOORMAN_HASH_NICE="${2:-10}" DOORMAN_BIND="127.0.0.1:$PORT" DOORMAN_RATE_LIMIT_PER_SECOND=0 \
+start_server() { # DATABASE_URL [hash priority]
+  DATABASE_URL="$1" DOORMAN_HASH_PRIORITY="${2:-idle}" DOORMAN_BIND="127.0.0.1:$PORT" DOORMAN_RATE_LIMIT_PER_SECOND=0 \
     DOORMAN_HASH_QUEUE=256 RUST_LOG=warn "$BIN" serve >"$OUT/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 200); do
@@ -80,22 +82,54 @@ ARGON=$(target/release/examples/argon2_ceiling 5)
 echo "$ARGON"
 ARGON_RATE=$(echo "$ARGON" | awk '{print $(NF-4)}')
 
-# (e): /users/me at full speed while a login flood runs; the hashing threads at nice $2.
-flood_scenario() { # label nice
-  local label=$1 nice=$2 r rps p50 p99 err
+# (e): /users/me at full speed while a login flood runs; the hashing threads at priority $2.
+flood_scenario() { # label priority
+  local label=$1 priority=$2 r rps p50 p99 err
   watch_rss
-  wrk -t1 -c"$HASH_CONNS" -d"$((DURATION + 2))s" --latency -s bench/wrk/login.lua "$BASE" >"$OUT/$label-e_flood_nice$nice.txt" 2>&1 &
+  wrk -t1 -c"$HASH_CONNS" -d"$((DURATION + 2))s" --latency -s bench/wrk/login.lua "$BASE" >"$OUT/$label-e_flood_$priority.txt" 2>&1 &
   local flood=$!
   sleep 1
-  r=$(run_wrk "$label-e_me_during_flood_nice$nice" me.lua "$CONNS")
+  r=$(run_wrk "$label-e_me_during_flood_$priority" me.lua "$CONNS")
   wait "$flood" || true
   kill "$RSS_PID" 2>/dev/null || true
   read -r rps p50 p99 err <<<"$r"
-  row "e_me_during_flood, hash nice $nice (c=$CONNS)" "$rps" "$p50" "$p99" "$err" "$(peak_rss)" | tee -a "$OUT/results-$label.md"
+  row "e_me_during_flood, hash priority $priority (c=$CONNS)" "$rps" "$p50" "$p99" "$err" "$(peak_rss)" | tee -a "$OUT/results-$label.md"
   r=$(awk '/^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /^Requests\/sec/ {rps=$2} /Non-2xx/ {err=$5}
-       END {printf "%s %s %s %s\n", rps, p50, p99, (err == "" ? 0 : err)}' "$OUT/$label-e_flood_nice$nice.txt")
+       END {printf "%s %s %s %s\n", rps, p50, p99, (err == "" ? 0 : err)}' "$OUT/$label-e_flood_$priority.txt")
   read -r rps p50 p99 err <<<"$r"
-  row "e_the_login_flood, hash nice $nice (c=$HASH_CONNS)" "$rps" "$p50" "$p99" "$err" "" | tee -a "$OUT/results-$label.md"
+  row "e_the_login_flood, hash priority $priority (c=$HASH_CONNS)" "$rps" "$p50" "$p99" "$err" "" | tee -a "$OUT/results-$label.md"
+}
+
+# (e), open loop: /users/me at a fixed rate, alone and then while the login flood runs.
+open_loop_scenario() { # label rate
+  local label=$1 rate=$2 alone during flood
+  local loadgen=(target/release/examples/loadgen --url "$BASE/api/v1/users/me" --rate "$rate"
+    --duration "$DURATION" --connections "$CONNS" --tokens "$BENCH_TOKENS")
+  alone=$("${loadgen[@]}" | tee "$OUT/$label-e_open_me_alone.txt" | awk '/^rate_target=/')
+  watch_rss
+  wrk -t1 -c"$HASH_CONNS" -d"$((DURATION + 2))s" --latency -s bench/wrk/login.lua "$BASE" >"$OUT/$label-e_open_flood.txt" 2>&1 &
+  flood=$!
+  sleep 1
+  during=$("${loadgen[@]}" | tee "$OUT/$label-e_open_me_during_flood.txt" | awk '/^rate_target=/')
+  wait "$flood" || true
+  kill "$RSS_PID" 2>/dev/null || true
+  open_row "e_open_me_alone at $rate/s" "$alone" ""
+  open_row "e_open_me_during_flood at $rate/s" "$during" "$(peak_rss)"
+  local r rps p50 p99 err
+  r=$(awk '/^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /^Requests\/sec/ {rps=$2} /Non-2xx/ {err=$5}
+       END {printf "%s %s %s %s\n", rps, p50, p99, (err == "" ? 0 : err)}' "$OUT/$label-e_open_flood.txt")
+  read -r rps p50 p99 err <<<"$r"
+  row "e_open_the_login_flood (c=$HASH_CONNS)" "$rps" "$p50" "$p99" "$err" "" | tee -a "$OUT/results-$label.md"
+}
+
+# One table row from a loadgen summary line.
+open_row() { # name summary rss
+  local achieved p50 p99 bad
+  achieved=$(sed -n 's/.*achieved=\([0-9.]*\).*/\1/p' <<<"$2")
+  p50=$(sed -n 's/.* p50=\([^ ]*\).*/\1/p' <<<"$2")
+  p99=$(sed -n 's/.* p99=\([^ ]*\).*/\1/p' <<<"$2")
+  bad=$(awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "errors" || kv[1] == "non2xx") n += kv[2] }} END {print n + 0}' <<<"$2")
+  row "$1" "$achieved" "$p50" "$p99" "$bad" "$3" | tee -a "$OUT/results-$label.md"
 }
 
 bench_db() { # label database_url
@@ -117,7 +151,7 @@ bench_db() { # label database_url
   ceiling=$(target/release/examples/argon2_ceiling 5 | awk '{print $(NF-4)}')
   echo "argon2id ceiling next to this run: $ceiling hashes/s" | tee -a "$OUT/results-$label.md"
 
-  local name script conns r
+  local name script conns r me_rps=0
   for spec in "a_me:me.lua:$CONNS" "b_login:login.lua:$HASH_CONNS" "c_register:register.lua:$HASH_CONNS" "d_refresh:refresh.lua:$CONNS"; do
     IFS=: read -r name script conns <<<"$spec"
     watch_rss
@@ -125,9 +159,11 @@ bench_db() { # label database_url
     kill "$RSS_PID" 2>/dev/null || true
     read -r rps p50 p99 err <<<"$r"
     row "$name (c=$conns)" "$rps" "$p50" "$p99" "$err" "$(peak_rss)" | tee -a "$OUT/results-$label.md"
+    [ "$name" = a_me ] && me_rps=$rps
   done
 
-  flood_scenario "$label" 10
+  open_loop_scenario "$label" "$(awk -v r="$me_rps" 'BEGIN {printf "%d", r / 5}')"
+  flood_scenario "$label" idle
   stop_server
   start_server "$url" 0
   flood_scenario "$label" 0

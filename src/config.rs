@@ -203,10 +203,11 @@ pub struct Config {
     #[arg(long, env = "DOORMAN_HASH_WORKERS", default_value_t = 0, global = true)]
     pub hash_workers: usize,
 
-    /// Scheduling priority (nice, 0–19) of the hashing threads: above 0 they yield the CPU
-    /// to the threads that serve refreshes and authenticated reads.
-    #[arg(long, env = "DOORMAN_HASH_NICE", default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=19), global = true)]
-    pub hash_nice: u8,
+    /// Scheduling priority of the hashing threads: `idle` (Linux SCHED_IDLE: they run
+    /// only when the threads that serve reads and refreshes have nothing to do, and yield
+    /// to them at once), or a nice value 0–19.
+    #[arg(long, env = "DOORMAN_HASH_PRIORITY", default_value = "idle", value_parser = parse_hash_priority, global = true)]
+    pub hash_priority: HashPriority,
 
     /// Hash jobs allowed to wait; beyond that a login is shed with 503.
     #[arg(long, env = "DOORMAN_HASH_QUEUE", default_value_t = 64, global = true)]
@@ -299,6 +300,26 @@ impl Config {
 
     pub fn cores() -> usize {
         std::thread::available_parallelism().map_or(1, usize::from)
+    }
+}
+
+/// How the hashing threads are scheduled against the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashPriority {
+    /// SCHED_IDLE: below every normal thread.
+    Idle,
+    /// A normal thread at this nice value (0–19).
+    Nice(u8),
+}
+
+/// `idle`, or a nice value `0`–`19`.
+pub fn parse_hash_priority(raw: &str) -> Result<HashPriority, String> {
+    match raw.trim() {
+        "idle" => Ok(HashPriority::Idle),
+        nice => match nice.parse::<u8>() {
+            Ok(nice) if nice <= 19 => Ok(HashPriority::Nice(nice)),
+            _ => Err(format!("`{raw}` is neither `idle` nor a nice value 0-19")),
+        },
     }
 }
 

@@ -139,7 +139,7 @@ pub async fn context(config: &Config) -> anyhow::Result<Context> {
         config.argon2_parallelism,
         workers,
         config.hash_queue,
-        config.hash_nice,
+        config.hash_priority,
     )?;
     let smtp_url = config.smtp_url.as_ref().map(|url| url.expose_secret());
     let mailer = Arc::new(Mailer::new(smtp_url, &config.mail_from)?);

@@ -14,6 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use tokio::sync::oneshot;
 
+use crate::config::HashPriority;
 use crate::error::{Error, Result};
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -50,7 +51,7 @@ impl PasswordHasher {
         parallelism: u32,
         workers: usize,
         queue: usize,
-        nice: u8,
+        priority: HashPriority,
     ) -> anyhow::Result<Self> {
         let params = Params::new(memory_kib, iterations, parallelism, None)
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
@@ -63,7 +64,7 @@ impl PasswordHasher {
             std::thread::Builder::new()
                 .name(format!("doorman-hash-{index}"))
                 .spawn(move || {
-                    lower_thread_priority(nice);
+                    lower_thread_priority(priority);
                     loop {
                         let job = match receiver.lock() {
                             Ok(guard) => guard.recv(),
@@ -257,18 +258,31 @@ fn uses_params(stored: &str, params: &Params) -> bool {
     })
 }
 
-/// Hashing threads run at a lower priority (nice 10 by default), so a login flood yields
-/// the CPU to the async workers that serve refreshes and authenticated reads.
-fn lower_thread_priority(nice: u8) {
+/// Hashing threads run below the threads that serve refreshes and authenticated reads
+/// (SCHED_IDLE by default), so a login flood yields the CPU to them.
+fn lower_thread_priority(priority: HashPriority) {
+    #[cfg(not(target_os = "linux"))]
+    let _ = priority;
     #[cfg(target_os = "linux")]
     #[expect(
         unsafe_code,
-        reason = "setpriority on the calling thread has no memory-safety preconditions"
+        reason = "scheduling calls on the calling thread have no memory-safety preconditions"
     )]
-    // SAFETY: plain syscalls on the current thread's id.
+    // SAFETY: plain syscalls on the current thread, with a parameter that outlives the call.
     unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, libc::c_int::from(nice));
+        let done = match priority {
+            HashPriority::Idle => {
+                let param = libc::sched_param { sched_priority: 0 };
+                libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param)
+            }
+            HashPriority::Nice(nice) => {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                libc::setpriority(libc::PRIO_PROCESS, tid, libc::c_int::from(nice))
+            }
+        };
+        if done != 0 {
+            tracing::warn!(error = %std::io::Error::last_os_error(), ?priority, "cannot lower the hashing threads' priority");
+        }
     }
 }
 

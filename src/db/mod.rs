@@ -97,6 +97,13 @@ enum DbPool {
     Sqlite(Pool<SqliteConn>),
 }
 
+/// Where a unit of database work runs: as an async task of a runtime, or whole on one of
+/// its blocking threads.
+enum Place {
+    Async(tokio::runtime::Handle),
+    Blocking(tokio::runtime::Handle),
+}
+
 /// A pooled connection of either backend. Repositories take `&mut Conn`.
 pub struct Conn(ConnInner);
 
@@ -186,8 +193,8 @@ impl Db {
         R: Send + 'static,
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
-        let (pool, runtime) = self.route();
-        Self::spawn(runtime, async move {
+        let (pool, place) = self.route();
+        Self::spawn(place, async move {
             work(&mut Self::checkout(&pool).await?).await
         })
         .await
@@ -200,9 +207,9 @@ impl Db {
         R: Send + 'static,
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
-        let (pool, runtime) = self.route();
+        let (pool, place) = self.route();
         let turn = self.writer_turn().await;
-        Self::spawn(runtime, async move {
+        Self::spawn(place, async move {
             let _turn = turn;
             work(&mut Self::checkout(&pool).await?).await
         })
@@ -217,9 +224,9 @@ impl Db {
         R: Send + 'static,
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
-        let (pool, runtime) = self.route();
+        let (pool, place) = self.route();
         let turn = self.writer_turn().await;
-        Self::spawn(runtime, async move {
+        Self::spawn(place, async move {
             let _turn = turn;
             let mut guard = TxGuard(Some(Self::checkout(&pool).await?));
             let conn = guard.conn();
@@ -269,33 +276,36 @@ impl Db {
         Ok(())
     }
 
-    /// The pool and runtime for work started here: this thread's own pool and runtime on
-    /// an HTTP worker that adopted one, else the shared ones.
-    fn route(&self) -> (DbPool, (tokio::runtime::Handle, bool)) {
+    /// Where work started here runs: with this thread's own pool on its own runtime on an
+    /// HTTP worker that adopted one, else with the shared pool on the shared runtime.
+    fn route(&self) -> (DbPool, Place) {
         let own = WORKER_POOL.with_borrow(|own| match own {
             Some((id, pool)) if *id == self.id => Some(pool.clone()),
             _ => None,
         });
-        match own {
-            Some(pool) => (DbPool::Pg(pool), (tokio::runtime::Handle::current(), false)),
+        match own.zip(tokio::runtime::Handle::try_current().ok()) {
+            Some((pool, runtime)) => (DbPool::Pg(pool), Place::Async(runtime)),
             None => {
-                let sqlite = matches!(self.pool, DbPool::Sqlite(_));
-                (self.pool.clone(), (self.runtime.clone(), sqlite))
+                let place = match self.pool {
+                    DbPool::Pg(_) => Place::Async(self.runtime.clone()),
+                    DbPool::Sqlite(_) => Place::Blocking(self.runtime.clone()),
+                };
+                (self.pool.clone(), place)
             }
         }
     }
 
-    /// Runs `work` as a task of `runtime`: an async task for PostgreSQL, a blocking one for
-    /// SQLite (see the module doc).
+    /// Runs `work` as a task of its own (see the module doc).
     async fn spawn<R: Send + 'static>(
-        (runtime, on_blocking_thread): (tokio::runtime::Handle, bool),
+        place: Place,
         work: impl Future<Output = Result<R>> + Send + 'static,
     ) -> Result<R> {
-        let task = if on_blocking_thread {
-            let handle = runtime.clone();
-            runtime.spawn_blocking(move || handle.block_on(work))
-        } else {
-            runtime.spawn(work)
+        let task = match place {
+            Place::Async(runtime) => runtime.spawn(work),
+            Place::Blocking(runtime) => {
+                let handle = runtime.clone();
+                runtime.spawn_blocking(move || handle.block_on(work))
+            }
         };
         task.await
             .map_err(|err| Error::internal(anyhow::anyhow!("a database task failed: {err}")))?

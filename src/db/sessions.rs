@@ -153,7 +153,9 @@ pub async fn rotate_current(
     iat: DateTime<Utc>,
     exp: DateTime<Utc>,
 ) -> Result<Option<Session>> {
-    let active_users = users::table
+    // The user by key: a subquery over all active users would be a scan on SQLite.
+    let active_owner = users::table
+        .find(Id(user.0))
         .filter(users::is_active.eq(true))
         .select(users::id);
     let current = sessions::table
@@ -162,7 +164,7 @@ pub async fn rotate_current(
         .filter(sessions::refresh_jti.eq(Id(exchanged)))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(Ts(iat)))
-        .filter(sessions::user_id.eq_any(active_users));
+        .filter(sessions::user_id.eq_any(active_owner));
     let refresh_exp =
         case_when(sessions::expires_at.lt(Ts(exp)), sessions::expires_at).otherwise(Ts(exp));
     let row: Option<SessionRow> = run!(conn, |c| diesel::update(current)

@@ -213,15 +213,11 @@ pub struct Config {
     #[arg(long, env = "DOORMAN_HASH_QUEUE", default_value_t = 64, global = true)]
     pub hash_queue: usize,
 
-    /// Database connections for requests, split evenly between the HTTP workers (on
-    /// PostgreSQL each worker keeps its share); background work opens up to as many more.
-    #[arg(
-        long,
-        env = "DOORMAN_DB_POOL_SIZE",
-        default_value_t = 16,
-        global = true
-    )]
-    pub db_pool_size: usize,
+    /// Database connections for requests (default: 16 on PostgreSQL, where each HTTP
+    /// worker keeps an even share; two per core on SQLite, whose queries run on the CPU
+    /// here and gain nothing from more). Background work opens up to as many more.
+    #[arg(long, env = "DOORMAN_DB_POOL_SIZE", global = true)]
+    pub db_pool_size: Option<usize>,
 
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "DOORMAN_HTTP_WORKERS", default_value_t = 0, global = true)]
@@ -286,7 +282,7 @@ impl Config {
         );
         anyhow::ensure!(self.hash_queue > 0, "DOORMAN_HASH_QUEUE must be at least 1");
         anyhow::ensure!(
-            self.db_pool_size > 0,
+            self.db_pool_size != Some(0),
             "DOORMAN_DB_POOL_SIZE must be at least 1"
         );
         anyhow::ensure!(
@@ -296,6 +292,14 @@ impl Config {
             "DATABASE_URL must start with sqlite:// or postgres://"
         );
         Ok(())
+    }
+
+    /// `DOORMAN_DB_POOL_SIZE`, or the default for the database.
+    pub fn pool_size(&self) -> usize {
+        let sqlite = self.database_url.starts_with("sqlite:");
+        self.db_pool_size
+            .unwrap_or(if sqlite { 2 * Self::cores() } else { 16 })
+            .max(1)
     }
 
     pub fn cores() -> usize {

@@ -46,7 +46,7 @@ fn main() -> ExitCode {
     // blocking threads, never more at once than there are pooled connections.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(cli.config.db_pool_size.max(1))
+        .max_blocking_threads(cli.config.pool_size())
         .build();
     let runtime = match runtime {
         Ok(runtime) => runtime,

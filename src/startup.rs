@@ -60,7 +60,7 @@ impl Application {
         } else {
             config.http_workers
         };
-        let worker_connections = config.db_pool_size.div_ceil(http_workers);
+        let worker_connections = config.pool_size().div_ceil(http_workers);
         let server = HttpServer::new(move || {
             if let Err(err) = app_context.db.adopt_worker_thread(worker_connections) {
                 tracing::warn!(error = %err, "this HTTP worker uses the shared database pool");
@@ -118,7 +118,7 @@ impl Application {
 
 /// Database, keys and hashing pool: everything the service layer needs.
 pub async fn context(config: &Config) -> anyhow::Result<Context> {
-    let db = Db::connect(&config.database_url, config.db_pool_size).await?;
+    let db = Db::connect(&config.database_url, config.pool_size()).await?;
     db.migrate().await?;
     let settings = settings(config);
     let keys = service::keys::load(&db, &settings, config.access_ttl).await?;

@@ -101,7 +101,7 @@ pub fn test_config(database_url: String) -> Config {
     config.argon2_iterations = 1;
     config.hash_workers = 2;
     config.http_workers = 1;
-    config.db_pool_size = 8;
+    config.db_pool_size = Some(8);
     config.rate_limit_per_second = 0;
     config
 }

@@ -419,6 +419,27 @@ mod tests {
     }
 
     #[test]
+    fn hash_priority_is_idle_or_a_nice_value() {
+        assert_eq!(parse_hash_priority("idle"), Ok(HashPriority::Idle));
+        assert_eq!(parse_hash_priority("0"), Ok(HashPriority::Nice(0)));
+        assert_eq!(parse_hash_priority("19"), Ok(HashPriority::Nice(19)));
+        assert!(parse_hash_priority("20").is_err());
+        assert!(parse_hash_priority("-1").is_err());
+        assert!(parse_hash_priority("low").is_err());
+    }
+
+    #[test]
+    fn the_pool_defaults_to_the_database() {
+        let mut config = Config::defaults();
+        config.database_url = "sqlite://doorman.db".into();
+        assert_eq!(config.pool_size(), 2 * Config::cores());
+        config.database_url = "postgres://localhost/doorman".into();
+        assert_eq!(config.pool_size(), 16);
+        config.db_pool_size = Some(3);
+        assert_eq!(config.pool_size(), 3);
+    }
+
+    #[test]
     fn the_defaults_validate() {
         assert!(Config::defaults().validate().is_ok());
     }

@@ -5,8 +5,8 @@
 # generator included). For each database it prints requests/s, p50 and p99 of
 #   (a) GET /api/v1/users/me   (b) login   (c) register   (d) refresh (never-used tokens)
 #   (e) (a) while a login flood runs at full tilt: closed loop (wrk, as fast as it goes),
-#       and open loop (examples/loadgen.rs: a fixed rate, a fifth of what (a) reached, alone
-#       and during the flood, each request timed from when it was due)
+#       and open loop (examples/loadgen.rs: a fixed rate, a tenth and a fifth of what (a)
+#       reached, alone and during the flood, each request timed from when it was due)
 # next to the machine's ceilings (argon2id hashes/s on all cores; pgbench -S and -N) and the
 # server's peak RSS in each run; and how long doorman takes to be ready on an existing
 # SQLite database. Results also go to bench/out/.
@@ -162,7 +162,9 @@ bench_db() { # label database_url
     [ "$name" = a_me ] && me_rps=$rps
   done
 
-  open_loop_scenario "$label" "$(awk -v r="$me_rps" 'BEGIN {printf "%d", r / 5}')"
+  for share in 10 5; do
+    open_loop_scenario "$label" "$(awk -v r="$me_rps" -v s="$share" 'BEGIN {printf "%d", r / s}')"
+  done
   flood_scenario "$label" idle
   stop_server
   start_server "$url" 0

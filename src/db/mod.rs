@@ -193,11 +193,7 @@ impl Db {
         R: Send + 'static,
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
-        let (pool, place) = self.route();
-        Self::spawn(place, async move {
-            work(&mut Self::checkout(&pool).await?).await
-        })
-        .await
+        self.with_connection(None, work).await
     }
 
     /// Runs `work`, whose writes are single statements (each atomic on its own), as its own
@@ -207,8 +203,16 @@ impl Db {
         R: Send + 'static,
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
-        let (pool, place) = self.route();
         let turn = self.writer_turn().await;
+        self.with_connection(turn, work).await
+    }
+
+    async fn with_connection<R, F>(&self, turn: Option<OwnedMutexGuard<()>>, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
+    {
+        let (pool, place) = self.route();
         Self::spawn(place, async move {
             let _turn = turn;
             work(&mut Self::checkout(&pool).await?).await

@@ -113,30 +113,6 @@ pub async fn find_for_update(conn: &mut Conn, id: SessionId) -> Result<Option<Se
     Ok(row.map(Session::from))
 }
 
-/// Makes `new_jti` the one refresh token that may be exchanged, keeping the one just
-/// exchanged for the reuse grace interval.
-pub async fn rotate(
-    conn: &mut Conn,
-    id: SessionId,
-    exchanged: Uuid,
-    new_jti: Uuid,
-    iat: DateTime<Utc>,
-    exp: DateTime<Utc>,
-) -> Result<()> {
-    run!(conn, |c| diesel::update(sessions::table.find(Id(id.0)))
-        .set((
-            sessions::previous_jti.eq(Some(Id(exchanged))),
-            sessions::rotated_at.eq(Some(Ts(iat))),
-            sessions::last_refreshed_at.eq(Some(Ts(iat))),
-            sessions::refresh_jti.eq(Id(new_jti)),
-            sessions::refresh_iat.eq(Ts(iat)),
-            sessions::refresh_exp.eq(Ts(exp)),
-        ))
-        .execute(c)
-        .await)?;
-    Ok(())
-}
-
 /// Rotates in one statement, without a transaction: makes `new_jti` current (expiring at
 /// `exp` or at the session's end, whichever is first) and keeps `exchanged` for the grace
 /// interval, but only if `exchanged` is the current refresh token, the session is live and

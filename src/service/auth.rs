@@ -273,19 +273,22 @@ pub async fn refresh(ctx: &Context, token: &str, client: &ClientInfo) -> Result<
                     return Ok(Exchange::Disabled);
                 }
                 if claims.jti == session.refresh_jti {
-                    let new_jti = Uuid::now_v7();
-                    let exp = (now + refresh_ttl).min(session.expires_at);
-                    db::sessions::rotate(tx, session.id, claims.jti, new_jti, now, exp).await?;
-                    let session = Session {
-                        previous_jti: Some(claims.jti),
-                        rotated_at: Some(now),
-                        last_refreshed_at: Some(now),
-                        refresh_jti: new_jti,
-                        refresh_iat: now,
-                        refresh_exp: exp,
-                        ..session
-                    };
-                    return Ok(Exchange::Rotated(Box::new((user, session))));
+                    // Current after all: the account was enabled again since the attempt above.
+                    let exp = now + refresh_ttl;
+                    let rotated = db::sessions::rotate_current(
+                        tx,
+                        session.id,
+                        user.id,
+                        claims.jti,
+                        Uuid::now_v7(),
+                        now,
+                        exp,
+                    )
+                    .await?;
+                    return Ok(match rotated {
+                        Some(session) => Exchange::Rotated(Box::new((user, session))),
+                        None => Exchange::Revoked,
+                    });
                 }
                 let in_grace = session.previous_jti == Some(claims.jti)
                     && session.rotated_at.is_some_and(|at| now - at <= grace);

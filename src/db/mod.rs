@@ -4,8 +4,8 @@
 //! Database work always runs as a task of its own, never inside a request's future: when
 //! actix drops a request (the client went away, or another extractor failed first), the
 //! work still finishes, a transaction still commits or rolls back, and the connection goes
-//! back to the pool clean. (Dropping a diesel-async query mid-flight would leave its
-//! connection mid-protocol.)
+//! back to the pool clean. (Dropped mid-flight, diesel-async work could hand its
+//! connection back to the pool in the middle of a transaction.)
 //!
 //! - PostgreSQL: each HTTP worker thread has a pool of its own ([`Db::adopt_worker_thread`])
 //!   whose connections, and their driver tasks, live on that worker's runtime; a request's

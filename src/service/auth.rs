@@ -227,12 +227,11 @@ pub async fn refresh(ctx: &Context, token: &str, client: &ClientInfo) -> Result<
     let claims = keys::verify(ctx, token, TokenCodec::verify_refresh).await?;
     let now = db::types::now();
     let grace = span(ctx.settings.refresh_reuse_grace);
-    let refresh_ttl = span(ctx.settings.refresh_ttl);
     let client = client.clone();
 
     // The common case, a current token of a live session, takes one statement.
     let new_jti = Uuid::now_v7();
-    let exp = now + refresh_ttl;
+    let exp = now + span(ctx.settings.refresh_ttl);
     let (sid, sub, jti) = (claims.sid, claims.sub, claims.jti);
     let rotated = ctx
         .db
@@ -274,7 +273,6 @@ pub async fn refresh(ctx: &Context, token: &str, client: &ClientInfo) -> Result<
                 }
                 if claims.jti == session.refresh_jti {
                     // Current after all: the account was enabled again since the attempt above.
-                    let exp = now + refresh_ttl;
                     let rotated = db::sessions::rotate_current(
                         tx,
                         session.id,

@@ -179,12 +179,7 @@ async fn logout_revokes_the_session_for_access_and_refresh_tokens() {
         .await;
 
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
-    app.get("/api/v1/users/me", &tokens.access)
-        .await
-        .assert_problem(401, "session_revoked");
-    app.refresh(&tokens.refresh)
-        .await
-        .assert_problem(401, "session_revoked");
+    app.assert_session_revoked(&tokens).await;
     assert_eq!(
         app.get("/api/v1/users/me", &other_device.access)
             .await

@@ -228,6 +228,17 @@ impl TestApp {
         Tokens::from(&reply.body)
     }
 
+    /// Neither the access nor the refresh token of `tokens` works any more: both answer
+    /// `401 session_revoked`.
+    pub async fn assert_session_revoked(&self, tokens: &Tokens) {
+        self.get("/api/v1/users/me", &tokens.access)
+            .await
+            .assert_problem(401, "session_revoked");
+        self.refresh(&tokens.refresh)
+            .await
+            .assert_problem(401, "session_revoked");
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> Reply {
         self.post(
             "/api/v1/auth/refresh",

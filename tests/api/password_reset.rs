@@ -109,12 +109,7 @@ async fn a_reset_sets_the_new_password_and_revokes_every_session() {
 
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     for session in [&first, &second] {
-        app.get("/api/v1/users/me", &session.access)
-            .await
-            .assert_problem(401, "session_revoked");
-        app.refresh(&session.refresh)
-            .await
-            .assert_problem(401, "session_revoked");
+        app.assert_session_revoked(session).await;
     }
     app.login("ada@example.com", PASSWORD)
         .await

@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::prepared::by_text;
 use super::schema::audit_events;
 use super::types::{Id, Ts};
 use super::{Conn, run};
@@ -33,10 +34,11 @@ pub async fn insert(conn: &mut Conn, event: &AuditEvent) -> Result<()> {
         user_agent: event.user_agent.clone(),
         detail: event.detail.to_string(),
     };
-    run!(conn, |c| diesel::insert_into(audit_events::table)
-        .values(&row)
-        .execute(c)
-        .await)?;
+    run!(conn, |c| by_text(
+        diesel::insert_into(audit_events::table).values(&row)
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::prepared::by_text;
 use super::schema::signing_keys;
 use super::types::Ts;
 use super::{Conn, run};
@@ -47,11 +48,13 @@ pub async fn insert(conn: &mut Conn, key: &KeyRecord) -> Result<()> {
         created_at: Ts(key.created_at),
         retired_at: key.retired_at.map(Ts),
     };
-    run!(conn, |c| diesel::insert_into(signing_keys::table)
-        .values(&row)
-        .on_conflict_do_nothing()
-        .execute(c)
-        .await)?;
+    run!(conn, |c| by_text(
+        diesel::insert_into(signing_keys::table)
+            .values(&row)
+            .on_conflict_do_nothing()
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -62,13 +65,15 @@ pub async fn retire_others(
     keep: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    run!(conn, |c| diesel::update(
-        signing_keys::table
-            .filter(signing_keys::alg.eq(alg))
-            .filter(signing_keys::kid.ne(keep))
-            .filter(signing_keys::retired_at.is_null())
+    run!(conn, |c| by_text(
+        diesel::update(
+            signing_keys::table
+                .filter(signing_keys::alg.eq(alg))
+                .filter(signing_keys::kid.ne(keep))
+                .filter(signing_keys::retired_at.is_null())
+        )
+        .set(signing_keys::retired_at.eq(Some(Ts(at))))
     )
-    .set(signing_keys::retired_at.eq(Some(Ts(at))))
     .execute(c)
     .await)?;
     Ok(())

@@ -21,7 +21,9 @@
 
 pub mod audit;
 pub mod keys;
+mod lookups;
 pub mod password_resets;
+mod prepared;
 pub mod schema;
 pub mod sessions;
 pub mod tasks;
@@ -283,11 +285,10 @@ impl Db {
     /// Where work started here runs: with this thread's own pool on its own runtime on an
     /// HTTP worker that adopted one, else with the shared pool on the shared runtime.
     fn route(&self) -> (DbPool, Place) {
-        let own = WORKER_POOL.with_borrow(|own| match own {
-            Some((id, pool)) if *id == self.id => Some(pool.clone()),
-            _ => None,
-        });
-        match own.zip(tokio::runtime::Handle::try_current().ok()) {
+        match self
+            .worker_pool()
+            .zip(tokio::runtime::Handle::try_current().ok())
+        {
             Some((pool, runtime)) => (DbPool::Pg(pool), Place::Async(runtime)),
             None => {
                 let place = match self.pool {
@@ -297,6 +298,14 @@ impl Db {
                 (self.pool.clone(), place)
             }
         }
+    }
+
+    /// This thread's own PostgreSQL pool, if it is an HTTP worker that adopted one.
+    fn worker_pool(&self) -> Option<Pool<AsyncPgConnection>> {
+        WORKER_POOL.with_borrow(|own| match own {
+            Some((id, pool)) if *id == self.id => Some(pool.clone()),
+            _ => None,
+        })
     }
 
     /// Runs `work` as a task of its own (see the module doc).

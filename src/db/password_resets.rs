@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::prepared::by_text;
 use super::schema::password_reset_tokens as resets;
 use super::types::{Id, Ts};
 use super::{Conn, ConnInner, run};
@@ -49,8 +50,7 @@ pub async fn replace(
         diesel::delete(resets::table.filter(resets::user_id.eq(Id(user.0))))
             .execute(c)
             .await?;
-        diesel::insert_into(resets::table)
-            .values(row)
+        by_text(diesel::insert_into(resets::table).values(row))
             .execute(c)
             .await
     })?;
@@ -78,12 +78,14 @@ pub async fn find_for_update(conn: &mut Conn, token_hash: &str) -> Result<Option
 
 /// Uses up the token and every other token of its user.
 pub async fn consume(conn: &mut Conn, row: &ResetRow, at: DateTime<Utc>) -> Result<()> {
-    run!(conn, |c| diesel::update(
-        resets::table
-            .filter(resets::user_id.eq(row.user_id))
-            .filter(resets::used_at.is_null())
+    run!(conn, |c| by_text(
+        diesel::update(
+            resets::table
+                .filter(resets::user_id.eq(row.user_id))
+                .filter(resets::used_at.is_null())
+        )
+        .set(resets::used_at.eq(Some(Ts(at))))
     )
-    .set(resets::used_at.eq(Some(Ts(at))))
     .execute(c)
     .await)?;
     Ok(())

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
+use super::prepared::by_text;
 use super::schema::{sessions, users};
 use super::types::{Id, Ts};
 use super::users::UserRow;
@@ -73,10 +74,11 @@ impl From<SessionRow> for Session {
 
 pub async fn insert(conn: &mut Conn, session: &Session) -> Result<()> {
     let row = SessionRow::from(session);
-    run!(conn, |c| diesel::insert_into(sessions::table)
-        .values(&row)
-        .execute(c)
-        .await)?;
+    run!(conn, |c| by_text(
+        diesel::insert_into(sessions::table).values(&row)
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -91,6 +93,23 @@ pub async fn find_with_user(conn: &mut Conn, id: SessionId) -> Result<Option<(Se
         .optional())?;
     row.map(|(session, user)| Ok((Session::from(session), User::try_from(user)?)))
         .transpose()
+}
+
+/// [`find_with_user`] for many sessions in one query: those of `ids` that exist.
+pub async fn find_many_with_user(
+    conn: &mut Conn,
+    ids: &[SessionId],
+) -> Result<Vec<(Session, User)>> {
+    let ids: Vec<Id> = ids.iter().map(|id| Id(id.0)).collect();
+    let rows: Vec<(SessionRow, UserRow)> = run!(conn, |c| sessions::table
+        .inner_join(users::table)
+        .filter(sessions::id.eq_any(&ids))
+        .select((SessionRow::as_select(), UserRow::as_select()))
+        .load(c)
+        .await)?;
+    rows.into_iter()
+        .map(|(session, user)| Ok((Session::from(session), User::try_from(user)?)))
+        .collect()
 }
 
 /// The session, locked until the transaction ends (on SQLite the whole write transaction
@@ -143,19 +162,20 @@ pub async fn rotate_current(
         .filter(sessions::user_id.eq_any(active_owner));
     let refresh_exp =
         case_when(sessions::expires_at.lt(Ts(exp)), sessions::expires_at).otherwise(Ts(exp));
-    let row: Option<SessionRow> = run!(conn, |c| diesel::update(current)
-        .set((
-            sessions::previous_jti.eq(Some(Id(exchanged))),
-            sessions::rotated_at.eq(Some(Ts(iat))),
-            sessions::last_refreshed_at.eq(Some(Ts(iat))),
-            sessions::refresh_jti.eq(Id(new_jti)),
-            sessions::refresh_iat.eq(Ts(iat)),
-            sessions::refresh_exp.eq(refresh_exp),
-        ))
-        .returning(SessionRow::as_returning())
-        .get_result(c)
-        .await
-        .optional())?;
+    let rotate = diesel::update(current).set((
+        sessions::previous_jti.eq(Some(Id(exchanged))),
+        sessions::rotated_at.eq(Some(Ts(iat))),
+        sessions::last_refreshed_at.eq(Some(Ts(iat))),
+        sessions::refresh_jti.eq(Id(new_jti)),
+        sessions::refresh_iat.eq(Ts(iat)),
+        sessions::refresh_exp.eq(refresh_exp),
+    ));
+    let row: Option<SessionRow> = run!(conn, |c| by_text(
+        rotate.returning(SessionRow::as_returning())
+    )
+    .get_result(c)
+    .await
+    .optional())?;
     Ok(row.map(Session::from))
 }
 
@@ -179,14 +199,16 @@ pub async fn revoke_owned(
     id: SessionId,
     at: DateTime<Utc>,
 ) -> Result<bool> {
-    let changed = run!(conn, |c| diesel::update(
-        sessions::table
-            .filter(sessions::id.eq(Id(id.0)))
-            .filter(sessions::user_id.eq(Id(user.0)))
-            .filter(sessions::revoked_at.is_null())
-            .filter(sessions::expires_at.gt(Ts(at)))
+    let changed = run!(conn, |c| by_text(
+        diesel::update(
+            sessions::table
+                .filter(sessions::id.eq(Id(id.0)))
+                .filter(sessions::user_id.eq(Id(user.0)))
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::expires_at.gt(Ts(at)))
+        )
+        .set(sessions::revoked_at.eq(Some(Ts(at))))
     )
-    .set(sessions::revoked_at.eq(Some(Ts(at))))
     .execute(c)
     .await)?;
     Ok(changed > 0)
@@ -200,13 +222,15 @@ pub async fn revoke_all(
     at: DateTime<Utc>,
 ) -> Result<usize> {
     let keep = Id(except.map_or(Uuid::nil(), |s| s.0));
-    let changed = run!(conn, |c| diesel::update(
-        sessions::table
-            .filter(sessions::user_id.eq(Id(user.0)))
-            .filter(sessions::revoked_at.is_null())
-            .filter(sessions::id.ne(keep))
+    let changed = run!(conn, |c| by_text(
+        diesel::update(
+            sessions::table
+                .filter(sessions::user_id.eq(Id(user.0)))
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::id.ne(keep))
+        )
+        .set(sessions::revoked_at.eq(Some(Ts(at))))
     )
-    .set(sessions::revoked_at.eq(Some(Ts(at))))
     .execute(c)
     .await)?;
     Ok(changed)

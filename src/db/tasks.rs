@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::prepared::by_text;
 use super::schema::tasks;
 use super::types::{Id, Ts};
 use super::{Conn, run};
@@ -71,10 +72,11 @@ pub async fn insert(conn: &mut Conn, task: &Task) -> Result<()> {
         created_at: Ts(task.created_at),
         updated_at: Ts(task.updated_at),
     };
-    run!(conn, |c| diesel::insert_into(tasks::table)
-        .values(&row)
-        .execute(c)
-        .await)?;
+    run!(conn, |c| by_text(
+        diesel::insert_into(tasks::table).values(&row)
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -132,12 +134,14 @@ pub async fn update(
     id: TaskId,
     changes: &TaskChanges,
 ) -> Result<Option<Task>> {
-    let changed = run!(conn, |c| diesel::update(
-        tasks::table
-            .filter(tasks::id.eq(Id(id.0)))
-            .filter(tasks::user_id.eq(Id(owner.0)))
+    let changed = run!(conn, |c| by_text(
+        diesel::update(
+            tasks::table
+                .filter(tasks::id.eq(Id(id.0)))
+                .filter(tasks::user_id.eq(Id(owner.0)))
+        )
+        .set(changes)
     )
-    .set(changes)
     .execute(c)
     .await)?;
     if changed == 0 {

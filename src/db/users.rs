@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::prepared::by_text;
 use super::schema::{credentials, users};
 use super::types::{Id, Ts, date_to_text, text_to_date};
 use chrono::{DateTime, Utc};
@@ -115,13 +116,11 @@ pub async fn insert(conn: &mut Conn, user: &User, password_hash: &str) -> Result
         credentials::created_at.eq(Ts(user.created_at)),
     );
     run!(conn, |c| {
-        diesel::insert_into(users::table)
-            .values(&row)
+        by_text(diesel::insert_into(users::table).values(&row))
             .execute(c)
             .await
             .map_err(conflict)?;
-        diesel::insert_into(credentials::table)
-            .values(credential)
+        by_text(diesel::insert_into(credentials::table).values(credential))
             .execute(c)
             .await?;
         Ok(())
@@ -198,32 +197,36 @@ pub async fn find_for_login(conn: &mut Conn, name: &LoginName) -> Result<Option<
 
 /// Counts one more failed login; returns the new count of consecutive failures.
 pub async fn count_failed_login(conn: &mut Conn, id: UserId) -> Result<i32> {
-    let count = run!(conn, |c| diesel::update(users::table.find(Id(id.0)))
-        .set(users::failed_logins.eq(users::failed_logins + 1))
-        .returning(users::failed_logins)
-        .get_result(c)
-        .await)?;
+    let count = run!(conn, |c| by_text(
+        diesel::update(users::table.find(Id(id.0)))
+            .set(users::failed_logins.eq(users::failed_logins + 1))
+            .returning(users::failed_logins)
+    )
+    .get_result(c)
+    .await)?;
     Ok(count)
 }
 
 pub async fn lock_until(conn: &mut Conn, id: UserId, until: DateTime<Utc>) -> Result<()> {
-    run!(conn, |c| diesel::update(users::table.find(Id(id.0)))
-        .set(users::locked_until.eq(Some(Ts(until))))
-        .execute(c)
-        .await)?;
+    run!(conn, |c| by_text(
+        diesel::update(users::table.find(Id(id.0))).set(users::locked_until.eq(Some(Ts(until))))
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
 /// A successful login: stamps it and clears the failure count and any lock.
 pub async fn record_login(conn: &mut Conn, id: UserId, at: DateTime<Utc>) -> Result<()> {
-    run!(conn, |c| diesel::update(users::table.find(Id(id.0)))
-        .set((
+    run!(conn, |c| by_text(
+        diesel::update(users::table.find(Id(id.0))).set((
             users::last_login_at.eq(Ts(at)),
             users::failed_logins.eq(0),
             users::locked_until.eq(None::<Ts>)
         ))
-        .execute(c)
-        .await)?;
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -234,13 +237,15 @@ pub async fn replace_current_hash(
     old_hash: &str,
     new_hash: &str,
 ) -> Result<()> {
-    run!(conn, |c| diesel::update(
-        credentials::table
-            .filter(credentials::user_id.eq(Id(id.0)))
-            .filter(credentials::is_current.eq(true))
-            .filter(credentials::password_hash.eq(old_hash))
+    run!(conn, |c| by_text(
+        diesel::update(
+            credentials::table
+                .filter(credentials::user_id.eq(Id(id.0)))
+                .filter(credentials::is_current.eq(true))
+                .filter(credentials::password_hash.eq(old_hash))
+        )
+        .set(credentials::password_hash.eq(new_hash))
     )
-    .set(credentials::password_hash.eq(new_hash))
     .execute(c)
     .await)?;
     Ok(())
@@ -305,10 +310,11 @@ pub async fn update(
     at: DateTime<Utc>,
 ) -> Result<Option<User>> {
     let changeset = UserChangeset::new(changes, role, at);
-    run!(conn, |c| diesel::update(users::table.find(Id(id.0)))
-        .set(&changeset)
-        .execute(c)
-        .await)
+    run!(conn, |c| by_text(
+        diesel::update(users::table.find(Id(id.0))).set(&changeset)
+    )
+    .execute(c)
+    .await)
     .map_err(conflict)?;
     find(conn, id).await
 }
@@ -399,16 +405,17 @@ pub async fn push_credential(
         credentials::created_at.eq(Ts(at)),
     );
     run!(conn, |c| {
-        diesel::update(
-            credentials::table
-                .filter(credentials::user_id.eq(Id(id.0)))
-                .filter(credentials::is_current.eq(true)),
+        by_text(
+            diesel::update(
+                credentials::table
+                    .filter(credentials::user_id.eq(Id(id.0)))
+                    .filter(credentials::is_current.eq(true)),
+            )
+            .set(credentials::is_current.eq(false)),
         )
-        .set(credentials::is_current.eq(false))
         .execute(c)
         .await?;
-        diesel::insert_into(credentials::table)
-            .values(credential)
+        by_text(diesel::insert_into(credentials::table).values(credential))
             .execute(c)
             .await?;
         let kept: Vec<Id> = credentials::table

@@ -28,7 +28,7 @@ pub async fn authenticate(ctx: &Context, token: &str) -> Result<Principal> {
     let sid = claims.sid;
     let (session, user) = ctx
         .db
-        .run(move |c| Box::pin(db::sessions::find_with_user(c, sid)))
+        .session_with_user(sid)
         .await?
         .ok_or(Error::SessionRevoked)?;
     if session.user_id != claims.sub {
@@ -351,11 +351,7 @@ pub async fn introspect(ctx: &Context, token: &str) -> Result<Introspection> {
         return Ok(Introspection::default());
     };
     let sid = claims.sid;
-    let Some((session, user)) = ctx
-        .db
-        .run(move |c| Box::pin(db::sessions::find_with_user(c, sid)))
-        .await?
-    else {
+    let Some((session, user)) = ctx.db.session_with_user(sid).await? else {
         return Ok(Introspection::default());
     };
     let current = match claims.typ {

@@ -109,3 +109,52 @@ async fn clients_that_disconnect_mid_request_do_not_leave_the_database_locked() 
     }
     assert_eq!(app.refresh(&tokens.refresh).await.status, StatusCode::OK);
 }
+
+/// On PostgreSQL, session lookups that reach a worker together share one query; each
+/// request must still get its own session's answer, and a revoked one no answer at all.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_authenticated_reads_each_get_their_own_session() {
+    let app = TestApp::spawn().await;
+    let mut people = Vec::new();
+    for n in 0..4 {
+        let email = format!("person{n}@example.com");
+        let tokens = app.signed_in(&email).await;
+        people.push((email, tokens));
+    }
+    let (_, gone) = &people[3];
+    let logout = app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/auth/logout",
+            Some(&gone.access),
+            None,
+        )
+        .await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+
+    let people = &people;
+    let reads = join_all((0..64).map(|n| {
+        let (email, tokens) = &people[n % people.len()];
+        let app = &app;
+        async move {
+            let me = app.get("/api/v1/users/me", &tokens.access).await;
+            let introspected = app
+                .post("/api/v1/auth/introspect", json!({ "token": tokens.access }))
+                .await;
+            (n % people.len(), email, me, introspected)
+        }
+    }))
+    .await;
+
+    for (person, email, me, introspected) in reads {
+        if person == 3 {
+            me.assert_problem(401, "session_revoked");
+            assert_eq!(introspected.body, json!({ "active": false }));
+        } else {
+            assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+            assert_eq!(me.body["email"], email.as_str());
+            assert_eq!(introspected.body["active"], true);
+            assert_eq!(introspected.body["sub"], people[person].1.user_id.as_str());
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! Statements that diesel would prepare anew at every execution, prepared once per
+//! connection instead.
+//!
+//! Diesel's statement cache keys a statement by its Rust type when it can, and one type of
+//! UPDATE, or of INSERT with an optional column, can stand for several SQL texts (a column
+//! left out, `DEFAULT` for a `None`). So diesel marks every such statement unsafe to cache
+//! and prepares it at each execution: on PostgreSQL an extra Parse/Describe round trip and
+//! a parse, analysis and plan in the server, every time. [`ByText`] has the cache key the
+//! statement by its SQL text and bind types instead, which is always safe: a text is one
+//! statement. `HAS_STATIC_QUERY_ID = false` is what makes the cache use the text.
+
+use diesel::backend::Backend;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::result::QueryResult;
+
+/// `query`, prepared once per connection and SQL text (see the module doc).
+pub(crate) fn by_text<Q>(query: Q) -> ByText<Q> {
+    ByText(query)
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ByText<Q>(Q);
+
+impl<Q> QueryId for ByText<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: Query> Query for ByText<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for ByText<Q> {
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &DB) -> QueryResult<bool> {
+        Ok(true)
+    }
+}

@@ -43,7 +43,18 @@ stop_server() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
   SERVER_PID=""; RSS_PID=""
 }
-trap stop_server EXIT
+# The kernel's autogroups put each session's processes into one scheduling group, so that
+# PostgreSQL's backends compete with doorman's idle-priority hashing threads as equals
+# (see bench/RESULTS.md). BENCH_AUTOGROUP=0|1 sets it for this run (as root) and restores it.
+AUTOGROUP=/proc/sys/kernel/sched_autogroup_enabled
+AUTOGROUP_BEFORE=$(cat "$AUTOGROUP" 2>/dev/null || echo "")
+restore() {
+  stop_server
+  if [ -n "${BENCH_AUTOGROUP:-}" ] && [ -n "$AUTOGROUP_BEFORE" ]; then echo "$AUTOGROUP_BEFORE" >"$AUTOGROUP"; fi
+}
+trap restore EXIT
+if [ -n "${BENCH_AUTOGROUP:-}" ]; then echo "$BENCH_AUTOGROUP" >"$AUTOGROUP"; fi
+echo "kernel $(uname -r), sched_autogroup_enabled=$(cat "$AUTOGROUP" 2>/dev/null || echo n/a)"
 
 start_server() { # DATABASE_URL [hash priority]
   DATABASE_URL="$1" DOORMAN_HASH_PRIORITY="${2:-idle}" DOORMAN_BIND="127.0.0.1:$PORT" DOORMAN_RATE_LIMIT_PER_SECOND=0 \

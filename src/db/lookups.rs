@@ -1,125 +1,167 @@
-//! Session lookups that arrive together on one HTTP worker share one query.
+//! Session lookups that arrive together on one HTTP worker share one trip to the database.
 //!
-//! Every authenticated request reads its session and user, and on PostgreSQL each read
-//! is a round trip: a protocol exchange, a wake-up of a backend process and one of this
-//! worker, an executor start. Under load many requests on one worker reach that read in
-//! the same turn of its event loop. The first schedules a flush task; the others join its
-//! batch until the task runs (after this turn's other ready tasks) and holds a
-//! connection; then one `WHERE id = ANY($1)` answers them all. A request on its own waits
-//! for nothing but that one task switch.
+//! Every authenticated request reads its session and user. On PostgreSQL each read is a
+//! round trip: a protocol exchange, a wake-up of a backend process and one of this worker,
+//! an executor start; on SQLite it is a hop to a blocking thread and back. Under load many
+//! requests on one worker reach that read in the same turn of its event loop. The first
+//! schedules a flush; the others join its batch until the flush holds a connection, and
+//! then one trip answers them all: on PostgreSQL one `WHERE id = ANY($1)`, on SQLite the
+//! same cached single-row query once per session, on one thread. A request on its own
+//! waits for nothing but one task switch.
 //!
-//! A batch's query starts after each of its requests arrived, so no answer is older than
-//! its request: a session revoked before the request is seen as revoked.
+//! A batch is read after each of its requests arrived, so no answer is older than its
+//! request: a session revoked before the request is seen as revoked.
 
 use std::cell::RefCell;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use diesel_async::AsyncPgConnection;
 use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 
-use super::{Db, DbPool, Pool, sessions};
+use super::{Conn, ConnInner, Db, sessions};
 use crate::domain::{Session, SessionId, User};
 use crate::error::{Error, Result};
 
-/// The most lookups one query answers; more waiting start another flush at once.
+/// The most lookups one trip answers; more waiting start another flush at once.
 const MAX_BATCH: usize = 128;
 
 type Answer = Result<Option<(Session, User)>>;
+type Waiting = Vec<(SessionId, oneshot::Sender<Answer>)>;
 
-/// The lookups waiting for a flush on this thread, for one `Db`.
+/// The lookups of one HTTP worker waiting for a flush, for one `Db`.
+#[derive(Default)]
 struct Queue {
-    db: usize,
-    waiting: Vec<(SessionId, oneshot::Sender<Answer>)>,
+    waiting: Waiting,
     flush_scheduled: bool,
 }
 
+type SharedQueue = Arc<Mutex<Queue>>;
+
 thread_local! {
-    static QUEUES: RefCell<Vec<Queue>> = const { RefCell::new(Vec::new()) };
+    static QUEUES: RefCell<Vec<(usize, SharedQueue)>> = const { RefCell::new(Vec::new()) };
 }
 
-fn with_queue<R>(db: usize, f: impl FnOnce(&mut Queue) -> R) -> R {
-    QUEUES.with_borrow_mut(|queues| {
-        let at = match queues.iter().position(|q| q.db == db) {
-            Some(at) => at,
-            None => {
-                queues.push(Queue {
-                    db,
-                    waiting: Vec::new(),
-                    flush_scheduled: false,
-                });
-                queues.len() - 1
+fn lock(queue: &SharedQueue) -> std::sync::MutexGuard<'_, Queue> {
+    queue.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Db {
+    /// Batches the session lookups that this `Db` makes on the calling thread, an HTTP
+    /// worker with a runtime of its own.
+    pub(super) fn batch_lookups_on_this_thread(&self) {
+        QUEUES.with_borrow_mut(|queues| {
+            if !queues.iter().any(|(db, _)| *db == self.id) {
+                queues.push((self.id, SharedQueue::default()));
             }
-        };
-        f(&mut queues[at])
-    })
-}
-
-/// `sessions::find_with_user`, batched with the other lookups of this worker thread that
-/// use `pool`, its own pool. Runs on the worker's runtime.
-pub(super) async fn session_with_user(
-    db: usize,
-    pool: Pool<AsyncPgConnection>,
-    id: SessionId,
-) -> Answer {
-    let (answer, answered) = oneshot::channel();
-    let schedule = with_queue(db, |queue| {
-        queue.waiting.push((id, answer));
-        !std::mem::replace(&mut queue.flush_scheduled, true)
-    });
-    if schedule {
-        tokio::spawn(flush(db, pool));
+        });
     }
-    answered.await.unwrap_or_else(|_| {
-        Err(Error::internal(anyhow::anyhow!(
-            "a batched session lookup was dropped"
-        )))
-    })
+
+    /// The session and its user (`sessions::find_with_user`): what every authenticated
+    /// request checks. On an HTTP worker the lookup is batched with the worker's other
+    /// lookups (see the module doc).
+    pub async fn session_with_user(&self, id: SessionId) -> Answer {
+        let queue = QUEUES.with_borrow(|queues| {
+            queues
+                .iter()
+                .find(|(db, _)| *db == self.id)
+                .map(|(_, queue)| Arc::clone(queue))
+        });
+        let Some(queue) = queue else {
+            return self
+                .run(move |c| Box::pin(sessions::find_with_user(c, id)))
+                .await;
+        };
+        let (answer, answered) = oneshot::channel();
+        let schedule = {
+            let mut queue = lock(&queue);
+            queue.waiting.push((id, answer));
+            !std::mem::replace(&mut queue.flush_scheduled, true)
+        };
+        if schedule {
+            tokio::spawn(flush(self.clone(), queue));
+        }
+        answered.await.unwrap_or_else(|_| {
+            Err(Error::internal(anyhow::anyhow!(
+                "a batched session lookup was dropped"
+            )))
+        })
+    }
 }
 
 /// Takes a connection, then the waiting lookups (those that arrived meanwhile included),
-/// and answers them with one query. A task of its own, so that a request that goes away
+/// and answers them in one trip. A task of its own, so that a request that goes away
 /// cannot cut the others' answers short.
-fn flush(db: usize, pool: Pool<AsyncPgConnection>) -> BoxFuture<'static, ()> {
+fn flush(db: Db, queue: SharedQueue) -> BoxFuture<'static, ()> {
     Box::pin(async move {
-        let conn = Db::checkout(&DbPool::Pg(pool.clone())).await;
-        let (batch, more) = with_queue(db, |queue| {
-            let n = queue.waiting.len().min(MAX_BATCH);
-            let batch: Vec<_> = queue.waiting.drain(..n).collect();
-            queue.flush_scheduled = !queue.waiting.is_empty();
-            (batch, queue.flush_scheduled)
-        });
-        if more {
-            tokio::spawn(flush(db, pool));
-        }
-        let found = match conn {
-            Ok(mut conn) => {
-                let mut ids: Vec<SessionId> = batch.iter().map(|(id, _)| *id).collect();
-                ids.sort_unstable_by_key(|id| id.0);
-                ids.dedup();
-                sessions::find_many_with_user(&mut conn, &ids).await
-            }
-            Err(err) => Err(err),
-        };
-        match found {
-            Ok(rows) => {
-                for (id, answer) in batch {
-                    let row = rows.iter().find(|(session, _)| session.id == id).cloned();
-                    let _ = answer.send(Ok(row));
-                }
-            }
+        let (next_db, next_queue) = (db.clone(), Arc::clone(&queue));
+        let looked_up = db
+            .run(move |conn| {
+                Box::pin(async move {
+                    let (batch, more) = {
+                        let mut queue = lock(&next_queue);
+                        let n = queue.waiting.len().min(MAX_BATCH);
+                        let batch: Waiting = queue.waiting.drain(..n).collect();
+                        queue.flush_scheduled = !queue.waiting.is_empty();
+                        (batch, queue.flush_scheduled)
+                    };
+                    if more {
+                        tokio::spawn(flush(next_db, Arc::clone(&next_queue)));
+                    }
+                    let mut ids: Vec<SessionId> = batch.iter().map(|(id, _)| *id).collect();
+                    ids.sort_unstable_by_key(|id| id.0);
+                    ids.dedup();
+                    // Never an error here: the batch must come back to be answered.
+                    Ok((batch, look_up(conn, &ids).await))
+                })
+            })
+            .await;
+        match looked_up {
+            Ok((batch, found)) => answer(batch, found),
+            // No connection: the batch was never taken; answer everyone waiting.
             Err(err) => {
-                // The first waiter gets the error itself (and logs it); the others a copy.
-                let mut batch = batch.into_iter();
-                let copy = copy_of(&err);
-                if let Some((_, answer)) = batch.next() {
-                    let _ = answer.send(Err(err));
-                }
-                for (_, answer) in batch {
-                    let _ = answer.send(Err(copy()));
-                }
+                let batch = {
+                    let mut queue = lock(&queue);
+                    queue.flush_scheduled = false;
+                    std::mem::take(&mut queue.waiting)
+                };
+                answer(batch, Err(err));
             }
         }
     })
+}
+
+async fn look_up(conn: &mut Conn, ids: &[SessionId]) -> Result<Vec<(Session, User)>> {
+    if let ConnInner::Pg(_) = conn.0 {
+        return sessions::find_many_with_user(conn, ids).await;
+    }
+    // SQLite has no round trip to save: its cached single-row query, once per session.
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        found.extend(sessions::find_with_user(conn, *id).await?);
+    }
+    Ok(found)
+}
+
+fn answer(batch: Waiting, found: Result<Vec<(Session, User)>>) {
+    match found {
+        Ok(rows) => {
+            for (id, answer) in batch {
+                let row = rows.iter().find(|(session, _)| session.id == id).cloned();
+                let _ = answer.send(Ok(row));
+            }
+        }
+        Err(err) => {
+            // The first waiter gets the error itself (and logs it); the others a copy.
+            let copy = copy_of(&err);
+            let mut batch = batch.into_iter();
+            if let Some((_, answer)) = batch.next() {
+                let _ = answer.send(Err(err));
+            }
+            for (_, answer) in batch {
+                let _ = answer.send(Err(copy()));
+            }
+        }
+    }
 }
 
 fn copy_of(err: &Error) -> impl Fn() -> Error + use<> {
@@ -133,20 +175,5 @@ fn copy_of(err: &Error) -> impl Fn() -> Error + use<> {
         None => Error::internal(anyhow::anyhow!(
             "a batched session lookup failed: {message}"
         )),
-    }
-}
-
-impl Db {
-    /// The session and its user (`sessions::find_with_user`): what every authenticated
-    /// request checks. On an HTTP worker with its own PostgreSQL pool the lookup is batched
-    /// with the worker's other lookups (see the module doc).
-    pub async fn session_with_user(&self, id: SessionId) -> Answer {
-        match self.worker_pool() {
-            Some(pool) => session_with_user(self.id, pool, id).await,
-            None => {
-                self.run(move |c| Box::pin(sessions::find_with_user(c, id)))
-                    .await
-            }
-        }
     }
 }

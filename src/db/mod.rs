@@ -14,6 +14,9 @@
 //! - SQLite: work runs whole on one of that runtime's blocking threads, each SQLite call
 //!   directly on that thread ([`OnThisThread`]): one thread hop per unit of work instead of
 //!   two per query.
+//! - Both: the session lookups that an HTTP worker's requests make together share one trip
+//!   ([`Db::session_with_user`], `lookups`), and writes are prepared once per connection
+//!   (`prepared`).
 //!
 //! Lookups by a unique key use `get_result`, not `first`: `first` adds a bound `LIMIT ?`,
 //! and SQLite compiles a statement again each time a parameter that its LIMIT reads is
@@ -263,16 +266,18 @@ impl Db {
         }
     }
 
-    /// Gives the calling thread, an HTTP worker with its own single-threaded runtime, a
-    /// PostgreSQL pool of `size` connections (opened as needed), used by all work that this
-    /// `Db` starts on this thread. Does nothing for SQLite or outside a runtime.
+    /// Makes the calling thread, an HTTP worker with its own single-threaded runtime, batch
+    /// its session lookups (see `lookups`) and, on PostgreSQL, gives it a pool of `size`
+    /// connections (opened as needed), used by all work that this `Db` starts on this
+    /// thread. Does nothing outside a runtime.
     pub fn adopt_worker_thread(&self, size: usize) -> anyhow::Result<()> {
-        let DbPool::Pg(_) = &self.pool else {
-            return Ok(());
-        };
         if tokio::runtime::Handle::try_current().is_err() {
             return Ok(());
         }
+        self.batch_lookups_on_this_thread();
+        let DbPool::Pg(_) = &self.pool else {
+            return Ok(());
+        };
         let pool = pg_pool(&self.pg_url, size)?;
         self.worker_pools
             .lock()

@@ -110,7 +110,7 @@ async fn clients_that_disconnect_mid_request_do_not_leave_the_database_locked() 
     assert_eq!(app.refresh(&tokens.refresh).await.status, StatusCode::OK);
 }
 
-/// On PostgreSQL, session lookups that reach a worker together share one query; each
+/// Session lookups that reach a worker together share one trip to the database; each
 /// request must still get its own session's answer, and a revoked one no answer at all.
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_authenticated_reads_each_get_their_own_session() {

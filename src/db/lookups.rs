@@ -6,8 +6,8 @@
 //! requests on one worker reach that read in the same turn of its event loop. The first
 //! schedules a flush; the others join its batch until the flush holds a connection, and
 //! then one trip answers them all: on PostgreSQL one `WHERE id = ANY($1)`, on SQLite the
-//! same cached single-row query once per session, on one thread. A request on its own
-//! waits for nothing but one task switch.
+//! same cached single-row query once per session, run on the worker's own thread. A
+//! request on its own waits for nothing but one task switch.
 //!
 //! A batch is read after each of its requests arrived, so no answer is older than its
 //! request: a session revoked before the request is seen as revoked.
@@ -90,43 +90,37 @@ impl Db {
 
 /// Takes a connection, then the waiting lookups (those that arrived meanwhile included),
 /// and answers them in one trip. A task of its own, so that a request that goes away
-/// cannot cut the others' answers short.
+/// cannot cut the others' answers short. It runs on the worker's own thread: on SQLite the
+/// reads run right here too (WAL readers do not wait for writers), which saves the two
+/// thread hops a trip to a blocking thread costs.
 fn flush(db: Db, queue: SharedQueue) -> BoxFuture<'static, ()> {
     Box::pin(async move {
-        let (next_db, next_queue) = (db.clone(), Arc::clone(&queue));
-        let looked_up = db
-            .run(move |conn| {
-                Box::pin(async move {
-                    let (batch, more) = {
-                        let mut queue = lock(&next_queue);
-                        let n = queue.waiting.len().min(MAX_BATCH);
-                        let batch: Waiting = queue.waiting.drain(..n).collect();
-                        queue.flush_scheduled = !queue.waiting.is_empty();
-                        (batch, queue.flush_scheduled)
-                    };
-                    if more {
-                        tokio::spawn(flush(next_db, Arc::clone(&next_queue)));
-                    }
-                    let mut ids: Vec<SessionId> = batch.iter().map(|(id, _)| *id).collect();
-                    ids.sort_unstable_by_key(|id| id.0);
-                    ids.dedup();
-                    // Never an error here: the batch must come back to be answered.
-                    Ok((batch, look_up(conn, &ids).await))
-                })
-            })
-            .await;
-        match looked_up {
-            Ok((batch, found)) => answer(batch, found),
-            // No connection: the batch was never taken; answer everyone waiting.
-            Err(err) => {
-                let batch = {
-                    let mut queue = lock(&queue);
-                    queue.flush_scheduled = false;
-                    std::mem::take(&mut queue.waiting)
-                };
-                answer(batch, Err(err));
-            }
+        let (pool, _) = db.route();
+        let conn = Db::checkout(&pool).await;
+        let (batch, more) = {
+            let mut queue = lock(&queue);
+            // Without a connection, answer everyone waiting (with the error).
+            let n = match conn {
+                Ok(_) => queue.waiting.len().min(MAX_BATCH),
+                Err(_) => queue.waiting.len(),
+            };
+            let batch: Waiting = queue.waiting.drain(..n).collect();
+            queue.flush_scheduled = !queue.waiting.is_empty();
+            (batch, queue.flush_scheduled)
+        };
+        if more {
+            tokio::spawn(flush(db, Arc::clone(&queue)));
         }
+        let found = match conn {
+            Ok(mut conn) => {
+                let mut ids: Vec<SessionId> = batch.iter().map(|(id, _)| *id).collect();
+                ids.sort_unstable_by_key(|id| id.0);
+                ids.dedup();
+                look_up(&mut conn, &ids).await
+            }
+            Err(err) => Err(err),
+        };
+        answer(batch, found);
     })
 }
 

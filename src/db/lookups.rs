@@ -11,6 +11,11 @@
 //!
 //! A batch is read after each of its requests arrived, so no answer is older than its
 //! request: a session revoked before the request is seen as revoked.
+//!
+//! On SQLite the batch runs on the worker's own thread. A WAL reader does not wait for
+//! writers; the one wait it can meet, SQLite's busy handler while another connection
+//! resets the WAL or recovers its index, would hold up this worker's other requests for
+//! that long.
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex, PoisonError};

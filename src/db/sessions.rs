@@ -91,8 +91,7 @@ pub async fn find_with_user(conn: &mut Conn, id: SessionId) -> Result<Option<(Se
         .get_result(c)
         .await
         .optional())?;
-    row.map(|(session, user)| Ok((Session::from(session), User::try_from(user)?)))
-        .transpose()
+    row.map(with_user).transpose()
 }
 
 /// [`find_with_user`] for many sessions in one query: those of `ids` that exist.
@@ -107,9 +106,11 @@ pub async fn find_many_with_user(
         .select((SessionRow::as_select(), UserRow::as_select()))
         .load(c)
         .await)?;
-    rows.into_iter()
-        .map(|(session, user)| Ok((Session::from(session), User::try_from(user)?)))
-        .collect()
+    rows.into_iter().map(with_user).collect()
+}
+
+fn with_user((session, user): (SessionRow, UserRow)) -> Result<(Session, User)> {
+    Ok((Session::from(session), User::try_from(user)?))
 }
 
 /// The session, locked until the transaction ends (on SQLite the whole write transaction

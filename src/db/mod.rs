@@ -88,6 +88,8 @@ pub struct Db {
     id: usize,
     /// For worker pools (empty on SQLite).
     pg_url: Arc<str>,
+    /// The SQLite database file, for the readiness check (`None` on PostgreSQL).
+    sqlite_file: Option<Arc<str>>,
     /// Every worker pool, for `stats`.
     worker_pools: Arc<std::sync::Mutex<Vec<Pool<AsyncPgConnection>>>>,
     /// SQLite has one writer at a time. Write transactions of this process queue here, in
@@ -153,20 +155,25 @@ impl Db {
     /// Opens a pool for `url` (`sqlite://PATH` or `postgres://...`).
     pub async fn connect(url: &str, max_size: usize) -> anyhow::Result<Self> {
         let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
-        let pool = if postgres {
-            let pool = pg_pool(url, max_size)?;
-            DbPool::Pg(first_connection(pool, "cannot connect to PostgreSQL").await?)
-        } else {
-            let setup: SetupCallback<SqliteConn> =
-                Box::new(|path| Box::pin(setup_sqlite(path.to_owned())));
-            let pool = build_pool(&sqlite_path(url)?, setup, max_size)?;
-            DbPool::Sqlite(first_connection(pool, "cannot open the SQLite database").await?)
+        let sqlite_file = (!postgres).then(|| sqlite_path(url)).transpose()?;
+        let pool = match &sqlite_file {
+            None => {
+                let pool = pg_pool(url, max_size)?;
+                DbPool::Pg(first_connection(pool, "cannot connect to PostgreSQL").await?)
+            }
+            Some(path) => {
+                let setup: SetupCallback<SqliteConn> =
+                    Box::new(|path| Box::pin(setup_sqlite(path.to_owned())));
+                let pool = build_pool(path, setup, max_size)?;
+                DbPool::Sqlite(first_connection(pool, "cannot open the SQLite database").await?)
+            }
         };
         Ok(Self {
             pool,
             runtime: tokio::runtime::Handle::current(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             pg_url: Arc::from(if postgres { url } else { "" }),
+            sqlite_file: sqlite_file.map(Arc::from),
             worker_pools: Arc::default(),
             sqlite_writer: Arc::default(),
         })
@@ -357,8 +364,23 @@ impl Db {
     }
 
     /// A cheap round trip, for readiness.
+    /// Whether the database answers. On SQLite that also means its file is still there: an
+    /// open connection goes on working on a deleted file, whose writes are then lost.
     pub async fn ping(&self) -> Result<()> {
-        self.run(|conn| Box::pin(conn.batch("SELECT 1"))).await
+        self.run(|conn| Box::pin(conn.batch("SELECT 1"))).await?;
+        let Some(path) = self.sqlite_file.clone() else {
+            return Ok(());
+        };
+        let there = tokio::task::spawn_blocking(move || std::path::Path::new(&*path).try_exists())
+            .await
+            .map_err(Error::internal)?;
+        match there {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::internal(anyhow::anyhow!(
+                "the SQLite database file is gone"
+            ))),
+            Err(err) => Err(Error::internal(err)),
+        }
     }
 
     /// The figures of the shared pool and every worker pool together.

@@ -21,7 +21,7 @@ pub async fn live() -> web::Json<Health> {
     web::Json(Health { status: "ok" })
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers (on SQLite: and its file is still there).
 #[utoipa::path(tag = "meta", responses(
     (status = 200, description = "OK", body = Health),
     (status = 503, description = "`service_unavailable`: the database is unreachable", body = Problem, content_type = "application/problem+json"),

@@ -99,6 +99,14 @@ async fn health_endpoints_answer_and_readiness_checks_the_database() {
 
     assert_eq!(live.status, StatusCode::OK);
     assert_eq!(ready.status, StatusCode::OK);
+
+    app.remove_database();
+    let live = app.request(Method::GET, "/health/live", None, None).await;
+    let ready = app.request(Method::GET, "/health/ready", None, None).await;
+
+    assert_eq!(live.status, StatusCode::OK);
+    ready.assert_problem(503, "service_unavailable");
+    assert_eq!(ready.header("retry-after"), Some("5"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -57,6 +57,13 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+impl TestDb {
+    /// Deletes the database (PostgreSQL: closing every connection to it).
+    pub fn remove(&self) {
         match self {
             Self::Sqlite { path } => {
                 for suffix in ["", "-wal", "-shm"] {
@@ -111,7 +118,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub config: Config,
     /// Owns the throwaway database (dropped with the app); `None` for a replica.
-    _db: Option<TestDb>,
+    db: Option<TestDb>,
 }
 
 static TRACING: AtomicBool = AtomicBool::new(false);
@@ -156,7 +163,15 @@ impl TestApp {
             address,
             client,
             config,
-            _db: db,
+            db,
+        }
+    }
+
+    /// Takes the database away from under the running app.
+    pub fn remove_database(&self) {
+        match &self.db {
+            Some(db) => db.remove(),
+            None => panic!("a replica does not own its database"),
         }
     }
 

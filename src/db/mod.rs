@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use deadpool::Runtime;
 use deadpool::managed::{Object, QueueMode, Timeouts};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -88,8 +89,9 @@ pub struct Db {
     id: usize,
     /// For worker pools (empty on SQLite).
     pg_url: Arc<str>,
-    /// The SQLite database file, for the readiness check (`None` on PostgreSQL).
-    sqlite_file: Option<Arc<str>>,
+    /// The SQLite database file as it was opened, for the readiness check (`None` on
+    /// PostgreSQL).
+    sqlite_file: Option<Arc<SqliteFile>>,
     /// Every worker pool, for `stats`.
     worker_pools: Arc<std::sync::Mutex<Vec<Pool<AsyncPgConnection>>>>,
     /// SQLite has one writer at a time. Write transactions of this process queue here, in
@@ -168,12 +170,19 @@ impl Db {
                 DbPool::Sqlite(first_connection(pool, "cannot open the SQLite database").await?)
             }
         };
+        let sqlite_file = match sqlite_file {
+            Some(path) => Some(Arc::new(SqliteFile {
+                id: file_id(&path).context("cannot read the SQLite database file")?,
+                path,
+            })),
+            None => None,
+        };
         Ok(Self {
             pool,
             runtime: tokio::runtime::Handle::current(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             pg_url: Arc::from(if postgres { url } else { "" }),
-            sqlite_file: sqlite_file.map(Arc::from),
+            sqlite_file,
             worker_pools: Arc::default(),
             sqlite_writer: Arc::default(),
         })
@@ -363,24 +372,30 @@ impl Db {
         }
     }
 
-    /// A cheap round trip, for readiness.
-    /// Whether the database answers. On SQLite that also means its file is still there: an
-    /// open connection goes on working on a deleted file, whose writes are then lost.
+    /// Whether the database answers, for readiness. On SQLite that also means its file is
+    /// still the one opened at start: an open connection goes on working on a deleted file
+    /// (whose writes are then lost), and a new one would create an empty database in its place.
     pub async fn ping(&self) -> Result<()> {
-        self.run(|conn| Box::pin(conn.batch("SELECT 1"))).await?;
-        let Some(path) = self.sqlite_file.clone() else {
-            return Ok(());
-        };
-        let there = tokio::task::spawn_blocking(move || std::path::Path::new(&*path).try_exists())
-            .await
-            .map_err(Error::internal)?;
-        match there {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Error::internal(anyhow::anyhow!(
-                "the SQLite database file is gone"
-            ))),
-            Err(err) => Err(Error::internal(err)),
+        if let Some(file) = self.sqlite_file.clone() {
+            let same =
+                tokio::task::spawn_blocking(move || file_id(&file.path).map(|id| id == file.id))
+                    .await
+                    .map_err(Error::internal)?;
+            match same {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(Error::internal(anyhow::anyhow!(
+                        "the SQLite database file was replaced"
+                    )));
+                }
+                Err(err) => {
+                    return Err(Error::internal(
+                        anyhow::Error::new(err).context("the SQLite database file is gone"),
+                    ));
+                }
+            }
         }
+        self.run(|conn| Box::pin(conn.batch("SELECT 1"))).await
     }
 
     /// The figures of the shared pool and every worker pool together.
@@ -525,6 +540,30 @@ fn pg_pool(url: &str, max_size: usize) -> anyhow::Result<Pool<AsyncPgConnection>
     let setup: SetupCallback<AsyncPgConnection> =
         Box::new(|url| Box::pin(setup_pg(url.to_owned())));
     build_pool(url, setup, max_size)
+}
+
+/// A SQLite database file and its identity when opened.
+struct SqliteFile {
+    path: String,
+    id: FileId,
+}
+
+type FileId = (u64, u64);
+
+/// Device and inode, where the platform has them: a file created at the same path is not the
+/// database that was opened.
+fn file_id(path: &str) -> std::io::Result<FileId> {
+    let meta = std::fs::metadata(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Ok((meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        Ok((0, 0))
+    }
 }
 
 /// `sqlite://doorman.db` → `doorman.db`; `sqlite:///var/lib/x.db` → `/var/lib/x.db`.

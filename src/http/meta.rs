@@ -21,10 +21,10 @@ pub async fn live() -> web::Json<Health> {
     web::Json(Health { status: "ok" })
 }
 
-/// Readiness: the database answers (on SQLite: and its file is still there).
+/// Readiness: the database answers (on SQLite: and its file is still the one opened at start).
 #[utoipa::path(tag = "meta", responses(
     (status = 200, description = "OK", body = Health),
-    (status = 503, description = "`service_unavailable`: the database is unreachable", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "`service_unavailable`: the database is unreachable (SQLite: or its file is gone or was replaced)", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/health/ready")]
 pub async fn ready(ctx: web::Data<Context>) -> Result<web::Json<Health>, Error> {

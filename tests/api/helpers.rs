@@ -21,14 +21,9 @@ impl TestDb {
         match std::env::var("TEST_DATABASE_URL") {
             Ok(url) if url.starts_with("postgres") => {
                 let name = format!("doorman_test_{}", Uuid::new_v4().simple());
-                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                admin_execute(&url, &format!("CREATE DATABASE {name}"))
                     .await
-                    .unwrap_or_else(|e| panic!("TEST_DATABASE_URL={url} is not reachable: {e}"));
-                tokio::spawn(connection);
-                client
-                    .batch_execute(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .unwrap_or_else(|e| panic!("cannot create {name}: {e}"));
+                    .unwrap_or_else(|e| panic!("TEST_DATABASE_URL={url}: {e}"));
                 Self::Postgres {
                     admin_url: url,
                     name,
@@ -57,46 +52,52 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        self.remove();
+        // Best effort: a database left behind must not fail the test that used it.
+        let _ = self.remove();
     }
 }
 
 impl TestDb {
     /// Deletes the database (PostgreSQL: closing every connection to it).
-    pub fn remove(&self) {
+    pub fn remove(&self) -> Result<(), String> {
         match self {
             Self::Sqlite { path } => {
-                for suffix in ["", "-wal", "-shm"] {
+                std::fs::remove_file(path)
+                    .map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
+                for suffix in ["-wal", "-shm"] {
+                    // Absent once SQLite has checkpointed and closed.
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
                 }
+                Ok(())
             }
             Self::Postgres { admin_url, name } => {
-                let (url, name) = (admin_url.clone(), name.clone());
-                // Drop runs inside the test's runtime; do the async cleanup on a thread of its own.
-                let _ = std::thread::spawn(move || {
-                    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                let url = admin_url.clone();
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                // Drop runs inside the test's runtime; do the async work on a thread of its own.
+                std::thread::spawn(move || {
+                    tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
-                    else {
-                        return;
-                    };
-                    runtime.block_on(async move {
-                        if let Ok((client, connection)) =
-                            tokio_postgres::connect(&url, tokio_postgres::NoTls).await
-                        {
-                            tokio::spawn(connection);
-                            let _ = client
-                                .batch_execute(&format!(
-                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                                ))
-                                .await;
-                        }
-                    });
+                        .map_err(|e| e.to_string())?
+                        .block_on(admin_execute(&url, &sql))
                 })
-                .join();
+                .join()
+                .map_err(|_| "the clean-up thread panicked".to_owned())?
             }
         }
     }
+}
+
+/// Runs `sql` on the PostgreSQL server at `url` (the admin database).
+async fn admin_execute(url: &str, sql: &str) -> Result<(), String> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| format!("not reachable: {e}"))?;
+    tokio::spawn(connection);
+    client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| format!("{sql}: {e}"))
 }
 
 /// Cheap hashing for tests; the production cost is measured by the benchmark.
@@ -170,7 +171,9 @@ impl TestApp {
     /// Takes the database away from under the running app.
     pub fn remove_database(&self) {
         match &self.db {
-            Some(db) => db.remove(),
+            Some(db) => db
+                .remove()
+                .unwrap_or_else(|e| panic!("cannot remove the test database: {e}")),
             None => panic!("a replica does not own its database"),
         }
     }

@@ -20,6 +20,7 @@ DURATION="${BENCH_DURATION:-10}"   # seconds per scenario
 CONNS="${BENCH_CONNECTIONS:-32}"   # connections for (a), (d) and pgbench
 HASH_CONNS="${BENCH_HASH_CONNECTIONS:-16}" # connections for login/register
 E_ROUNDS="${BENCH_E_ROUNDS:-3}"    # (e) open loop: alone/during pairs, judged by their medians
+[[ $E_ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_E_ROUNDS must be a whole number of at least 1"; exit 1; }
 THREADS=2
 USERS=10000
 PASSWORD="bench password 7f3a9c"
@@ -28,7 +29,7 @@ BASE="http://127.0.0.1:$PORT"
 PG_ADMIN="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 OUT=bench/out
 mkdir -p "$OUT"
-rm -f "$OUT"/verdicts-*.md "$OUT"/*-a_rps
+rm -f "$OUT"/verdicts-*.md "$OUT"/*-a_rps "$OUT"/*-rss "$OUT"/*-e_open_*
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need wrk; then
@@ -70,16 +71,30 @@ start_server() { # DATABASE_URL [hash priority]
 }
 
 # Peak RSS without sampling (a sampler forking every 100 ms would itself disturb the
-# latencies): `reset_peak_rss` resets the kernel's high-water mark, `peak_rss` reads it.
-reset_peak_rss() { echo 5 >"/proc/$SERVER_PID/clear_refs"; }
-peak_rss() { awk '/VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/$SERVER_PID/status"; }
+# latencies): `reset_peak_rss` resets the kernel's high-water mark, `peak_rss` reads it (and
+# keeps it for the RSS verdict). Where the kernel cannot reset it, the peak is since start.
+reset_peak_rss() { { echo 5 >"/proc/$SERVER_PID/clear_refs"; } 2>/dev/null || true; }
+peak_rss() { # label
+  local kib
+  kib=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
+  echo "$kib" >>"$OUT/$1-rss"
+  awk -v k="$kib" 'BEGIN {printf "%.1f MiB", k / 1024}'
+}
 
-# Prints "rps p50 p99 errors" for one wrk run.
-run_wrk() { # name script connections [extra env...]
-  local name=$1 script=$2 conns=$3
-  wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency -s "bench/wrk/$script" "$BASE" >"$OUT/$name.txt" 2>&1
+# "rps p50 p99 non-2xx" from a wrk report.
+parse_wrk() { # file
   awk '/^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /^Requests\/sec/ {rps=$2} /Non-2xx/ {err=$5}
-       END {printf "%s %s %s %s\n", rps, p50, p99, (err == "" ? 0 : err)}' "$OUT/$name.txt"
+       END {printf "%s %s %s %s\n", rps, p50, p99, (err == "" ? 0 : err)}' "$1"
+}
+run_wrk() { # name script connections
+  wrk -t"$THREADS" -c"$3" -d"${DURATION}s" --latency -s "bench/wrk/$2" "$BASE" >"$OUT/$1.txt" 2>&1
+  parse_wrk "$OUT/$1.txt"
+}
+# The login flood, in the background for DURATION + 2 s (its report in $1, its pid in FLOOD).
+start_flood() { # report file
+  wrk -t1 -c"$HASH_CONNS" -d"$((DURATION + 2))s" --latency -s bench/wrk/login.lua "$BASE" >"$1" 2>&1 &
+  FLOOD=$!
+  sleep 1
 }
 
 row() { printf '| %-44s | %9s | %9s | %9s | %6s | %9s |\n' "$@"; }
@@ -91,84 +106,90 @@ echo "$ARGON"
 # The machine's speed drifts by a quarter within minutes, so every hashing scenario is
 # judged against the ceiling measured right before and right after it (their mean).
 ceiling() { target/release/examples/argon2_ceiling 3 | awk '{print $(NF-4)}'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
 mean() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", (a + b) / 2}'; }
-pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f %%", (b > 0 ? 100 * a / b : 0)}'; }
-ms() { # a wrk or loadgen duration (850.00us, 1.20ms, 1.5s) in ms
-  awk -v d="$1" 'BEGIN { v = d + 0; if (d ~ /us$/) v /= 1000; else if (d ~ /ms$/) v += 0; else if (d ~ /s$/) v *= 1000; printf "%.3f", v }'
-}
-# Appends one line to the run's verdicts, which are printed after its table.
-verdict() { echo "$*" >>"$OUT/verdicts-$label.md"; }
+percent() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0 && a != "") printf "%.1f", 100 * a / b; else print "nan"}'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
+# A field of a loadgen summary line (rate_target=… achieved=…/s p50=1.20ms …).
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+# loadgen prints latencies as 1.20ms, or n/a when nothing came back.
+ms() { case $1 in *ms) echo "${1%ms}" ;; *) echo nan ;; esac; }
+# "met" when awk finds CONDITION true of x (nan never is).
+judge() { awk -v x="$1" "BEGIN {print (x != \"nan\" && x != \"\" && ($2)) ? \"met\" : \"missed\"}"; }
+# One line of a run's verdicts, printed after its tables.
+verdict() { echo "- $2" >>"$OUT/verdicts-$1.md"; }
 
 # (e): /users/me at full speed while a login flood runs; the hashing threads at priority $2.
 flood_scenario() { # label priority
-  local label=$1 priority=$2 r rps p50 p99 err before after
+  local label=$1 priority=$2 rps p50 p99 err before after
   before=$(ceiling)
   reset_peak_rss
-  wrk -t1 -c"$HASH_CONNS" -d"$((DURATION + 2))s" --latency -s bench/wrk/login.lua "$BASE" >"$OUT/$label-e_flood_$priority.txt" 2>&1 &
-  local flood=$!
-  sleep 1
-  r=$(run_wrk "$label-e_me_during_flood_$priority" me.lua "$CONNS")
-  wait "$flood" || true
-  read -r rps p50 p99 err <<<"$r"
-  row "e_me_during_flood, hash priority $priority (c=$CONNS)" "$rps" "$p50" "$p99" "$err" "$(peak_rss)" | tee -a "$OUT/results-$label.md"
-  r=$(awk '/^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /^Requests\/sec/ {rps=$2} /Non-2xx/ {err=$5}
-       END {printf "%s %s %s %s\n", rps, p50, p99, (err == "" ? 0 : err)}' "$OUT/$label-e_flood_$priority.txt")
-  read -r rps p50 p99 err <<<"$r"
+  start_flood "$OUT/$label-e_flood_$priority.txt"
+  read -r rps p50 p99 err <<<"$(run_wrk "$label-e_me_during_flood_$priority" me.lua "$CONNS")"
+  wait "$FLOOD" || true
+  row "e_me_during_flood, hash priority $priority (c=$CONNS)" "$rps" "$p50" "$p99" "$err" "$(peak_rss "$label")" | tee -a "$OUT/results-$label.md"
+  read -r rps p50 p99 err <<<"$(parse_wrk "$OUT/$label-e_flood_$priority.txt")"
   row "e_the_login_flood, hash priority $priority (c=$HASH_CONNS)" "$rps" "$p50" "$p99" "$err" "" | tee -a "$OUT/results-$label.md"
   after=$(ceiling)
-  verdict "- (e) closed loop, hashing at priority $priority: the flood got $(pct "$rps" "$(mean "$before" "$after")") of the ceiling beside it ($before, $after)"
+  verdict "$label" "no target: (e) closed loop, hashing at priority $priority: the flood got $(percent "$rps" "$(mean "$before" "$after")") % of the ceiling beside it ($before, $after)"
 }
 
-# (e), open loop: /users/me at a fixed rate, alone and then while the login flood runs.
+# (e), open loop: /users/me at a fixed rate, alone and then while the login flood runs;
+# E_ROUNDS such pairs, judged by the median of their p99 ratios and of the flood's shares.
 open_loop_scenario() { # label rate
-  local label=$1 rate=$2 alone during flood before after round r rps p50 p99 err
+  local label=$1 rate=$2 round alone during before after rps p50 p99 err bad=0 file
   local loadgen=(target/release/examples/loadgen --url "$BASE/api/v1/users/me" --rate "$rate"
     --duration "$DURATION" --connections "$CONNS" --tokens "$BENCH_TOKENS")
-  local alone_p99=() during_p99=() shares=()
+  local ratios=() shares=() rounds=()
   for round in $(seq 1 "$E_ROUNDS"); do
-    alone=$("${loadgen[@]}" | tee "$OUT/$label-e_open_me_alone.txt" | awk '/^rate_target=/')
+    file="$OUT/$label-e_open_${rate}_$round"
+    alone=$("${loadgen[@]}" | tee "$file-alone.txt" | awk '/^rate_target=/')
     before=$(ceiling)
     reset_peak_rss
-    wrk -t1 -c"$HASH_CONNS" -d"$((DURATION + 2))s" --latency -s bench/wrk/login.lua "$BASE" >"$OUT/$label-e_open_flood.txt" 2>&1 &
-    flood=$!
-    sleep 1
-    during=$("${loadgen[@]}" | tee "$OUT/$label-e_open_me_during_flood.txt" | awk '/^rate_target=/')
-    wait "$flood" || true
-    open_row "e_open_me_alone at $rate/s ($round)" "$alone" ""
-    open_row "e_open_me_during_flood at $rate/s ($round)" "$during" "$(peak_rss)"
-    r=$(awk '/^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /^Requests\/sec/ {rps=$2} /Non-2xx/ {err=$5}
-         END {printf "%s %s %s %s\n", rps, p50, p99, (err == "" ? 0 : err)}' "$OUT/$label-e_open_flood.txt")
-    read -r rps p50 p99 err <<<"$r"
+    start_flood "$file-flood.txt"
+    during=$("${loadgen[@]}" | tee "$file-during.txt" | awk '/^rate_target=/')
+    wait "$FLOOD" || true
+    open_row "$label" "e_open_me_alone at $rate/s ($round)" "$alone" ""
+    open_row "$label" "e_open_me_during_flood at $rate/s ($round)" "$during" "$(peak_rss "$label")"
+    read -r rps p50 p99 err <<<"$(parse_wrk "$file-flood.txt")"
     row "e_open_the_login_flood ($round, c=$HASH_CONNS)" "$rps" "$p50" "$p99" "$err" "" | tee -a "$OUT/results-$label.md"
     after=$(ceiling)
-    alone_p99+=("$(ms "$(sed -n 's/.* p99=\([^ ]*\).*/\1/p' <<<"$alone")")")
-    during_p99+=("$(ms "$(sed -n 's/.* p99=\([^ ]*\).*/\1/p' <<<"$during")")")
-    shares+=("$(awk -v r="$rps" -v c="$(mean "$before" "$after")" 'BEGIN {printf "%.1f", (c > 0 ? 100 * r / c : 0)}')")
+    bad=$((bad + $(failures "$alone") + $(failures "$during") + err))
+    ratios+=("$(awk -v a="$(ms "$(field p99 "$alone")")" -v d="$(ms "$(field p99 "$during")")" \
+      'BEGIN {if (a != "nan" && d != "nan" && a > 0) printf "%.2f", d / a; else print "nan"}')")
+    shares+=("$(percent "$rps" "$(mean "$before" "$after")")")
+    rounds+=("$(field p99 "$alone") → $(field p99 "$during") at ${shares[-1]} %")
   done
-  local a d
-  a=$(median "${alone_p99[@]}")
-  d=$(median "${during_p99[@]}")
-  verdict "- (e) open loop at $rate/s, median of $E_ROUNDS rounds: p99 $a → $d ms ($(awk -v a="$a" -v d="$d" 'BEGIN {printf "%.2f", (a > 0 ? d / a : 0)}')×; target ≤ 2×), the flood at $(median "${shares[@]}") % of the ceiling beside it (target ≥ 70 %); rounds: p99 alone ${alone_p99[*]} ms, during ${during_p99[*]} ms, flood ${shares[*]} %"
+  local ratio share outcome
+  ratio=$(median "${ratios[@]}")
+  share=$(median "${shares[@]}")
+  outcome=$(judge "$ratio" "x <= 2")
+  [ "$(judge "$share" "x >= 70")" = met ] || outcome=missed
+  case " ${ratios[*]} ${shares[*]} " in *" nan "*) outcome=missed ;; esac
+  [ "$bad" -eq 0 ] || outcome="missed ($bad failed requests)"
+  verdict "$label" "$outcome: (e) open loop at $rate/s, median of $E_ROUNDS rounds: p99 during the flood ${ratio}× that alone (target ≤ 2×), the flood at $share % of the ceiling beside it (target ≥ 70 %); rounds (p99 alone → during, flood): $(IFS=';'; echo "${rounds[*]}" | sed 's/;/; /g')"
+}
+
+# Errors plus non-2xx answers in a loadgen summary line; one when the line is missing.
+failures() { # summary
+  [ -n "$1" ] || { echo 1; return; }
+  awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "errors" || kv[1] == "non2xx") n += kv[2] }} END {print n + 0}' <<<"$1"
 }
 
 # One table row from a loadgen summary line.
-open_row() { # name summary rss
-  local achieved p50 p99 bad
-  achieved=$(sed -n 's/.*achieved=\([0-9.]*\).*/\1/p' <<<"$2")
-  p50=$(sed -n 's/.* p50=\([^ ]*\).*/\1/p' <<<"$2")
-  p99=$(sed -n 's/.* p99=\([^ ]*\).*/\1/p' <<<"$2")
-  bad=$(awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "errors" || kv[1] == "non2xx") n += kv[2] }} END {print n + 0}' <<<"$2")
-  row "$1" "$achieved" "$p50" "$p99" "$bad" "$3" | tee -a "$OUT/results-$label.md"
+open_row() { # label name summary rss
+  local achieved
+  achieved=$(field achieved "$3")
+  row "$2" "${achieved%/s}" "$(field p50 "$3")" "$(field p99 "$3")" "$(failures "$3")" "$4" | tee -a "$OUT/results-$1.md"
 }
 
 # pgbench at (a)'s and (d)'s connection count, right after the scenario it is the ceiling of.
-pgbench_verdict() { # S|N doorman_rps what target_percent
-  local tps
-  tps=$("$PGBENCH" -M prepared -"$1" -c "$CONNS" -j "$THREADS" -T "$DURATION" "$PG_BASE/doorman_pgbench" 2>/dev/null \
-    | awk '/^tps/ {print $3; exit}')
-  echo "pgbench -$1 -M prepared -c $CONNS -j $THREADS: $tps tps" | tee -a "$OUT/results-$label.md"
-  verdict "- $3 $2 req/s = $(pct "$2" "$tps") of \`pgbench -$1 -M prepared\` ($tps tps, right after it; target ≥ $4 %)"
+pgbench_verdict() { # label S|N doorman_rps what
+  local tps share
+  tps=$("$PGBENCH" -M prepared -"$2" -c "$CONNS" -j "$THREADS" -T "$DURATION" "$PG_BASE/doorman_pgbench" 2>&1 \
+    | awk '/^tps/ {print $3; exit}') || tps=""
+  echo "pgbench -$2 -M prepared -c $CONNS -j $THREADS: ${tps:-failed} tps" | tee -a "$OUT/results-$1.md"
+  share=$(percent "$3" "$tps")
+  verdict "$1" "$(judge "$share" "x >= 50"): $4 $3 req/s = $share % of \`pgbench -$2 -M prepared\` (${tps:-failed} tps, right after it; target ≥ 50 %)"
 }
 
 bench_db() { # label database_url
@@ -187,24 +208,29 @@ bench_db() { # label database_url
   } >"$OUT/results-$label.md"
 
   : >"$OUT/verdicts-$label.md"
-  local name script conns r me_rps=0 before after
+  : >"$OUT/$label-rss"
+  local name script conns rps p50 p99 err me_rps=0 before after hashing share
   for spec in "a_me:me.lua:$CONNS" "b_login:login.lua:$HASH_CONNS" "c_register:register.lua:$HASH_CONNS" "d_refresh:refresh.lua:$CONNS"; do
     IFS=: read -r name script conns <<<"$spec"
-    if [ "$script" = login.lua ] || [ "$script" = register.lua ]; then before=$(ceiling); fi
+    hashing=$([ "$script" = login.lua ] || [ "$script" = register.lua ] && echo 1 || echo 0)
+    [ "$hashing" = 0 ] || before=$(ceiling)
     reset_peak_rss
-    r=$(run_wrk "$label-$name" "$script" "$conns")
-      read -r rps p50 p99 err <<<"$r"
-    row "$name (c=$conns)" "$rps" "$p50" "$p99" "$err" "$(peak_rss)" | tee -a "$OUT/results-$label.md"
+    read -r rps p50 p99 err <<<"$(run_wrk "$label-$name" "$script" "$conns")"
+    row "$name (c=$conns)" "$rps" "$p50" "$p99" "$err" "$(peak_rss "$label")" | tee -a "$OUT/results-$label.md"
     [ "$name" = a_me ] && me_rps=$rps
     if [ "$label" = postgres ] && [ -n "$PGBENCH" ]; then
       case $name in
-        a_me) pgbench_verdict S "$rps" "(a) /users/me" 50 ;;
-        d_refresh) pgbench_verdict N "$rps" "(d) refresh" 50 ;;
+        a_me) pgbench_verdict "$label" S "$rps" "(a) /users/me" ;;
+        d_refresh)
+          pgbench_verdict "$label" N "$rps" "(d) refresh"
+          # pgbench -N leaves dirty pages and WAL behind; write them out before (e).
+          psql -q "$PG_ADMIN" -c CHECKPOINT ;;
       esac
     fi
-    if [ "$script" = login.lua ] || [ "$script" = register.lua ]; then
+    if [ "$hashing" = 1 ]; then
       after=$(ceiling)
-      verdict "- (${name%%_*}) ${name#*_} $rps/s = $(pct "$rps" "$(mean "$before" "$after")") of the argon2id ceiling beside it ($before, $after; target ≥ 90 %)"
+      share=$(percent "$rps" "$(mean "$before" "$after")")
+      verdict "$label" "$(judge "$share" "x >= 90"): (${name%%_*}) ${name#*_} $rps/s = $share % of the argon2id ceiling beside it ($before, $after; target ≥ 90 %)"
     fi
   done
   echo "$me_rps" >"$OUT/$label-a_rps"
@@ -218,12 +244,18 @@ bench_db() { # label database_url
   flood_scenario "$label" 0
   stop_server
 
+  local peak
+  peak=$(sort -n "$OUT/$label-rss" | tail -n 1 | awk '{printf "%.1f", $1 / 1024}')
+  verdict "$label" "$(judge "$peak" "x <= 64"): peak RSS $peak MiB over every scenario (target ≤ 64 MiB)"
+
   if [ "$label" = sqlite ]; then
     local start end
     start=$(date +%s%N)
     start_server "$url"
     end=$(date +%s%N)
-    echo "ready on an existing SQLite database: $(( (end - start) / 1000000 )) ms (incl. the 50 ms poll step)" | tee -a "$OUT/results-$label.md"
+    local ready=$(( (end - start) / 1000000 ))
+    echo "ready on an existing SQLite database: $ready ms (incl. the 50 ms poll step)" | tee -a "$OUT/results-$label.md"
+    verdict "$label" "$(judge "$ready" "x <= 200"): ready in $ready ms on an existing SQLite database, including the 50 ms poll step (target ≤ 200 ms)"
     stop_server
   fi
 }
@@ -244,16 +276,17 @@ if [ "$WHICH" = postgres ] || [ "$WHICH" = all ]; then
   psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS doorman_bench WITH (FORCE)" -c "DROP DATABASE IF EXISTS doorman_pgbench WITH (FORCE)"
 fi
 
-for label in sqlite postgres; do
+if [ "$WHICH" = all ]; then
+  sqlite_rps=$(cat "$OUT/sqlite-a_rps") postgres_rps=$(cat "$OUT/postgres-a_rps")
+  verdict both "$(judge "$sqlite_rps" "x > $postgres_rps"): (a) SQLite $sqlite_rps req/s against PostgreSQL $postgres_rps (target: higher)"
+fi
+for label in sqlite postgres both; do
   [ -s "$OUT/verdicts-$label.md" ] || continue
   echo
   echo "== $label against the targets"
   cat "$OUT/verdicts-$label.md"
 done
-if [ "$WHICH" = all ]; then
-  echo "- (a) SQLite $(cat "$OUT/sqlite-a_rps") req/s against PostgreSQL $(cat "$OUT/postgres-a_rps") (target: higher)"
-fi
 
 echo
 echo "$ARGON" | tee "$OUT/argon2.txt"
-echo "results: $OUT/results-*.md"
+echo "results: $OUT/results-*.md, verdicts: $OUT/verdicts-*.md"

@@ -157,25 +157,21 @@ impl Db {
     /// Opens a pool for `url` (`sqlite://PATH` or `postgres://...`).
     pub async fn connect(url: &str, max_size: usize) -> anyhow::Result<Self> {
         let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
-        let sqlite_file = (!postgres).then(|| sqlite_path(url)).transpose()?;
-        let pool = match &sqlite_file {
-            None => {
-                let pool = pg_pool(url, max_size)?;
-                DbPool::Pg(first_connection(pool, "cannot connect to PostgreSQL").await?)
-            }
-            Some(path) => {
-                let setup: SetupCallback<SqliteConn> =
-                    Box::new(|path| Box::pin(setup_sqlite(path.to_owned())));
-                let pool = build_pool(path, setup, max_size)?;
-                DbPool::Sqlite(first_connection(pool, "cannot open the SQLite database").await?)
-            }
-        };
-        let sqlite_file = match sqlite_file {
-            Some(path) => Some(Arc::new(SqliteFile {
-                id: file_id(&path).context("cannot read the SQLite database file")?,
-                path,
-            })),
-            None => None,
+        let (pool, sqlite_file) = if postgres {
+            let pool = pg_pool(url, max_size)?;
+            let pool = first_connection(pool, "cannot connect to PostgreSQL").await?;
+            (DbPool::Pg(pool), None)
+        } else {
+            let path = sqlite_path(url)?;
+            let setup: SetupCallback<SqliteConn> =
+                Box::new(|path| Box::pin(setup_sqlite(path.to_owned())));
+            let pool = build_pool(&path, setup, max_size)?;
+            let pool = first_connection(pool, "cannot open the SQLite database").await?;
+            let id = file_id(&path).context("cannot read the SQLite database file")?;
+            (
+                DbPool::Sqlite(pool),
+                Some(Arc::new(SqliteFile { path, id })),
+            )
         };
         Ok(Self {
             pool,
@@ -380,19 +376,16 @@ impl Db {
             let same =
                 tokio::task::spawn_blocking(move || file_id(&file.path).map(|id| id == file.id))
                     .await
-                    .map_err(Error::internal)?;
-            match same {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Err(Error::internal(anyhow::anyhow!(
-                        "the SQLite database file was replaced"
-                    )));
-                }
-                Err(err) => {
-                    return Err(Error::internal(
-                        anyhow::Error::new(err).context("the SQLite database file is gone"),
-                    ));
-                }
+                    .map_err(Error::internal)?
+                    .map_err(|err| {
+                        Error::internal(
+                            anyhow::Error::new(err).context("the SQLite database file is gone"),
+                        )
+                    })?;
+            if !same {
+                return Err(Error::internal(anyhow::anyhow!(
+                    "the SQLite database file was replaced"
+                )));
             }
         }
         self.run(|conn| Box::pin(conn.batch("SELECT 1"))).await

@@ -62,13 +62,13 @@ impl TestDb {
     pub fn remove(&self) -> Result<(), String> {
         match self {
             Self::Sqlite { path } => {
-                std::fs::remove_file(path)
-                    .map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
+                let removed = std::fs::remove_file(path)
+                    .map_err(|e| format!("cannot delete {}: {e}", path.display()));
                 for suffix in ["-wal", "-shm"] {
                     // Absent once SQLite has checkpointed and closed.
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
                 }
-                Ok(())
+                removed
             }
             Self::Postgres { admin_url, name } => {
                 let url = admin_url.clone();

@@ -80,7 +80,7 @@ pub enum Error {
     PasswordReused,
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
-    #[error("the service is overloaded")]
+    #[error("the service is overloaded or its database is unavailable")]
     ServiceUnavailable { retry_after_secs: u64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),

@@ -107,6 +107,13 @@ async fn health_endpoints_answer_and_readiness_checks_the_database() {
     assert_eq!(live.status, StatusCode::OK);
     ready.assert_problem(503, "service_unavailable");
     assert_eq!(ready.header("retry-after"), Some("5"));
+
+    // A new file in a SQLite database's place (as a new connection would create) is not it.
+    if let Some(path) = app.config.database_url.strip_prefix("sqlite://") {
+        std::fs::write(path, b"").unwrap_or_else(|e| panic!("{e}"));
+        let ready = app.request(Method::GET, "/health/ready", None, None).await;
+        ready.assert_problem(503, "service_unavailable");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

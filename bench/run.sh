@@ -98,6 +98,12 @@ start_flood() { # report file
 }
 
 row() { printf '| %-44s | %9s | %9s | %9s | %6s | %9s |\n' "$@"; }
+# One row of a run's table, printed and kept in its results file.
+record() { # label name req/s p50 p99 non-2xx rss
+  local label=$1
+  shift
+  row "$@" | tee -a "$OUT/results-$label.md"
+}
 
 echo "== argon2id ceiling"
 ARGON=$(target/release/examples/argon2_ceiling 5)
@@ -107,6 +113,8 @@ echo "$ARGON"
 # judged against the ceiling measured right before and right after it (their mean).
 ceiling() { target/release/examples/argon2_ceiling 3 | awk '{print $(NF-4)}'; }
 mean() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", (a + b) / 2}'; }
+# What RATE is of the mean of the ceilings measured before and after it, in per cent.
+share_of() { percent "$1" "$(mean "$2" "$3")"; }
 percent() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0 && a != "") printf "%.1f", 100 * a / b; else print "nan"}'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
 # A field of a loadgen summary line (rate_target=… achieved=…/s p50=1.20ms …).
@@ -126,11 +134,11 @@ flood_scenario() { # label priority
   start_flood "$OUT/$label-e_flood_$priority.txt"
   read -r rps p50 p99 err <<<"$(run_wrk "$label-e_me_during_flood_$priority" me.lua "$CONNS")"
   wait "$FLOOD" || true
-  row "e_me_during_flood, hash priority $priority (c=$CONNS)" "$rps" "$p50" "$p99" "$err" "$(peak_rss "$label")" | tee -a "$OUT/results-$label.md"
+  record "$label" "e_me_during_flood, hash priority $priority (c=$CONNS)" "$rps" "$p50" "$p99" "$err" "$(peak_rss "$label")"
   read -r rps p50 p99 err <<<"$(parse_wrk "$OUT/$label-e_flood_$priority.txt")"
-  row "e_the_login_flood, hash priority $priority (c=$HASH_CONNS)" "$rps" "$p50" "$p99" "$err" "" | tee -a "$OUT/results-$label.md"
+  record "$label" "e_the_login_flood, hash priority $priority (c=$HASH_CONNS)" "$rps" "$p50" "$p99" "$err" ""
   after=$(ceiling)
-  verdict "$label" "no target: (e) closed loop, hashing at priority $priority: the flood got $(percent "$rps" "$(mean "$before" "$after")") % of the ceiling beside it ($before, $after)"
+  verdict "$label" "no target: (e) closed loop, hashing at priority $priority: the flood got $(share_of "$rps" "$before" "$after") % of the ceiling beside it ($before, $after)"
 }
 
 # (e), open loop: /users/me at a fixed rate, alone and then while the login flood runs;
@@ -151,12 +159,12 @@ open_loop_scenario() { # label rate
     open_row "$label" "e_open_me_alone at $rate/s ($round)" "$alone" ""
     open_row "$label" "e_open_me_during_flood at $rate/s ($round)" "$during" "$(peak_rss "$label")"
     read -r rps p50 p99 err <<<"$(parse_wrk "$file-flood.txt")"
-    row "e_open_the_login_flood ($round, c=$HASH_CONNS)" "$rps" "$p50" "$p99" "$err" "" | tee -a "$OUT/results-$label.md"
+    record "$label" "e_open_the_login_flood ($round, c=$HASH_CONNS)" "$rps" "$p50" "$p99" "$err" ""
     after=$(ceiling)
     bad=$((bad + $(failures "$alone") + $(failures "$during") + err))
     ratios+=("$(awk -v a="$(ms "$(field p99 "$alone")")" -v d="$(ms "$(field p99 "$during")")" \
       'BEGIN {if (a != "nan" && d != "nan" && a > 0) printf "%.2f", d / a; else print "nan"}')")
-    shares+=("$(percent "$rps" "$(mean "$before" "$after")")")
+    shares+=("$(share_of "$rps" "$before" "$after")")
     rounds+=("$(field p99 "$alone") → $(field p99 "$during") at ${shares[-1]} %")
   done
   local ratio share outcome
@@ -179,7 +187,7 @@ failures() { # summary
 open_row() { # label name summary rss
   local achieved
   achieved=$(field achieved "$3")
-  row "$2" "${achieved%/s}" "$(field p50 "$3")" "$(field p99 "$3")" "$(failures "$3")" "$4" | tee -a "$OUT/results-$1.md"
+  record "$1" "$2" "${achieved%/s}" "$(field p50 "$3")" "$(field p99 "$3")" "$(failures "$3")" "$4"
 }
 
 # pgbench at (a)'s and (d)'s connection count, right after the scenario it is the ceiling of.
@@ -216,7 +224,7 @@ bench_db() { # label database_url
     [ "$hashing" = 0 ] || before=$(ceiling)
     reset_peak_rss
     read -r rps p50 p99 err <<<"$(run_wrk "$label-$name" "$script" "$conns")"
-    row "$name (c=$conns)" "$rps" "$p50" "$p99" "$err" "$(peak_rss "$label")" | tee -a "$OUT/results-$label.md"
+    record "$label" "$name (c=$conns)" "$rps" "$p50" "$p99" "$err" "$(peak_rss "$label")"
     [ "$name" = a_me ] && me_rps=$rps
     if [ "$label" = postgres ] && [ -n "$PGBENCH" ]; then
       case $name in
@@ -229,7 +237,7 @@ bench_db() { # label database_url
     fi
     if [ "$hashing" = 1 ]; then
       after=$(ceiling)
-      share=$(percent "$rps" "$(mean "$before" "$after")")
+      share=$(share_of "$rps" "$before" "$after")
       verdict "$label" "$(judge "$share" "x >= 90"): (${name%%_*}) ${name#*_} $rps/s = $share % of the argon2id ceiling beside it ($before, $after; target ≥ 90 %)"
     fi
   done

@@ -19,7 +19,7 @@ use crate::crypto::password::PasswordHasher;
 use crate::db::Db;
 use crate::domain::{Email, NewPassword};
 use crate::http::extract::{HttpSettings, path_error};
-use crate::http::limits::{IpRateLimit, rate_limit};
+use crate::http::limits::IpRateLimit;
 use crate::http::{RouteTable, fallback, request_context, routes};
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
@@ -84,7 +84,6 @@ impl Application {
                     !cors_origins.is_empty(),
                     cors(&cors_origins),
                 ))
-                .wrap(from_fn(rate_limit))
                 .wrap(from_fn(request_context))
         })
         .workers(http_workers)

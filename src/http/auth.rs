@@ -1,12 +1,14 @@
 //! `/api/v1/auth`: login, refresh, logout, introspection, password reset.
 
 use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::dto::TokenPair;
 use super::extract::ApiJson;
+use super::limits::rate_limit;
 use crate::crypto::jwt::TokenType;
 use crate::domain::{
     ClientInfo, Email, LoginName, Role, SessionId, UserId, check_no_control_chars,
@@ -88,7 +90,7 @@ fn no_store(pair: TokenPair) -> HttpResponse {
         (status = 503, description = "`service_unavailable`: hashing queue full", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/auth/login")]
+#[post("/auth/login", wrap = "from_fn(rate_limit)")]
 pub async fn login(
     ctx: web::Data<Context>,
     client: ClientInfo,
@@ -121,7 +123,7 @@ pub struct RefreshRequest {
         (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/auth/refresh")]
+#[post("/auth/refresh", wrap = "from_fn(rate_limit)")]
 pub async fn refresh(
     ctx: web::Data<Context>,
     client: ClientInfo,
@@ -189,7 +191,7 @@ pub struct IntrospectResponse {
         (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/auth/introspect")]
+#[post("/auth/introspect", wrap = "from_fn(rate_limit)")]
 pub async fn introspect(
     ctx: web::Data<Context>,
     ApiJson(body): ApiJson<IntrospectRequest>,
@@ -236,7 +238,7 @@ pub struct ForgotPasswordRequest {
         (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/auth/password/forgot")]
+#[post("/auth/password/forgot", wrap = "from_fn(rate_limit)")]
 pub async fn forgot_password(
     ctx: web::Data<Context>,
     client: ClientInfo,
@@ -266,7 +268,7 @@ pub struct ResetPasswordRequest {
         (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/auth/password/reset")]
+#[post("/auth/password/reset", wrap = "from_fn(rate_limit)")]
 pub async fn reset_password(
     ctx: web::Data<Context>,
     client: ClientInfo,

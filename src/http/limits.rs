@@ -1,5 +1,8 @@
 //! The per-IP token bucket on the auth endpoints (login, register, refresh, forgot, reset,
 //! introspect). The client IP is the peer, or `X-Forwarded-For` behind a trusted proxy.
+//! Each of those routes wraps itself in [`rate_limit`] (`#[post(…, wrap = …)]`), so the
+//! limit follows the router's decoded, matched path and not the raw request line: no
+//! spelling of a path (`/api/v1/auth/%6Cogin`) reaches a limited handler around it.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -7,7 +10,6 @@ use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{ResponseError, web};
 use governor::clock::{Clock, DefaultClock};
@@ -15,16 +17,6 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::extract::client_ip;
 use crate::error::Error;
-
-/// The endpoints the limit covers.
-const LIMITED: [&str; 6] = [
-    "/api/v1/users",
-    "/api/v1/auth/login",
-    "/api/v1/auth/refresh",
-    "/api/v1/auth/password/forgot",
-    "/api/v1/auth/password/reset",
-    "/api/v1/auth/introspect",
-];
 
 pub struct IpRateLimit {
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
@@ -63,13 +55,10 @@ pub async fn rate_limit(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let limited = req.method() == Method::POST && LIMITED.contains(&req.path());
-    if limited
-        && let (Some(limits), Some(ip)) = (
-            req.app_data::<web::Data<IpRateLimit>>(),
-            client_ip(req.request()),
-        )
-        && let Err(retry_after_secs) = limits.check(ip)
+    if let (Some(limits), Some(ip)) = (
+        req.app_data::<web::Data<IpRateLimit>>(),
+        client_ip(req.request()),
+    ) && let Err(retry_after_secs) = limits.check(ip)
     {
         let response = Error::RateLimited { retry_after_secs }.error_response();
         return Ok(req.into_response(response).map_into_right_body());

@@ -1,12 +1,14 @@
 //! `/api/v1/users`: registration, the caller's own account, and users by id.
 
 use actix_web::http::header;
+use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::dto::{Fields, User, nullable, vouched};
 use super::extract::ApiJson;
+use super::limits::rate_limit;
 use crate::domain::{
     ClientInfo, DateOfBirth, Email, Name, NewPassword, Phone, ProfileChanges, UserId, Username,
 };
@@ -100,7 +102,7 @@ impl RegisterRequest {
         (status = 503, description = "`service_unavailable`: hashing queue full", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/users")]
+#[post("/users", wrap = "from_fn(rate_limit)")]
 pub async fn create_user(
     ctx: web::Data<Context>,
     client: ClientInfo,

@@ -28,6 +28,8 @@ pub enum LoginOutcome {
     Failed,
     Locked,
     Disabled,
+    /// Refused with 503: the hashing pool and its queue were full.
+    Shed,
 }
 
 impl LoginOutcome {
@@ -37,6 +39,7 @@ impl LoginOutcome {
             Self::Failed => "failed",
             Self::Locked => "locked",
             Self::Disabled => "disabled",
+            Self::Shed => "shed",
         }
     }
 }

@@ -1,6 +1,9 @@
 //! argon2id hashing on a bounded pool of low-priority threads. Hashing never runs on the
-//! async workers, at most one hash per pool thread runs at a time, and when the queue is
-//! full the caller is told at once (503) instead of waiting.
+//! async workers, at most one hash per pool thread runs at a time, and when the pool and its
+//! queue are full the caller is told at once (503) instead of waiting.
+//!
+//! A caller takes a [`Slot`] first and hashes with it later, so that a login can learn that
+//! it would be shed before it counts an attempt against an account.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
@@ -28,12 +31,36 @@ pub struct Verified {
 }
 
 pub struct PasswordHasher {
-    jobs: mpsc::SyncSender<Job>,
+    jobs: mpsc::Sender<Job>,
     params: Params,
     /// What an unknown user's password is checked against; made on the pool at start.
     dummy_hash: Arc<OnceLock<String>>,
+    /// Jobs handed to the pool that no thread has picked up yet.
     queued: Arc<AtomicUsize>,
+    /// Slots taken and not yet finished (waiting, queued or hashing), at most `capacity`.
+    taken: Arc<AtomicUsize>,
+    /// Pool threads plus the jobs allowed to wait for one.
+    capacity: usize,
     shed: AtomicU64,
+}
+
+/// A place on the hashing pool, taken before the work it is for; given back when its job
+/// is done, or when it is dropped unused.
+#[must_use = "a slot holds a place on the pool until it is used or dropped"]
+pub struct Slot<'a> {
+    hasher: &'a PasswordHasher,
+    place: Place,
+}
+
+/// One taken place on the pool, given back when dropped: with its slot when unused, else
+/// with its job, done or not, so a request dropped mid-wait does not free a place whose
+/// thread is still hashing for it.
+struct Place(Arc<AtomicUsize>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Pool counters for metrics.
@@ -55,10 +82,11 @@ impl PasswordHasher {
     ) -> anyhow::Result<Self> {
         let params = Params::new(memory_kib, iterations, parallelism, None)
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
-        let (jobs, receiver) = mpsc::sync_channel::<Job>(queue);
+        let (jobs, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         let queued = Arc::new(AtomicUsize::new(0));
-        for index in 0..workers.max(1) {
+        let workers = workers.max(1);
+        for index in 0..workers {
             let receiver = Arc::clone(&receiver);
             let queued = Arc::clone(&queued);
             std::thread::Builder::new()
@@ -82,7 +110,7 @@ impl PasswordHasher {
         let dummy_hash = Arc::new(OnceLock::new());
         let (dummy, dummy_params) = (Arc::clone(&dummy_hash), params.clone());
         queued.fetch_add(1, Ordering::Relaxed);
-        jobs.try_send(Box::new(move || {
+        jobs.send(Box::new(move || {
             dummy.get_or_init(|| dummy_for(&dummy_params));
         }))
         .map_err(|_| anyhow::anyhow!("the hashing pool did not start"))?;
@@ -91,6 +119,8 @@ impl PasswordHasher {
             params,
             dummy_hash,
             queued,
+            taken: Arc::new(AtomicUsize::new(0)),
+            capacity: workers + queue,
             shed: AtomicU64::new(0),
         })
     }
@@ -102,23 +132,62 @@ impl PasswordHasher {
         }
     }
 
+    /// Takes a place on the pool, or answers 503 at once when every place is taken.
+    pub fn reserve(&self) -> Result<Slot<'_>> {
+        let admitted = self
+            .taken
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |taken| {
+                (taken < self.capacity).then_some(taken + 1)
+            })
+            .is_ok();
+        if !admitted {
+            self.shed.fetch_add(1, Ordering::Relaxed);
+            return Err(Error::ServiceUnavailable {
+                retry_after_secs: 1,
+            });
+        }
+        Ok(Slot {
+            hasher: self,
+            place: Place(Arc::clone(&self.taken)),
+        })
+    }
+
     pub async fn hash(&self, password: &str) -> Result<String> {
-        let params = self.params.clone();
+        self.reserve()?.hash(password).await
+    }
+
+    /// Verifies `password` against `stored`; with no stored hash (unknown user) it verifies
+    /// against a dummy hash, so both cases cost the same.
+    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verified> {
+        self.reserve()?.verify(password, stored).await
+    }
+
+    /// Whether `password` matches any of `hashes` (password history), in one pool job.
+    pub async fn matches_any(&self, password: &str, hashes: Vec<String>) -> Result<bool> {
+        let password = password.to_owned();
+        self.reserve()?
+            .run(move || hashes.iter().any(|stored| verify_with(&password, stored)))
+            .await
+    }
+}
+
+impl Slot<'_> {
+    pub async fn hash(self, password: &str) -> Result<String> {
+        let params = self.hasher.params.clone();
         let password = password.to_owned();
         self.run(move || hash_with(&params, &password))
             .await?
             .map_err(Error::internal)
     }
 
-    /// Verifies `password` against `stored`; with no stored hash (unknown user) it verifies
-    /// against a dummy hash, so both cases cost the same.
-    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verified> {
+    /// [`PasswordHasher::verify`] in this slot.
+    pub async fn verify(self, password: &str, stored: Option<&str>) -> Result<Verified> {
         let known = stored.is_some();
         let stored = stored.map(str::to_owned);
         let (password, params, dummy) = (
             password.to_owned(),
-            self.params.clone(),
-            Arc::clone(&self.dummy_hash),
+            self.hasher.params.clone(),
+            Arc::clone(&self.hasher.dummy_hash),
         );
         let verified = self
             .run(move || {
@@ -137,34 +206,21 @@ impl PasswordHasher {
         })
     }
 
-    /// Whether `password` matches any of `hashes` (password history), in one pool job.
-    pub async fn matches_any(&self, password: &str, hashes: Vec<String>) -> Result<bool> {
-        let password = password.to_owned();
-        self.run(move || hashes.iter().any(|stored| verify_with(&password, stored)))
-            .await
-    }
-
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    /// Runs `work` on the pool; its place is given back when the job is done.
+    async fn run<T: Send + 'static>(self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let Slot { hasher, place } = self;
+        let (jobs, queued) = (&hasher.jobs, &hasher.queued);
         let (done, result) = oneshot::channel();
         let job: Job = Box::new(move || {
+            let _place = place;
             let _ = done.send(work());
         });
-        self.queued.fetch_add(1, Ordering::Relaxed);
-        match self.jobs.try_send(job) {
-            Ok(()) => {}
-            Err(mpsc::TrySendError::Full(_)) => {
-                self.queued.fetch_sub(1, Ordering::Relaxed);
-                self.shed.fetch_add(1, Ordering::Relaxed);
-                return Err(Error::ServiceUnavailable {
-                    retry_after_secs: 1,
-                });
-            }
-            Err(mpsc::TrySendError::Disconnected(_)) => {
-                self.queued.fetch_sub(1, Ordering::Relaxed);
-                return Err(Error::internal(anyhow::anyhow!(
-                    "the hashing pool has stopped"
-                )));
-            }
+        queued.fetch_add(1, Ordering::Relaxed);
+        if jobs.send(job).is_err() {
+            queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(Error::internal(anyhow::anyhow!(
+                "the hashing pool has stopped"
+            )));
         }
         result
             .await

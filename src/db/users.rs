@@ -195,21 +195,56 @@ pub async fn find_for_login(conn: &mut Conn, name: &LoginName) -> Result<Option<
     .transpose()
 }
 
-/// Counts one more failed login; returns the new count of consecutive failures.
-pub async fn count_failed_login(conn: &mut Conn, id: UserId) -> Result<i32> {
+/// Counts a login attempt against an account that is not locked at `now`, before its
+/// password is checked: the new count of consecutive failures (this attempt included), or
+/// `None` when the account is locked. Concurrent attempts are counted one by one, so no more
+/// of them get past a lock than the count allows.
+pub async fn claim_login_attempt(
+    conn: &mut Conn,
+    id: UserId,
+    now: DateTime<Utc>,
+) -> Result<Option<i32>> {
+    let unlocked = users::locked_until
+        .is_null()
+        .or(users::locked_until.le(Some(Ts(now))));
     let count = run!(conn, |c| by_text(
-        diesel::update(users::table.find(Id(id.0)))
+        diesel::update(users::table.find(Id(id.0)).filter(unlocked))
             .set(users::failed_logins.eq(users::failed_logins + 1))
             .returning(users::failed_logins)
     )
     .get_result(c)
-    .await)?;
+    .await
+    .optional())?;
     Ok(count)
+}
+
+/// Until when the account is locked, if it is.
+pub async fn locked_until(conn: &mut Conn, id: UserId) -> Result<Option<DateTime<Utc>>> {
+    let until: Option<Option<Ts>> = run!(conn, |c| users::table
+        .find(Id(id.0))
+        .select(users::locked_until)
+        .get_result(c)
+        .await
+        .optional())?;
+    Ok(until.flatten().map(|t| t.0))
 }
 
 pub async fn lock_until(conn: &mut Conn, id: UserId, until: DateTime<Utc>) -> Result<()> {
     run!(conn, |c| by_text(
         diesel::update(users::table.find(Id(id.0))).set(users::locked_until.eq(Some(Ts(until))))
+    )
+    .execute(c)
+    .await)?;
+    Ok(())
+}
+
+/// A correct password: the failure count and any lock are cleared.
+pub async fn clear_failed_logins(conn: &mut Conn, id: UserId) -> Result<()> {
+    run!(conn, |c| by_text(
+        diesel::update(users::table.find(Id(id.0))).set((
+            users::failed_logins.eq(0),
+            users::locked_until.eq(None::<Ts>)
+        ))
     )
     .execute(c)
     .await)?;

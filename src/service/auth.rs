@@ -8,7 +8,7 @@ use super::{Context, keys, span};
 use crate::crypto::jwt::{AccessClaims, TokenCodec, TokenType};
 use crate::db::{self, users::LoginRecord};
 use crate::domain::{
-    AuditEvent, AuditKind, ClientInfo, LoginName, Session, SessionId, TokenPair, User,
+    AuditEvent, AuditKind, ClientInfo, LoginName, Session, SessionId, TokenPair, User, UserId,
 };
 use crate::error::{Error, Result};
 use crate::metrics::LoginOutcome;
@@ -47,6 +47,11 @@ pub async fn authenticate(ctx: &Context, token: &str) -> Result<Principal> {
 }
 
 /// Checks a password and opens a session.
+///
+/// A known account's attempt is counted before its password is checked (and the count
+/// cleared when it was right), so concurrent guesses cannot outrun the lock: from the fifth,
+/// each one locks the account for longer, and the ones after it are refused with 429 before
+/// they spend a hash.
 pub async fn login(
     ctx: &Context,
     name: LoginName,
@@ -63,14 +68,19 @@ pub async fn login(
         .and_then(|record| record.locked_until)
         .filter(|until| *until > now)
     {
-        ctx.metrics.login(LoginOutcome::Locked);
-        let wait = (until - now).num_milliseconds();
-        return Err(Error::RateLimited {
-            retry_after_secs: u64::try_from((wait + 999) / 1000).unwrap_or(1),
-        });
+        return Err(locked(ctx, until, now));
     }
+    let slot = ctx
+        .hasher
+        .reserve()
+        .inspect_err(|_| ctx.metrics.login(LoginOutcome::Shed))?;
+    let failures = match &found {
+        Some(record) => Some(count_attempt(ctx, record.user.id, now).await?),
+        None => None,
+    };
     let stored_hash = found.as_ref().and_then(|record| record.hash.clone());
-    let verified = ctx.hasher.verify(password, stored_hash.as_deref()).await?;
+    let verified = slot.verify(password, stored_hash.as_deref()).await?;
+    let now = db::types::now();
 
     let (user, hash) = match found {
         Some(LoginRecord {
@@ -80,11 +90,16 @@ pub async fn login(
         }) if verified.matches => (user, hash),
         other => {
             ctx.metrics.login(LoginOutcome::Failed);
-            record_failure(ctx, other.map(|record| record.user.id), now, client).await?;
+            let failed = other.map(|record| record.user.id).zip(failures);
+            record_failure(ctx, failed, now, client).await?;
             return Err(Error::InvalidCredentials);
         }
     };
     if !user.is_active {
+        let id = user.id;
+        ctx.db
+            .write(move |c| Box::pin(async move { db::users::clear_failed_logins(c, id).await }))
+            .await?;
         ctx.metrics.login(LoginOutcome::Disabled);
         return Err(Error::AccountDisabled);
     }
@@ -142,30 +157,63 @@ pub fn lock_duration(failures: i32) -> Option<chrono::Duration> {
     Some(chrono::Duration::seconds(seconds))
 }
 
-/// Writes `login.failed` and, for a known account, counts the failure and locks the
-/// account when the count calls for it (`login.locked`). Every instance sees the count.
+/// The answer to an attempt on an account locked until `until`.
+fn locked(ctx: &Context, until: DateTime<Utc>, now: DateTime<Utc>) -> Error {
+    ctx.metrics.login(LoginOutcome::Locked);
+    let wait = (until - now).num_milliseconds().max(1);
+    Error::RateLimited {
+        retry_after_secs: u64::try_from((wait + 999) / 1000).unwrap_or(1),
+    }
+}
+
+/// Counts an attempt on account `user` (see [`login`]) and locks it when the count calls
+/// for it: the consecutive failures this attempt would make, or 429 when the account is
+/// locked by now. Every instance sees the count.
+async fn count_attempt(ctx: &Context, user: UserId, now: DateTime<Utc>) -> Result<i32> {
+    let counted = ctx
+        .db
+        .transaction(move |tx| {
+            Box::pin(async move {
+                let Some(failures) = db::users::claim_login_attempt(tx, user, now).await? else {
+                    return Ok(Err(db::users::locked_until(tx, user).await?.unwrap_or(now)));
+                };
+                if let Some(lock) = lock_duration(failures) {
+                    db::users::lock_until(tx, user, now + lock).await?;
+                }
+                Ok(Ok(failures))
+            })
+        })
+        .await?;
+    counted.map_err(|until| locked(ctx, until, now))
+}
+
+/// Writes `login.failed` and, when the failure (the `failures`-th in a row of a known
+/// account) locked the account, `login.locked`.
 async fn record_failure(
     ctx: &Context,
-    user: Option<crate::domain::UserId>,
+    failed: Option<(UserId, i32)>,
     now: DateTime<Utc>,
     client: &ClientInfo,
 ) -> Result<()> {
-    let failed = AuditEvent::new(AuditKind::LoginFailed, now, client)
+    let event = AuditEvent::new(AuditKind::LoginFailed, now, client)
         .detail(serde_json::json!({ "reason": "invalid_credentials" }));
-    let Some(user) = user else {
-        return record(ctx, failed).await;
+    let Some((user, failures)) = failed else {
+        return record(ctx, event).await;
     };
-    let locked = AuditEvent::new(AuditKind::LoginLocked, now, client).subject(user);
-    let failed = failed.subject(user);
+    let event = event.subject(user);
+    let locked = lock_duration(failures).map(|lock| {
+        let detail =
+            serde_json::json!({ "failures": failures, "locked_seconds": lock.num_seconds() });
+        AuditEvent::new(AuditKind::LoginLocked, now, client)
+            .subject(user)
+            .detail(detail)
+    });
     ctx.db
         .transaction(move |tx| {
             Box::pin(async move {
-                let failures = db::users::count_failed_login(tx, user).await?;
-                db::audit::insert(tx, &failed).await?;
-                if let Some(lock) = lock_duration(failures) {
-                    db::users::lock_until(tx, user, now + lock).await?;
-                    let detail = serde_json::json!({ "failures": failures, "locked_seconds": lock.num_seconds() });
-                    db::audit::insert(tx, &locked.detail(detail)).await?;
+                db::audit::insert(tx, &event).await?;
+                if let Some(locked) = &locked {
+                    db::audit::insert(tx, locked).await?;
                 }
                 Ok(())
             })

@@ -57,6 +57,69 @@ async fn auth_endpoints_are_limited_per_ip_with_429_and_retry_after() {
     );
 }
 
+/// The limit follows the route a request reaches, not how its path is spelled, and its 429
+/// carries the CORS headers a browser needs to read it.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_spelling_of_a_limited_path_is_limited_and_its_429_has_cors_headers() {
+    let unlimited = TestApp::spawn().await;
+    unlimited
+        .post(
+            "/api/v1/auth/%6Cogin",
+            json!({ "email": "ada@example.com", "password": PASSWORD }),
+        )
+        .await
+        .assert_problem(401, "invalid_credentials");
+
+    let app = TestApp::spawn_with(|c| {
+        c.rate_limit_per_second = 1;
+        c.rate_limit_burst = 1;
+        c.cors_origins = vec!["https://app.example".to_owned()];
+    })
+    .await;
+    let first = app
+        .post("/api/v1/auth/introspect", json!({ "token": "x" }))
+        .await;
+    assert_eq!(first.status, StatusCode::OK);
+    for (path, body) in [
+        (
+            "/api/v1/user%73",
+            json!({ "email": "ada@example.com", "password": PASSWORD }),
+        ),
+        (
+            "/api/v1/auth/%6Cogin",
+            json!({ "email": "ada@example.com", "password": PASSWORD }),
+        ),
+        ("/api/v1/auth/refres%68", json!({ "refresh_token": "x" })),
+        (
+            "/api/v1/auth/password/%66orgot",
+            json!({ "email": "ada@example.com" }),
+        ),
+        (
+            "/api/v1/auth/password/rese%74",
+            json!({ "token": "x", "new_password": PASSWORD }),
+        ),
+        ("/api/v1/auth/%69ntrospect", json!({ "token": "x" })),
+    ] {
+        let reply = Reply::from(
+            app.client
+                .post(app.url(path))
+                .header("origin", "https://app.example")
+                .json(&body)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
+        .await;
+        reply.assert_problem(429, "rate_limited");
+        assert!(reply.header("retry-after").is_some(), "{path}");
+        assert_eq!(
+            reply.header("access-control-allow-origin"),
+            Some("https://app.example"),
+            "{path}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn x_forwarded_for_counts_only_behind_a_trusted_proxy() {
     let direct = TestApp::spawn_with(limited_app).await;
@@ -167,6 +230,93 @@ async fn five_failed_logins_lock_the_account_with_a_doubling_delay_and_success_r
         .query_text("SELECT type AS value FROM audit_events WHERE type = 'login.locked'")
         .await;
     assert_eq!(locks.len(), 2);
+}
+
+/// Each attempt is counted before its password is checked, so guesses sent all at once
+/// cannot outrun the lock: five are checked, the rest refused without a hash.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_guesses_cannot_outrun_the_lock() {
+    let app = TestApp::spawn().await;
+    app.register("ada@example.com").await;
+
+    let replies = join_all((0..30).map(|_| app.login("ada@example.com", "not my password"))).await;
+
+    let checked = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::UNAUTHORIZED)
+        .count();
+    // Five, unless the machine was so slow that the first lock (1 s, from the fifth
+    // attempt's count) ran out while the others still waited for the database: then a sixth
+    // locks it for 2 s.
+    assert!((5..=6).contains(&checked), "{checked} guesses were checked");
+    for reply in replies
+        .iter()
+        .filter(|r| r.status != StatusCode::UNAUTHORIZED)
+    {
+        reply.assert_problem(429, "rate_limited");
+    }
+    let counted = app
+        .query_text("SELECT CAST(failed_logins AS TEXT) AS value FROM users")
+        .await;
+    assert_eq!(counted, vec![checked.to_string()]);
+    let failed = app
+        .query_text("SELECT type AS value FROM audit_events WHERE type = 'login.failed'")
+        .await;
+    assert_eq!(failed.len(), checked, "one login.failed per checked guess");
+}
+
+/// A login shed for want of a hashing thread was never checked, so it does not count
+/// towards the lock.
+#[tokio::test(flavor = "multi_thread")]
+async fn shed_logins_do_not_count_towards_the_lock() {
+    let app = TestApp::spawn_with(|c| {
+        c.hash_workers = 1;
+        c.hash_queue = 1;
+    })
+    .await;
+    app.register("ada@example.com").await;
+    let heavy = app
+        .replica(|c| {
+            c.hash_workers = 1;
+            c.hash_queue = 1;
+            c.argon2_memory_kib = 64 * 1024;
+            c.argon2_iterations = 8;
+        })
+        .await;
+
+    // One hash running and one waiting fill a pool of one thread and a queue of one.
+    let busy = join_all((0..2).map(|_| heavy.login("nobody@example.com", PASSWORD)));
+    let guesses = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut replies = Vec::new();
+        for _ in 0..6 {
+            replies.push(heavy.login("ada@example.com", "not my password").await);
+        }
+        replies
+    };
+    let (busy, guesses) = tokio::join!(busy, guesses);
+
+    for reply in &busy {
+        reply.assert_problem(401, "invalid_credentials");
+    }
+    for reply in &guesses {
+        reply.assert_problem(503, "service_unavailable");
+        assert_eq!(reply.header("retry-after"), Some("1"));
+    }
+    assert_eq!(
+        app.login("ada@example.com", PASSWORD).await.status,
+        StatusCode::OK,
+        "six shed guesses locked nothing"
+    );
+    let metrics = heavy
+        .request(Method::GET, "/metrics", None, None)
+        .await
+        .body;
+    let text = metrics.as_str().unwrap_or_default();
+    assert!(
+        text.contains(r#"doorman_logins_total{outcome="shed"} 6"#),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -14,6 +14,7 @@ pub struct Metrics {
     http_duration: HistogramVec,
     logins: IntCounterVec,
     hash_queue_depth: IntGauge,
+    hash_in_flight: IntGauge,
     hash_shed: IntCounter,
     db_pool_size: IntGauge,
     db_pool_idle: IntGauge,
@@ -72,6 +73,10 @@ impl Metrics {
             "doorman_password_hash_queue_depth",
             "Password hashing jobs waiting",
         )?;
+        let hash_in_flight = IntGauge::new(
+            "doorman_password_hash_in_flight",
+            "Places taken on the hashing pool: jobs hashing, waiting, or about to be queued",
+        )?;
         let hash_shed = IntCounter::new(
             "doorman_password_hash_shed_total",
             "Requests shed because the hashing queue was full",
@@ -91,6 +96,7 @@ impl Metrics {
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(logins.clone()))?;
         registry.register(Box::new(hash_queue_depth.clone()))?;
+        registry.register(Box::new(hash_in_flight.clone()))?;
         registry.register(Box::new(hash_shed.clone()))?;
         registry.register(Box::new(db_pool_size.clone()))?;
         registry.register(Box::new(db_pool_idle.clone()))?;
@@ -102,6 +108,7 @@ impl Metrics {
             http_duration,
             logins,
             hash_queue_depth,
+            hash_in_flight,
             hash_shed,
             db_pool_size,
             db_pool_idle,
@@ -128,6 +135,7 @@ impl Metrics {
     pub fn render(&self, hasher: HasherStats, pool: PoolStats) -> anyhow::Result<String> {
         let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         self.hash_queue_depth.set(as_i64(hasher.queued));
+        self.hash_in_flight.set(as_i64(hasher.in_flight));
         self.hash_shed
             .inc_by(hasher.shed.saturating_sub(self.hash_shed.get()));
         self.db_pool_size.set(as_i64(pool.size));

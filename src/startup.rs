@@ -27,8 +27,8 @@ use crate::openapi::{ApiDoc, document};
 use crate::service::{self, Context, Settings};
 use secrecy::ExposeSecret;
 
-/// How often an instance re-reads the signing keys (to learn of rotations elsewhere) and
-/// forgets idle clients of the rate limiter.
+/// How often an instance re-reads the signing keys (to learn of rotations elsewhere),
+/// forgets idle clients of the rate limiter, and forgets failed logins a day old.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
 
 pub struct Application {
@@ -99,6 +99,9 @@ impl Application {
                 limits.forget_idle();
                 if let Err(err) = service::keys::reload(&reloading).await {
                     tracing::warn!(error = %err, "reloading signing keys failed");
+                }
+                if let Err(err) = service::auth::forget_idle_failures(&reloading).await {
+                    tracing::warn!(error = %err, "forgetting old failed logins failed");
                 }
             }
         });

@@ -67,6 +67,8 @@ impl Drop for Place {
 #[derive(Debug, Clone, Copy)]
 pub struct HasherStats {
     pub queued: usize,
+    /// Places taken on the pool (hashing, queued, or about to be).
+    pub in_flight: usize,
     pub shed: u64,
 }
 
@@ -128,6 +130,7 @@ impl PasswordHasher {
     pub fn stats(&self) -> HasherStats {
         HasherStats {
             queued: self.queued.load(Ordering::Relaxed),
+            in_flight: self.taken.load(Ordering::Relaxed),
             shed: self.shed.load(Ordering::Relaxed),
         }
     }

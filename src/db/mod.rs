@@ -24,6 +24,7 @@
 
 pub mod audit;
 pub mod keys;
+pub mod login_throttles;
 mod lookups;
 pub mod password_resets;
 mod prepared;

@@ -18,8 +18,6 @@ diesel::table! {
         created_at -> PortableTimestamp,
         updated_at -> PortableTimestamp,
         last_login_at -> Nullable<PortableTimestamp>,
-        failed_logins -> Integer,
-        locked_until -> Nullable<PortableTimestamp>,
     }
 }
 
@@ -119,6 +117,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::PortableTimestamp;
+
+    login_throttles (key) {
+        key -> Text,
+        failed_logins -> Integer,
+        locked_until -> Nullable<PortableTimestamp>,
+        last_attempt_at -> PortableTimestamp,
+    }
+}
+
 diesel::joinable!(tasks -> users (user_id));
 diesel::joinable!(password_reset_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -128,5 +138,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     audit_events,
     tasks,
-    password_reset_tokens
+    password_reset_tokens,
+    login_throttles
 );

@@ -143,9 +143,6 @@ pub struct LoginRecord {
     pub user: User,
     /// The current password hash.
     pub hash: Option<String>,
-    /// Consecutive failed logins.
-    pub failed_logins: i32,
-    pub locked_until: Option<DateTime<Utc>>,
 }
 
 /// The account with this login name.
@@ -158,15 +155,10 @@ pub async fn find_for_login(conn: &mut Conn, name: &LoginName) -> Result<Option<
                         .eq(users::id)
                         .and(credentials::is_current.eq(true))),
                 )
-                .select((
-                    UserRow::as_select(),
-                    credentials::password_hash.nullable(),
-                    users::failed_logins,
-                    users::locked_until,
-                ))
+                .select((UserRow::as_select(), credentials::password_hash.nullable()))
         };
     }
-    type Row = (UserRow, Option<String>, i32, Option<Ts>);
+    type Row = (UserRow, Option<String>);
     let row: Option<Row> = match name {
         LoginName::Email(email) => run!(conn, |c| query!()
             .filter(users::email.eq(email))
@@ -184,81 +176,19 @@ pub async fn find_for_login(conn: &mut Conn, name: &LoginName) -> Result<Option<
             .await
             .optional()),
     }?;
-    row.map(|(user, hash, failed_logins, locked_until)| {
+    row.map(|(user, hash)| {
         Ok(LoginRecord {
             user: User::try_from(user)?,
             hash,
-            failed_logins,
-            locked_until: locked_until.map(|t| t.0),
         })
     })
     .transpose()
 }
 
-/// Counts a login attempt against an account that is not locked at `now`, before its
-/// password is checked: the new count of consecutive failures (this attempt included), or
-/// `None` when the account is locked. Concurrent attempts are counted one by one, so no more
-/// of them get past a lock than the count allows.
-pub async fn claim_login_attempt(
-    conn: &mut Conn,
-    id: UserId,
-    now: DateTime<Utc>,
-) -> Result<Option<i32>> {
-    let unlocked = users::locked_until
-        .is_null()
-        .or(users::locked_until.le(Some(Ts(now))));
-    let count = run!(conn, |c| by_text(
-        diesel::update(users::table.find(Id(id.0)).filter(unlocked))
-            .set(users::failed_logins.eq(users::failed_logins + 1))
-            .returning(users::failed_logins)
-    )
-    .get_result(c)
-    .await
-    .optional())?;
-    Ok(count)
-}
-
-/// Until when the account is locked, if it is.
-pub async fn locked_until(conn: &mut Conn, id: UserId) -> Result<Option<DateTime<Utc>>> {
-    let until: Option<Option<Ts>> = run!(conn, |c| users::table
-        .find(Id(id.0))
-        .select(users::locked_until)
-        .get_result(c)
-        .await
-        .optional())?;
-    Ok(until.flatten().map(|t| t.0))
-}
-
-pub async fn lock_until(conn: &mut Conn, id: UserId, until: DateTime<Utc>) -> Result<()> {
-    run!(conn, |c| by_text(
-        diesel::update(users::table.find(Id(id.0))).set(users::locked_until.eq(Some(Ts(until))))
-    )
-    .execute(c)
-    .await)?;
-    Ok(())
-}
-
-/// A correct password: the failure count and any lock are cleared.
-pub async fn clear_failed_logins(conn: &mut Conn, id: UserId) -> Result<()> {
-    run!(conn, |c| by_text(
-        diesel::update(users::table.find(Id(id.0))).set((
-            users::failed_logins.eq(0),
-            users::locked_until.eq(None::<Ts>)
-        ))
-    )
-    .execute(c)
-    .await)?;
-    Ok(())
-}
-
-/// A successful login: stamps it and clears the failure count and any lock.
+/// A successful login: stamps it.
 pub async fn record_login(conn: &mut Conn, id: UserId, at: DateTime<Utc>) -> Result<()> {
     run!(conn, |c| by_text(
-        diesel::update(users::table.find(Id(id.0))).set((
-            users::last_login_at.eq(Ts(at)),
-            users::failed_logins.eq(0),
-            users::locked_until.eq(None::<Ts>)
-        ))
+        diesel::update(users::table.find(Id(id.0))).set(users::last_login_at.eq(Ts(at)))
     )
     .execute(c)
     .await)?;

@@ -2,6 +2,7 @@
 //! authenticated request makes.
 
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{Context, keys, span};
@@ -48,36 +49,37 @@ pub async fn authenticate(ctx: &Context, token: &str) -> Result<Principal> {
 
 /// Checks a password and opens a session.
 ///
-/// A known account's attempt is counted before its password is checked (and the count
-/// cleared when it was right), so concurrent guesses cannot outrun the lock: from the fifth,
-/// each one locks the account for longer, and the ones after it are refused with 429 before
-/// they spend a hash.
+/// Attempts are counted per account, and per login name where no account has it (see
+/// [`throttle_key`]), before the password is checked, and the count is cleared when it was
+/// right: so concurrent guesses cannot outrun the lock (from the fifth on, each locks the
+/// key for longer, and those after it get 429 without a hash), and the lock does not tell
+/// which names have an account.
 pub async fn login(
     ctx: &Context,
     name: LoginName,
     password: &str,
     client: &ClientInfo,
 ) -> Result<TokenPair> {
+    let looked_up = name.clone();
     let found = ctx
         .db
-        .run(move |c| Box::pin(async move { db::users::find_for_login(c, &name).await }))
+        .run(move |c| Box::pin(async move { db::users::find_for_login(c, &looked_up).await }))
         .await?;
+    let key = throttle_key(found.as_ref().map(|record| record.user.id), &name);
     let now = db::types::now();
-    if let Some(until) = found
-        .as_ref()
-        .and_then(|record| record.locked_until)
-        .filter(|until| *until > now)
-    {
+    let read = key.clone();
+    let locked_until = ctx
+        .db
+        .run(move |c| Box::pin(async move { db::login_throttles::locked_until(c, &read).await }))
+        .await?;
+    if let Some(until) = locked_until.filter(|until| *until > now) {
         return Err(locked(ctx, until, now));
     }
     let slot = ctx
         .hasher
         .reserve()
         .inspect_err(|_| ctx.metrics.login(LoginOutcome::Shed))?;
-    let failures = match &found {
-        Some(record) => Some(count_attempt(ctx, record.user.id, now).await?),
-        None => None,
-    };
+    let failures = count_attempt(ctx, &key, now).await?;
     let stored_hash = found.as_ref().and_then(|record| record.hash.clone());
     let verified = slot.verify(password, stored_hash.as_deref()).await?;
     let now = db::types::now();
@@ -86,19 +88,17 @@ pub async fn login(
         Some(LoginRecord {
             user,
             hash: Some(hash),
-            ..
         }) if verified.matches => (user, hash),
         other => {
             ctx.metrics.login(LoginOutcome::Failed);
-            let failed = other.map(|record| record.user.id).zip(failures);
-            record_failure(ctx, failed, now, client).await?;
+            let user = other.map(|record| record.user.id);
+            record_failure(ctx, user, failures, now, client).await?;
             return Err(Error::InvalidCredentials);
         }
     };
     if !user.is_active {
-        let id = user.id;
         ctx.db
-            .write(move |c| Box::pin(async move { db::users::clear_failed_logins(c, id).await }))
+            .write(move |c| Box::pin(async move { db::login_throttles::clear(c, &key).await }))
             .await?;
         ctx.metrics.login(LoginOutcome::Disabled);
         return Err(Error::AccountDisabled);
@@ -132,6 +132,7 @@ pub async fn login(
             Box::pin(async move {
                 db::sessions::insert(tx, &stored).await?;
                 db::users::record_login(tx, user_id, now).await?;
+                db::login_throttles::clear(tx, &key).await?;
                 db::audit::insert(tx, &audited).await
             })
         })
@@ -166,19 +167,53 @@ fn locked(ctx: &Context, until: DateTime<Utc>, now: DateTime<Utc>) -> Error {
     }
 }
 
-/// Counts an attempt on account `user` (see [`login`]) and locks it when the count calls
-/// for it: the consecutive failures this attempt would make, or 429 when the account is
-/// locked by now. Every instance sees the count.
-async fn count_attempt(ctx: &Context, user: UserId, now: DateTime<Utc>) -> Result<i32> {
+/// Where [`login`] counts attempts: the account, or, for a name that matches none, the
+/// name itself (hashed: the table keeps no addresses that were only ever mistyped).
+fn throttle_key(account: Option<UserId>, name: &LoginName) -> String {
+    if let Some(id) = account {
+        return format!("user:{}", id.0);
+    }
+    let (kind, value) = match name {
+        LoginName::Email(email) => ("email", email.clone()),
+        LoginName::Username(username) => ("username", username.to_lowercase()),
+        LoginName::Phone(phone) => ("phone", phone.clone()),
+    };
+    let digest = Sha256::new()
+        .chain_update(kind)
+        .chain_update(":")
+        .chain_update(value)
+        .finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("name:{hex}")
+}
+
+/// How long consecutive failures are remembered without a new attempt.
+const FAILURES_REMEMBERED: chrono::Duration = chrono::Duration::days(1);
+
+/// Forgets the failures of keys without an attempt for a day (the housekeeping task).
+pub async fn forget_idle_failures(ctx: &Context) -> Result<usize> {
+    let before = db::types::now() - FAILURES_REMEMBERED;
+    ctx.db
+        .write(move |c| Box::pin(async move { db::login_throttles::forget_idle(c, before).await }))
+        .await
+}
+
+/// Counts an attempt on `key` (see [`login`]) and locks it when the count calls for it:
+/// the consecutive failures this attempt would make, or 429 when the key is locked by now.
+/// Every instance sees the count.
+async fn count_attempt(ctx: &Context, key: &str, now: DateTime<Utc>) -> Result<i32> {
+    let key = key.to_owned();
     let counted = ctx
         .db
         .transaction(move |tx| {
             Box::pin(async move {
-                let Some(failures) = db::users::claim_login_attempt(tx, user, now).await? else {
-                    return Ok(Err(db::users::locked_until(tx, user).await?.unwrap_or(now)));
+                let Some(failures) = db::login_throttles::count_attempt(tx, &key, now).await?
+                else {
+                    let until = db::login_throttles::locked_until(tx, &key).await?;
+                    return Ok(Err(until.unwrap_or(now)));
                 };
                 if let Some(lock) = lock_duration(failures) {
-                    db::users::lock_until(tx, user, now + lock).await?;
+                    db::login_throttles::lock(tx, &key, now + lock).await?;
                 }
                 Ok(Ok(failures))
             })
@@ -187,31 +222,32 @@ async fn count_attempt(ctx: &Context, user: UserId, now: DateTime<Utc>) -> Resul
     counted.map_err(|until| locked(ctx, until, now))
 }
 
-/// Writes `login.failed` and, when the failure (the `failures`-th in a row of a known
-/// account) locked the account, `login.locked`.
+/// Writes `login.failed` and, when this failure (the `failures`-th in a row) locked the
+/// account or name, `login.locked`; both name the account, when there is one.
 async fn record_failure(
     ctx: &Context,
-    failed: Option<(UserId, i32)>,
+    user: Option<UserId>,
+    failures: i32,
     now: DateTime<Utc>,
     client: &ClientInfo,
 ) -> Result<()> {
-    let event = AuditEvent::new(AuditKind::LoginFailed, now, client)
-        .detail(serde_json::json!({ "reason": "invalid_credentials" }));
-    let Some((user, failures)) = failed else {
-        return record(ctx, event).await;
+    let about = |event: AuditEvent| match user {
+        Some(user) => event.subject(user),
+        None => event,
     };
-    let event = event.subject(user);
+    let failed = about(
+        AuditEvent::new(AuditKind::LoginFailed, now, client)
+            .detail(serde_json::json!({ "reason": "invalid_credentials" })),
+    );
     let locked = lock_duration(failures).map(|lock| {
         let detail =
             serde_json::json!({ "failures": failures, "locked_seconds": lock.num_seconds() });
-        AuditEvent::new(AuditKind::LoginLocked, now, client)
-            .subject(user)
-            .detail(detail)
+        about(AuditEvent::new(AuditKind::LoginLocked, now, client).detail(detail))
     });
     ctx.db
         .transaction(move |tx| {
             Box::pin(async move {
-                db::audit::insert(tx, &event).await?;
+                db::audit::insert(tx, &failed).await?;
                 if let Some(locked) = &locked {
                     db::audit::insert(tx, locked).await?;
                 }

@@ -256,13 +256,74 @@ async fn concurrent_guesses_cannot_outrun_the_lock() {
         reply.assert_problem(429, "rate_limited");
     }
     let counted = app
-        .query_text("SELECT CAST(failed_logins AS TEXT) AS value FROM users")
+        .query_text("SELECT CAST(failed_logins AS TEXT) AS value FROM login_throttles")
         .await;
     assert_eq!(counted, vec![checked.to_string()]);
     let failed = app
         .query_text("SELECT type AS value FROM audit_events WHERE type = 'login.failed'")
         .await;
     assert_eq!(failed.len(), checked, "one login.failed per checked guess");
+}
+
+/// A name that matches no account is locked like one that does, so the lockout does not
+/// tell which names have an account; its lock is audited without a subject.
+#[tokio::test(flavor = "multi_thread")]
+async fn names_without_an_account_lock_like_accounts() {
+    let app = TestApp::spawn().await;
+    app.register("ada@example.com").await;
+
+    for name in ["ada@example.com", "nobody@example.com"] {
+        for _ in 0..5 {
+            app.login(name, "not my password")
+                .await
+                .assert_problem(401, "invalid_credentials");
+        }
+        let locked = app.login(name, "not my password").await;
+        locked.assert_problem(429, "rate_limited");
+        assert_eq!(locked.header("retry-after"), Some("1"), "{name}");
+    }
+    let by_username = app
+        .post(
+            "/api/v1/auth/login",
+            json!({ "username": "Nobody", "password": PASSWORD }),
+        )
+        .await;
+    by_username.assert_problem(401, "invalid_credentials");
+
+    let locks = app
+        .query_text(
+            "SELECT CASE WHEN subject_id IS NULL THEN 'none' ELSE 'account' END AS value \
+             FROM audit_events WHERE type = 'login.locked' ORDER BY at",
+        )
+        .await;
+    assert_eq!(locks, vec!["account", "none"]);
+    let keys = app
+        .query_text("SELECT key AS value FROM login_throttles ORDER BY key")
+        .await;
+    assert_eq!(
+        keys.len(),
+        3,
+        "the account, the address and the username: {keys:?}"
+    );
+    assert!(
+        keys.iter().all(|k| !k.to_lowercase().contains("nobody")),
+        "unknown names are kept hashed: {keys:?}"
+    );
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        app.login("ada@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
+    let keys = app
+        .query_text("SELECT key AS value FROM login_throttles")
+        .await;
+    assert_eq!(
+        keys.len(),
+        2,
+        "a success clears the account's count: {keys:?}"
+    );
+    assert!(keys.iter().all(|k| k.starts_with("name:")), "{keys:?}");
 }
 
 /// A login shed for want of a hashing thread was never checked, so it does not count
@@ -284,10 +345,28 @@ async fn shed_logins_do_not_count_towards_the_lock() {
         })
         .await;
 
-    // One hash running and one waiting fill a pool of one thread and a queue of one.
+    // Two logins fill a pool of one thread and a queue of one (once its start-up job is
+    // done): the guesses go in while both places are taken.
+    heavy
+        .login("warm-up@example.com", PASSWORD)
+        .await
+        .assert_problem(401, "invalid_credentials");
     let busy = join_all((0..2).map(|_| heavy.login("nobody@example.com", PASSWORD)));
     let guesses = async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let full = async {
+            while !heavy
+                .request(Method::GET, "/metrics", None, None)
+                .await
+                .body
+                .as_str()
+                .is_some_and(|text| text.contains("doorman_password_hash_in_flight 2"))
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), full)
+            .await
+            .unwrap_or_else(|_| panic!("the queue never filled"));
         let mut replies = Vec::new();
         for _ in 0..6 {
             replies.push(heavy.login("ada@example.com", "not my password").await);
@@ -417,6 +496,7 @@ async fn metrics_count_requests_by_route_pattern_and_show_the_pools() {
         r#"doorman_logins_total{outcome="succeeded"} 1"#,
         r#"doorman_logins_total{outcome="failed"} 1"#,
         "doorman_password_hash_queue_depth 0",
+        "doorman_password_hash_in_flight 0",
         "doorman_db_pool_connections",
         "doorman_db_pool_idle",
         "doorman_db_pool_waiting",

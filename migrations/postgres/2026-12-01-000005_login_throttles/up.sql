@@ -1,0 +1,14 @@
+-- Consecutive failed logins and locks, per account ('user:' and its id) and per login name
+-- that matches no account ('name:' and the SHA-256 of its kind and value), so that a name
+-- that matches no account is locked like one that does and the lockout does not tell which
+-- exist. A row goes with a successful login, or after a day without an attempt.
+CREATE TABLE login_throttles (
+    key             text PRIMARY KEY,
+    failed_logins   integer NOT NULL,
+    locked_until    timestamptz,
+    last_attempt_at timestamptz NOT NULL
+);
+CREATE INDEX login_throttles_last_attempt_idx ON login_throttles (last_attempt_at);
+
+ALTER TABLE users DROP COLUMN locked_until;
+ALTER TABLE users DROP COLUMN failed_logins;

@@ -1,0 +1,82 @@
+//! Consecutive failed logins and locks, one row per key: an account, or a login name that
+//! matches no account (see `service::auth::throttle_key`).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::prepared::by_text;
+use super::schema::login_throttles as throttles;
+use super::types::Ts;
+use super::{Conn, run};
+use crate::error::Result;
+
+/// Until when `key` is locked, if it ever was.
+pub async fn locked_until(conn: &mut Conn, key: &str) -> Result<Option<DateTime<Utc>>> {
+    let until: Option<Option<Ts>> = run!(conn, |c| throttles::table
+        .find(key)
+        .select(throttles::locked_until)
+        .get_result(c)
+        .await
+        .optional())?;
+    Ok(until.flatten().map(|t| t.0))
+}
+
+/// Counts an attempt on `key` if it is not locked at `now`, before its password is checked:
+/// the consecutive failures it would make (itself included), or `None` while locked. In a
+/// transaction, concurrent attempts are counted one at a time, so none gets past a lock set
+/// by the one before it.
+pub async fn count_attempt(conn: &mut Conn, key: &str, now: DateTime<Utc>) -> Result<Option<i32>> {
+    let fresh = (
+        throttles::key.eq(key),
+        throttles::failed_logins.eq(0),
+        throttles::last_attempt_at.eq(Ts(now)),
+    );
+    run!(conn, |c| diesel::insert_into(throttles::table)
+        .values(fresh)
+        .on_conflict_do_nothing()
+        .execute(c)
+        .await)?;
+    let unlocked = throttles::locked_until
+        .is_null()
+        .or(throttles::locked_until.le(Some(Ts(now))));
+    let count = run!(conn, |c| by_text(
+        diesel::update(throttles::table.find(key).filter(unlocked))
+            .set((
+                throttles::failed_logins.eq(throttles::failed_logins + 1),
+                throttles::last_attempt_at.eq(Ts(now)),
+            ))
+            .returning(throttles::failed_logins)
+    )
+    .get_result(c)
+    .await
+    .optional())?;
+    Ok(count)
+}
+
+pub async fn lock(conn: &mut Conn, key: &str, until: DateTime<Utc>) -> Result<()> {
+    run!(conn, |c| by_text(
+        diesel::update(throttles::table.find(key)).set(throttles::locked_until.eq(Some(Ts(until))))
+    )
+    .execute(c)
+    .await)?;
+    Ok(())
+}
+
+/// A correct password: the count and any lock are gone.
+pub async fn clear(conn: &mut Conn, key: &str) -> Result<()> {
+    run!(conn, |c| diesel::delete(throttles::table.find(key))
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+/// Forgets the keys without an attempt since `before`; how many.
+pub async fn forget_idle(conn: &mut Conn, before: DateTime<Utc>) -> Result<usize> {
+    let forgotten = run!(conn, |c| diesel::delete(
+        throttles::table.filter(throttles::last_attempt_at.lt(Ts(before)))
+    )
+    .execute(c)
+    .await)?;
+    Ok(forgotten)
+}

@@ -146,6 +146,30 @@ async fn several_x_forwarded_for_lines_are_one_list_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn ipv6_clients_share_a_bucket_per_64() {
+    let app = limited_behind(&["127.0.0.1"]).await;
+
+    let first = introspect(&app, &["2001:db8:1:2::1"]).await;
+    let same_64 = introspect(&app, &["2001:db8:1:2:ffff:ffff:ffff:9"]).await;
+    let next_64 = introspect(&app, &["2001:db8:1:3::1"]).await;
+    let ipv4_neighbour = introspect(&app, &["198.51.100.8"]).await;
+
+    assert_allowed(&first, "the first request of the burst");
+    same_64.assert_problem(429, "rate_limited");
+    assert_allowed(&next_64, "another /64 has its own bucket");
+    assert_allowed(&ipv4_neighbour, "an IPv4 client has its own bucket");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_record_the_full_forwarded_client_address() {
+    let app = unlimited_behind(&["127.0.0.1"]).await;
+
+    let ip = session_ip_forwarded_for(&app, "ada@example.com", "[2001:db8:1:2::abcd]:5678").await;
+
+    assert_eq!(ip, "2001:db8:1:2::abcd", "the address, not its /64");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_entry_that_is_not_an_address_makes_the_nearest_trusted_hop_the_client() {
     let app = unlimited_behind(&["127.0.0.1", "10.0.0.0/8"]).await;
 

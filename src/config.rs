@@ -345,7 +345,9 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(number * seconds))
 }
 
-/// An IP network: an address and a prefix length.
+/// An IP network: an address and a prefix no longer than the address. An IPv4-mapped IPv6
+/// network (`::ffff:10.0.0.0/104`) is kept as the IPv4 network it maps (`10.0.0.0/8`), since
+/// peers are compared in their canonical form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpNet {
     addr: IpAddr,
@@ -354,24 +356,20 @@ pub struct IpNet {
 
 impl IpNet {
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+        let (net, ip, bits) = match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => (net.to_bits().into(), ip.to_bits().into(), 32),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => (net.to_bits(), ip.to_bits(), 128),
+            _ => return false,
+        };
+        let host_bits: u8 = bits - self.prefix.min(bits);
+        (net ^ ip).checked_shr(host_bits.into()).unwrap_or(0) == 0
     }
 }
 
+/// `10.0.0.1`, `10.0.0.0/8`, `2001:db8::/32`, or `::ffff:10.0.0.0/104` (the same as
+/// `10.0.0.0/8`). Host bits past the prefix are ignored. An IPv4-mapped address with a
+/// prefix under /96 is refused: that network is not an IPv4 one, and as IPv6 it would never
+/// match the IPv4 peers it was surely written for.
 pub fn parse_ip_net(raw: &str) -> Result<IpNet, String> {
     let raw = raw.trim();
     let (addr, prefix) = raw
@@ -382,17 +380,27 @@ pub fn parse_ip_net(raw: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("'{raw}' is not an IP address or CIDR"))?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let prefix = match prefix {
-        None => max,
-        Some(p) => p
-            .parse::<u8>()
-            .ok()
-            .filter(|p| *p <= max)
-            .ok_or(format!("'{raw}' has a bad prefix"))?,
-    };
-    Ok(IpNet {
-        addr: addr.to_canonical(),
-        prefix,
-    })
+        None => Some(max),
+        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => {
+            p.parse::<u8>().ok().filter(|p| *p <= max)
+        }
+        Some(_) => None,
+    }
+    .ok_or(format!("'{raw}' has a bad prefix (0-{max})"))?;
+    match addr {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) if prefix >= 96 => Ok(IpNet {
+                addr: IpAddr::V4(v4),
+                prefix: prefix - 96,
+            }),
+            Some(_) => Err(format!(
+                "'{raw}': an IPv4-mapped network needs a prefix of /96 or more; \
+                 write it as an IPv4 network"
+            )),
+            None => Ok(IpNet { addr, prefix }),
+        },
+        IpAddr::V4(_) => Ok(IpNet { addr, prefix }),
+    }
 }
 
 #[cfg(test)]
@@ -409,13 +417,115 @@ mod tests {
         assert!(parse_duration("5w").is_err());
     }
 
+    fn net(raw: &str) -> IpNet {
+        parse_ip_net(raw).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn ip(raw: &str) -> IpAddr {
+        raw.parse().unwrap_or_else(|e| panic!("{raw}: {e}"))
+    }
+
     #[test]
     fn cidrs_match_addresses() {
-        let net = parse_ip_net("10.0.0.0/8").unwrap_or_else(|e| panic!("{e}"));
-        assert!(net.contains("10.1.2.3".parse().unwrap_or_else(|e| panic!("{e}"))));
-        assert!(!net.contains("11.1.2.3".parse().unwrap_or_else(|e| panic!("{e}"))));
-        let one = parse_ip_net("127.0.0.1").unwrap_or_else(|e| panic!("{e}"));
-        assert!(one.contains("::ffff:127.0.0.1".parse().unwrap_or_else(|e| panic!("{e}"))));
+        let ten = net("10.0.0.0/8");
+        assert!(ten.contains(ip("10.1.2.3")));
+        assert!(!ten.contains(ip("11.1.2.3")));
+        assert!(net("127.0.0.1").contains(ip("::ffff:127.0.0.1")));
+    }
+
+    #[test]
+    fn prefixes_at_the_edges_match_everything_or_one_address() {
+        assert!(net("0.0.0.0/0").contains(ip("255.255.255.255")));
+        assert!(!net("0.0.0.0/0").contains(ip("2001:db8::1")));
+        assert!(net("::/0").contains(ip("2001:db8::1")));
+        assert!(
+            !net("::/0").contains(ip("10.0.0.1")),
+            "IPv4 peers are canonical"
+        );
+        assert!(net("10.0.0.7/32").contains(ip("10.0.0.7")));
+        assert!(!net("10.0.0.7/32").contains(ip("10.0.0.6")));
+        assert!(net("2001:db8::7/128").contains(ip("2001:db8::7")));
+        assert!(!net("2001:db8::7/128").contains(ip("2001:db8::6")));
+        assert_eq!(net("10.0.0.7"), net("10.0.0.7/32"));
+        assert_eq!(net("2001:db8::7"), net("2001:db8::7/128"));
+    }
+
+    #[test]
+    fn host_bits_past_the_prefix_are_ignored() {
+        assert!(net("10.1.2.3/8").contains(ip("10.200.0.1")));
+        assert!(!net("10.1.2.3/8").contains(ip("11.1.2.3")));
+        assert!(net("2001:db8::1/32").contains(ip("2001:db8:ffff::1")));
+    }
+
+    #[test]
+    fn ipv4_mapped_networks_are_their_ipv4_network() {
+        assert_eq!(net("::ffff:10.0.0.0/104"), net("10.0.0.0/8"));
+        assert_eq!(net("::ffff:10.0.0.7/128"), net("10.0.0.7/32"));
+        assert_eq!(net("::ffff:10.0.0.7"), net("10.0.0.7"));
+        assert_eq!(net("::ffff:0.0.0.0/96"), net("0.0.0.0/0"));
+        let mapped = net("::ffff:10.0.0.0/104");
+        assert!(mapped.contains(ip("10.9.9.9")));
+        assert!(mapped.contains(ip("::ffff:10.9.9.9")));
+        assert!(!mapped.contains(ip("11.0.0.1")), "not every IPv4 peer");
+    }
+
+    #[test]
+    fn ipv4_mapped_networks_shorter_than_96_are_refused() {
+        for raw in ["::ffff:10.0.0.0/95", "::ffff:10.0.0.0/80", "::ffff:0:0/0"] {
+            let err = parse_ip_net(raw)
+                .err()
+                .unwrap_or_else(|| panic!("{raw} parsed"));
+            assert!(err.contains("/96"), "{raw}: {err}");
+        }
+    }
+
+    #[test]
+    fn bad_prefixes_and_addresses_are_refused() {
+        for raw in [
+            "10.0.0.0/33",
+            "10.0.0.0/255",
+            "10.0.0.0/256",
+            "10.0.0.0/-1",
+            "10.0.0.0/+8",
+            "10.0.0.0/",
+            "10.0.0.0/8/8",
+            "10.0.0.0/ 8",
+            "2001:db8::/129",
+            "::ffff:10.0.0.0/129",
+            "::ffff:10.0.0.0/99999999999999999999",
+        ] {
+            let err = parse_ip_net(raw)
+                .err()
+                .unwrap_or_else(|| panic!("{raw} parsed"));
+            assert!(err.contains("bad prefix"), "{raw}: {err}");
+        }
+        for raw in [
+            "",
+            "unknown",
+            "10.0.0",
+            "10.0.0.256/8",
+            "[::1]",
+            "fe80::1%eth0",
+        ] {
+            assert!(parse_ip_net(raw).is_err(), "{raw} parsed");
+        }
+    }
+
+    #[test]
+    fn every_prefix_either_parses_into_a_network_or_is_refused() {
+        for (base, accepted) in [
+            ("10.0.0.0", 33),
+            ("2001:db8::", 129),
+            ("::ffff:10.0.0.0", 33),
+        ] {
+            let nets: Vec<IpNet> = (0..=u8::MAX)
+                .filter_map(|prefix| parse_ip_net(&format!("{base}/{prefix}")).ok())
+                .collect();
+            assert_eq!(nets.len(), accepted, "{base}");
+            for net in nets {
+                assert!(net.contains(ip(base)), "{net:?}");
+            }
+        }
     }
 
     #[test]

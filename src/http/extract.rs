@@ -2,9 +2,10 @@
 //! user agent, and the authenticated principal.
 
 use std::future::{Ready, ready};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
+use actix_web::http::header::{self, X_FORWARDED_FOR};
 use actix_web::web::{self, BytesMut};
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::StreamExt;
@@ -161,33 +162,46 @@ pub fn client_info(req: &HttpRequest) -> ClientInfo {
     }
 }
 
-/// The peer's address, or, when the peer is a trusted proxy, the right-most address in
-/// `X-Forwarded-For` that is not itself a trusted proxy.
-pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
+/// The client's address. A peer that is not a trusted proxy is the client. Behind a trusted
+/// proxy, `X-Forwarded-For` (every line of it, as one list in order) is read from the right:
+/// trusted proxies are skipped, and the first address that is not one is the client. An entry
+/// that is not an address (`unknown`, an obfuscated name) ends the walk, and the last trusted
+/// hop read is the client: every entry further left may have been written by the client.
+/// When every entry is a trusted proxy, the left-most is the client.
+pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip().to_canonical();
     let trusted = req
         .app_data::<web::Data<HttpSettings>>()
         .map(|s| s.trusted_proxies.as_slice())
         .unwrap_or(&[]);
-    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
-    if !is_trusted(peer) {
-        return Some(peer);
-    }
-    let forwarded: Vec<std::net::IpAddr> = req
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut entries = req
         .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|part| part.trim().parse::<std::net::IpAddr>().ok())
-        .map(|ip| ip.to_canonical())
-        .collect();
-    Some(
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|ip| !is_trusted(*ip))
-            .unwrap_or(peer),
-    )
+        .get_all(X_FORWARDED_FOR)
+        .rev()
+        .flat_map(|line| line.as_bytes().rsplit(|&b| b == b','));
+    let mut client = peer;
+    while is_trusted(client)
+        && let Some(hop) = entries.next().and_then(forwarded_ip)
+    {
+        client = hop;
+    }
+    Some(client)
+}
+
+/// One `X-Forwarded-For` entry in the forms proxies write: `1.2.3.4`, `1.2.3.4:5678`,
+/// `2001:db8::1`, `[2001:db8::1]` or `[2001:db8::1]:5678`.
+fn forwarded_ip(entry: &[u8]) -> Option<IpAddr> {
+    let entry = std::str::from_utf8(entry).ok()?.trim();
+    let ip = entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|addr| addr.ip()))
+        .ok()
+        .or_else(|| {
+            let bracketed = entry.strip_prefix('[')?.strip_suffix(']')?;
+            bracketed.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
+        })?;
+    Some(ip.to_canonical())
 }
 
 /// The bearer token of a request, if any.

@@ -15,6 +15,7 @@ mod keys;
 mod last_admin;
 mod logs;
 mod password_reset;
+mod proxies;
 mod registration;
 mod smtp;
 mod staff;

@@ -1,5 +1,6 @@
-//! Outgoing mail: SMTP through lettre when `DOORMAN_SMTP_URL` is set, else the log (for
-//! development: the message, link included, is written at INFO level).
+//! Outgoing mail: SMTP through lettre when `DOORMAN_SMTP_URL` is set, else the log, as the
+//! contract has it (for development: the message, link included, is written at INFO level,
+//! and a warning at start says so). This is the one place a token reaches the log.
 
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -30,7 +31,13 @@ impl Mailer {
             .parse()
             .map_err(|e| anyhow::anyhow!("DOORMAN_MAIL_FROM {from:?}: {e}"))?;
         Ok(match smtp_url {
-            None => Self::Log { from },
+            None => {
+                tracing::warn!(
+                    "DOORMAN_SMTP_URL is unset: mail, password reset links included, goes to \
+                     the log (for development; set it wherever the log leaves the machine)"
+                );
+                Self::Log { from }
+            }
             Some(url) => {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .map_err(|e| anyhow::anyhow!("DOORMAN_SMTP_URL is not usable: {e}"))?

@@ -215,8 +215,11 @@ impl Slot<'_> {
         let (jobs, queued) = (&hasher.jobs, &hasher.queued);
         let (done, result) = oneshot::channel();
         let job: Job = Box::new(move || {
-            let _place = place;
-            let _ = done.send(work());
+            let out = work();
+            // Free before the caller wakes, so what it does next (a re-hash, a metrics
+            // read) finds the place given back.
+            drop(place);
+            let _ = done.send(out);
         });
         queued.fetch_add(1, Ordering::Relaxed);
         if jobs.send(job).is_err() {

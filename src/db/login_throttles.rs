@@ -23,35 +23,61 @@ pub async fn locked_until(conn: &mut Conn, key: &str) -> Result<Option<DateTime<
 }
 
 /// Counts an attempt on `key` if it is not locked at `now`, before its password is checked:
-/// the consecutive failures it would make (itself included), or `None` while locked. In a
-/// transaction, concurrent attempts are counted one at a time, so none gets past a lock set
-/// by the one before it.
+/// the consecutive failures it would make (itself included), or `None` while locked. One
+/// statement (an upsert whose update applies only to an unlocked row), so concurrent
+/// attempts are counted one at a time and none gets past a lock set by the one before it.
 pub async fn count_attempt(conn: &mut Conn, key: &str, now: DateTime<Utc>) -> Result<Option<i32>> {
-    let fresh = (
+    let first = (
         throttles::key.eq(key),
-        throttles::failed_logins.eq(0),
+        throttles::failed_logins.eq(1),
         throttles::last_attempt_at.eq(Ts(now)),
     );
-    run!(conn, |c| diesel::insert_into(throttles::table)
-        .values(fresh)
-        .on_conflict_do_nothing()
-        .execute(c)
-        .await)?;
     let unlocked = throttles::locked_until
         .is_null()
         .or(throttles::locked_until.le(Some(Ts(now))));
+    let upsert = diesel::insert_into(throttles::table)
+        .values(first)
+        .on_conflict(throttles::key)
+        .do_update()
+        .set((
+            throttles::failed_logins.eq(throttles::failed_logins + 1),
+            throttles::last_attempt_at.eq(Ts(now)),
+        ));
+    // `ON CONFLICT … DO UPDATE … WHERE`: QueryDsl's `filter` does not apply to an insert.
+    let upsert = diesel::query_dsl::methods::FilterDsl::filter(upsert, unlocked);
     let count = run!(conn, |c| by_text(
-        diesel::update(throttles::table.find(key).filter(unlocked))
-            .set((
-                throttles::failed_logins.eq(throttles::failed_logins + 1),
-                throttles::last_attempt_at.eq(Ts(now)),
-            ))
-            .returning(throttles::failed_logins)
+        upsert.returning(throttles::failed_logins)
     )
     .get_result(c)
     .await
     .optional())?;
     Ok(count)
+}
+
+/// Makes sure a key that `failures` consecutive failures locked stays locked until at
+/// least `until` (the lock counts from the failure, not from when its attempt was counted);
+/// a key cleared by a success since is left alone.
+pub async fn lock_at_least(
+    conn: &mut Conn,
+    key: &str,
+    failures: i32,
+    until: DateTime<Utc>,
+) -> Result<()> {
+    let later = throttles::locked_until
+        .is_null()
+        .or(throttles::locked_until.lt(Some(Ts(until))));
+    run!(conn, |c| by_text(
+        diesel::update(
+            throttles::table
+                .find(key)
+                .filter(throttles::failed_logins.ge(failures))
+                .filter(later)
+        )
+        .set(throttles::locked_until.eq(Some(Ts(until))))
+    )
+    .execute(c)
+    .await)?;
+    Ok(())
 }
 
 pub async fn lock(conn: &mut Conn, key: &str, until: DateTime<Utc>) -> Result<()> {

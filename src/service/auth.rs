@@ -79,7 +79,7 @@ pub async fn login(
         .hasher
         .reserve()
         .inspect_err(|_| ctx.metrics.login(LoginOutcome::Shed))?;
-    let failures = count_attempt(ctx, &key, now).await?;
+    let failures = count_attempt(ctx, &key, db::types::now()).await?;
     let stored_hash = found.as_ref().and_then(|record| record.hash.clone());
     let verified = slot.verify(password, stored_hash.as_deref()).await?;
     let now = db::types::now();
@@ -92,7 +92,7 @@ pub async fn login(
         other => {
             ctx.metrics.login(LoginOutcome::Failed);
             let user = other.map(|record| record.user.id);
-            record_failure(ctx, user, failures, now, client).await?;
+            record_failure(ctx, &key, user, failures, now, client).await?;
             return Err(Error::InvalidCredentials);
         }
     };
@@ -104,15 +104,7 @@ pub async fn login(
         return Err(Error::AccountDisabled);
     }
     if verified.needs_rehash {
-        let new_hash = ctx.hasher.hash(password).await?;
-        let (id, old_hash) = (user.id, hash.clone());
-        ctx.db
-            .run(move |c| {
-                Box::pin(async move {
-                    db::users::replace_current_hash(c, id, &old_hash, &new_hash).await
-                })
-            })
-            .await?;
+        rehash(ctx, user.id, hash, password).await;
     }
 
     let session = new_session(ctx, &user, now, client);
@@ -156,6 +148,25 @@ pub fn lock_duration(failures: i32) -> Option<chrono::Duration> {
         .min(10);
     let seconds = (1_i64 << doublings).min(LONGEST_LOCK_SECS);
     Some(chrono::Duration::seconds(seconds))
+}
+
+/// Replaces a hash made with other parameters by one with the configured ones, when the pool
+/// has room: a login with the right password does not fail (and count) for want of it, and
+/// the next one tries again.
+async fn rehash(ctx: &Context, id: UserId, old_hash: String, password: &str) {
+    let rehashed = async {
+        let new_hash = ctx.hasher.hash(password).await?;
+        ctx.db
+            .run(move |c| {
+                Box::pin(async move {
+                    db::users::replace_current_hash(c, id, &old_hash, &new_hash).await
+                })
+            })
+            .await
+    };
+    if let Err(err) = rehashed.await {
+        tracing::info!(error = %err, user_id = %id.0, "re-hashing with the configured parameters was put off");
+    }
 }
 
 /// The answer to an attempt on an account locked until `until`.
@@ -223,9 +234,11 @@ async fn count_attempt(ctx: &Context, key: &str, now: DateTime<Utc>) -> Result<i
 }
 
 /// Writes `login.failed` and, when this failure (the `failures`-th in a row) locked the
-/// account or name, `login.locked`; both name the account, when there is one.
+/// account or name, `login.locked` (both name the account, when there is one), and has the
+/// lock count from now: its attempt may have waited long for a hashing thread.
 async fn record_failure(
     ctx: &Context,
+    key: &str,
     user: Option<UserId>,
     failures: i32,
     now: DateTime<Utc>,
@@ -242,14 +255,17 @@ async fn record_failure(
     let locked = lock_duration(failures).map(|lock| {
         let detail =
             serde_json::json!({ "failures": failures, "locked_seconds": lock.num_seconds() });
-        about(AuditEvent::new(AuditKind::LoginLocked, now, client).detail(detail))
+        let event = about(AuditEvent::new(AuditKind::LoginLocked, now, client).detail(detail));
+        (event, now + lock)
     });
+    let key = key.to_owned();
     ctx.db
         .transaction(move |tx| {
             Box::pin(async move {
                 db::audit::insert(tx, &failed).await?;
-                if let Some(locked) = &locked {
-                    db::audit::insert(tx, locked).await?;
+                if let Some((event, until)) = &locked {
+                    db::login_throttles::lock_at_least(tx, &key, failures, *until).await?;
+                    db::audit::insert(tx, event).await?;
                 }
                 Ok(())
             })

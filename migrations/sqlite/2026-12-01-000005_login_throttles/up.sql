@@ -10,5 +10,6 @@ CREATE TABLE login_throttles (
 );
 CREATE INDEX login_throttles_last_attempt_idx ON login_throttles (last_attempt_at);
 
-ALTER TABLE users DROP COLUMN locked_until;
-ALTER TABLE users DROP COLUMN failed_logins;
+-- users.failed_logins and users.locked_until (migration 3) are no longer read or written.
+-- They stay for now: instances of the previous release, still running during a rolling
+-- upgrade, read them at login. A later release drops them.

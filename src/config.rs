@@ -209,7 +209,8 @@ pub struct Config {
     #[arg(long, env = "DOORMAN_HASH_PRIORITY", default_value = "idle", value_parser = parse_hash_priority, global = true)]
     pub hash_priority: HashPriority,
 
-    /// Hash jobs allowed to wait; beyond that a login is shed with 503.
+    /// Requests allowed to wait for a hashing thread; beyond that a login is shed with 503.
+    /// A login takes its place before it counts its attempt, so a shed one counts nothing.
     #[arg(long, env = "DOORMAN_HASH_QUEUE", default_value_t = 64, global = true)]
     pub hash_queue: usize,
 

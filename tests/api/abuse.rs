@@ -334,10 +334,9 @@ async fn names_without_an_account_lock_like_accounts() {
     assert!(keys.iter().all(|k| k.starts_with("name:")), "{keys:?}");
 }
 
-/// A login shed for want of a hashing thread was never checked, so it does not count
-/// towards the lock.
-#[tokio::test(flavor = "multi_thread")]
-async fn shed_logins_do_not_count_towards_the_lock() {
+/// An app with one hashing thread and a queue of one, with ada registered, and a replica
+/// on its database (same pool sizes) whose hashes are slow enough to fill that pool.
+async fn tiny_pool() -> (TestApp, TestApp) {
     let app = TestApp::spawn_with(|c| {
         c.hash_workers = 1;
         c.hash_queue = 1;
@@ -346,12 +345,18 @@ async fn shed_logins_do_not_count_towards_the_lock() {
     app.register("ada@example.com").await;
     let heavy = app
         .replica(|c| {
-            c.hash_workers = 1;
-            c.hash_queue = 1;
             c.argon2_memory_kib = 32 * 1024;
             c.argon2_iterations = 4;
         })
         .await;
+    (app, heavy)
+}
+
+/// A login shed for want of a hashing thread was never checked, so it does not count
+/// towards the lock.
+#[tokio::test(flavor = "multi_thread")]
+async fn shed_logins_do_not_count_towards_the_lock() {
+    let (app, heavy) = tiny_pool().await;
 
     // Two logins fill a pool of one thread and a queue of one (once its start-up job is
     // done): the guesses go in while both places are taken.
@@ -427,18 +432,7 @@ async fn the_lockout_is_shared_by_every_instance() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_hashing_queue_sheds_logins_with_503_and_nothing_hangs() {
-    let app = TestApp::spawn_with(|c| {
-        c.hash_workers = 1;
-        c.hash_queue = 1;
-    })
-    .await;
-    app.register("ada@example.com").await;
-    let heavy = app
-        .replica(|c| {
-            c.argon2_memory_kib = 32 * 1024;
-            c.argon2_iterations = 4;
-        })
-        .await;
+    let (_app, heavy) = tiny_pool().await;
 
     let replies = tokio::time::timeout(
         Duration::from_secs(60),

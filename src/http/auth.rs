@@ -76,6 +76,12 @@ fn no_store(pair: TokenPair) -> HttpResponse {
 /// Sign in with a password and one of email, username or phone number. Opens a session.
 ///
 /// Unknown user and wrong password answer alike (`invalid_credentials`), after the same work.
+///
+/// After 5 consecutive failures the account is locked (429, `Retry-After`) for 1 s, doubling
+/// with each further failure up to 15 minutes; a success resets the count. Each attempt is
+/// counted before its password is checked, so concurrent guesses cannot outrun the lock, and
+/// a name that matches no account is counted and locked the same way, so the lock does not
+/// tell which names exist.
 #[utoipa::path(
     tag = "auth",
     request_body = LoginRequest,
@@ -86,8 +92,8 @@ fn no_store(pair: TokenPair) -> HttpResponse {
         (status = 403, description = "`account_disabled` (only after a correct password)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`service_unavailable`: hashing queue full", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: over the per-IP limit, or the account or name is locked; `Retry-After` gives the seconds to wait", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: hashing queue full (the attempt is not counted)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/auth/login", wrap = "from_fn(rate_limit)")]

@@ -334,6 +334,12 @@ async fn names_without_an_account_lock_like_accounts() {
     assert!(keys.iter().all(|k| k.starts_with("name:")), "{keys:?}");
 }
 
+/// The text of `GET /metrics`.
+async fn metrics(app: &TestApp) -> String {
+    let reply = app.request(Method::GET, "/metrics", None, None).await;
+    reply.body.as_str().unwrap_or_default().to_owned()
+}
+
 /// An app with one hashing thread and a queue of one, with ada registered, and a replica
 /// on its database (same pool sizes) whose hashes are slow enough to fill that pool.
 async fn tiny_pool() -> (TestApp, TestApp) {
@@ -367,12 +373,9 @@ async fn shed_logins_do_not_count_towards_the_lock() {
     let busy = join_all((0..2).map(|_| heavy.login("nobody@example.com", PASSWORD)));
     let guesses = async {
         let full = async {
-            while !heavy
-                .request(Method::GET, "/metrics", None, None)
+            while !metrics(&heavy)
                 .await
-                .body
-                .as_str()
-                .is_some_and(|text| text.contains("doorman_password_hash_in_flight 2"))
+                .contains("doorman_password_hash_in_flight 2")
             {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
@@ -400,11 +403,7 @@ async fn shed_logins_do_not_count_towards_the_lock() {
         StatusCode::OK,
         "six shed guesses locked nothing"
     );
-    let metrics = heavy
-        .request(Method::GET, "/metrics", None, None)
-        .await
-        .body;
-    let text = metrics.as_str().unwrap_or_default();
+    let text = metrics(&heavy).await;
     assert!(
         text.contains(r#"doorman_logins_total{outcome="shed"} 6"#),
         "{text}"
@@ -459,11 +458,7 @@ async fn a_full_hashing_queue_sheds_logins_with_503_and_nothing_hangs() {
     {
         reply.assert_problem(401, "invalid_credentials");
     }
-    let metrics = heavy
-        .request(Method::GET, "/metrics", None, None)
-        .await
-        .body;
-    let text = metrics.as_str().unwrap_or_default();
+    let text = metrics(&heavy).await;
     assert!(
         text.lines()
             .any(|l| l.starts_with("doorman_password_hash_shed_total") && !l.ends_with(" 0")),

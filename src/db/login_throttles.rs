@@ -54,9 +54,9 @@ pub async fn count_attempt(conn: &mut Conn, key: &str, now: DateTime<Utc>) -> Re
     Ok(count)
 }
 
-/// Makes sure a key that `failures` consecutive failures locked stays locked until at
-/// least `until` (the lock counts from the failure, not from when its attempt was counted);
-/// a key cleared by a success since is left alone.
+/// Locks a key that has `failures` consecutive failures until `until`, unless it is locked
+/// longer already. Set when the attempt is counted, and again from its failure (its attempt
+/// may have waited long for a hashing thread); a key cleared by a success since is left alone.
 pub async fn lock_at_least(
     conn: &mut Conn,
     key: &str,
@@ -74,15 +74,6 @@ pub async fn lock_at_least(
                 .filter(later)
         )
         .set(throttles::locked_until.eq(Some(Ts(until))))
-    )
-    .execute(c)
-    .await)?;
-    Ok(())
-}
-
-pub async fn lock(conn: &mut Conn, key: &str, until: DateTime<Utc>) -> Result<()> {
-    run!(conn, |c| by_text(
-        diesel::update(throttles::table.find(key)).set(throttles::locked_until.eq(Some(Ts(until))))
     )
     .execute(c)
     .await)?;

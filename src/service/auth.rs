@@ -2,7 +2,6 @@
 //! authenticated request makes.
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{Context, keys, span};
@@ -189,13 +188,10 @@ fn throttle_key(account: Option<UserId>, name: &LoginName) -> String {
         LoginName::Username(username) => ("username", username.to_lowercase()),
         LoginName::Phone(phone) => ("phone", phone.clone()),
     };
-    let digest = Sha256::new()
-        .chain_update(kind)
-        .chain_update(":")
-        .chain_update(value)
-        .finalize();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("name:{hex}")
+    format!(
+        "name:{}",
+        crate::crypto::sha256_hex(format!("{kind}:{value}"))
+    )
 }
 
 /// How long consecutive failures are remembered without a new attempt.
@@ -224,7 +220,7 @@ async fn count_attempt(ctx: &Context, key: &str, now: DateTime<Utc>) -> Result<i
                     return Ok(Err(until.unwrap_or(now)));
                 };
                 if let Some(lock) = lock_duration(failures) {
-                    db::login_throttles::lock(tx, &key, now + lock).await?;
+                    db::login_throttles::lock_at_least(tx, &key, failures, now + lock).await?;
                 }
                 Ok(Ok(failures))
             })

@@ -4,21 +4,14 @@
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
 
 use super::users::new_password_hash;
 use super::{Context, PASSWORD_HISTORY, span};
+use crate::crypto::sha256_hex;
 use crate::db;
 use crate::domain::{AuditEvent, AuditKind, ClientInfo, Email, LoginName};
 use crate::error::{Error, Result};
 use crate::mail::Mail;
-
-fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 fn new_token() -> Result<String> {
     let mut bytes = [0u8; 32];
@@ -51,7 +44,7 @@ pub async fn forgot(ctx: &Context, email: Email, client: &ClientInfo) -> Result<
         .detail(serde_json::json!({ "account_found": true }));
     let token = new_token()?;
     let (hash, id, expires_at) = (
-        token_hash(&token),
+        sha256_hex(&token),
         user.id,
         now + span(ctx.settings.reset_token_ttl),
     );
@@ -92,7 +85,7 @@ pub async fn reset(
     new_password: &str,
     client: &ClientInfo,
 ) -> Result<()> {
-    let hash = token_hash(token);
+    let hash = sha256_hex(token);
     let now = db::types::now();
     let lookup = hash.clone();
     let user = ctx

@@ -15,11 +15,11 @@ async fn post_from(
     forwarded_for: Option<&str>,
     body: serde_json::Value,
 ) -> Reply {
-    let mut request = app.client.post(app.url(path)).json(&body);
-    if let Some(ip) = forwarded_for {
-        request = request.header("x-forwarded-for", ip);
-    }
-    Reply::from(request.send().await.unwrap_or_else(|e| panic!("{e}"))).await
+    let headers: Vec<(&str, &str)> = forwarded_for
+        .map(|ip| ("x-forwarded-for", ip))
+        .into_iter()
+        .collect();
+    app.post_with_headers(path, &headers, body).await
 }
 
 fn limited_app(c: &mut doorman::config::Config) {
@@ -100,16 +100,9 @@ async fn every_spelling_of_a_limited_path_is_limited_and_its_429_has_cors_header
         ),
         ("/api/v1/auth/%69ntrospect", json!({ "token": "x" })),
     ] {
-        let reply = Reply::from(
-            app.client
-                .post(app.url(path))
-                .header("origin", "https://app.example")
-                .json(&body)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("{e}")),
-        )
-        .await;
+        let reply = app
+            .post_with_headers(path, &[("origin", "https://app.example")], body)
+            .await;
         reply.assert_problem(429, "rate_limited");
         assert!(reply.header("retry-after").is_some(), "{path}");
         assert_eq!(

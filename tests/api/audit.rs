@@ -19,23 +19,8 @@ async fn send(
     token: Option<&str>,
     body: Option<Value>,
 ) -> Reply {
-    let mut request = app
-        .client
-        .request(method, app.url(path))
-        .header(reqwest::header::USER_AGENT, AGENT);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    Reply::from(
-        request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("request to {path} failed: {e}")),
-    )
-    .await
+    app.request_with_headers(method, path, token, &[("user-agent", AGENT)], body)
+        .await
 }
 
 #[track_caller]

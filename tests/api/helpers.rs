@@ -189,7 +189,24 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
+        self.request_with_headers(method, path, token, &[], body)
+            .await
+    }
+
+    /// [`Self::request`] with extra headers, each sent as its own line (`X-Forwarded-For`,
+    /// `Origin`, `User-Agent`).
+    pub async fn request_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Reply {
         let mut request = self.client.request(method, self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -207,6 +224,17 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
         self.request(Method::POST, path, None, Some(body)).await
+    }
+
+    /// A POST with extra headers (see [`Self::request_with_headers`]).
+    pub async fn post_with_headers(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Value,
+    ) -> Reply {
+        self.request_with_headers(Method::POST, path, None, headers, Some(body))
+            .await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {

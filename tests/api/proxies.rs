@@ -34,14 +34,12 @@ async fn unlimited_behind(trusted: &[&str]) -> TestApp {
 
 /// A rate-limited request carrying `lines`, one `X-Forwarded-For` header line each.
 async fn introspect(app: &TestApp, lines: &[&str]) -> Reply {
-    let mut request = app
-        .client
-        .post(app.url("/api/v1/auth/introspect"))
-        .json(&json!({ "token": "x" }));
-    for line in lines {
-        request = request.header("x-forwarded-for", *line);
-    }
-    Reply::from(request.send().await.unwrap_or_else(|e| panic!("{e}"))).await
+    let headers: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|line| ("x-forwarded-for", *line))
+        .collect();
+    app.post_with_headers("/api/v1/auth/introspect", &headers, json!({ "token": "x" }))
+        .await
 }
 
 #[track_caller]
@@ -53,16 +51,13 @@ fn assert_allowed(reply: &Reply, why: &str) {
 /// recorded.
 async fn session_ip_forwarded_for(app: &TestApp, email: &str, forwarded_for: &str) -> Value {
     app.register(email).await;
-    let login = Reply::from(
-        app.client
-            .post(app.url("/api/v1/auth/login"))
-            .header("x-forwarded-for", forwarded_for)
-            .json(&json!({ "email": email, "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    )
-    .await;
+    let login = app
+        .post_with_headers(
+            "/api/v1/auth/login",
+            &[("x-forwarded-for", forwarded_for)],
+            json!({ "email": email, "password": PASSWORD }),
+        )
+        .await;
     assert_eq!(login.status, StatusCode::OK, "login: {}", login.body);
     let tokens = Tokens::from(&login.body);
     let sessions = app.get("/api/v1/users/me/sessions", &tokens.access).await;

@@ -152,7 +152,7 @@ pub async fn rotate_current(
     // The user by key: a subquery over all active users would be a scan on SQLite.
     let active_owner = users::table
         .find(Id(user.0))
-        .filter(users::is_active.eq(true))
+        .filter(users::is_active)
         .select(users::id);
     let current = sessions::table
         .find(Id(id.0))

@@ -146,6 +146,10 @@ pub struct LoginRecord {
 }
 
 /// The account with this login name.
+///
+/// Conditions on a boolean column name the column itself rather than compare it with a
+/// bound `true`: PostgreSQL's generic plan cannot know a parameter's value, so it could not
+/// use the partial index (`WHERE is_current`), and every run was planned anew (120 µs).
 pub async fn find_for_login(conn: &mut Conn, name: &LoginName) -> Result<Option<LoginRecord>> {
     macro_rules! query {
         () => {
@@ -153,7 +157,7 @@ pub async fn find_for_login(conn: &mut Conn, name: &LoginName) -> Result<Option<
                 .left_join(
                     credentials::table.on(credentials::user_id
                         .eq(users::id)
-                        .and(credentials::is_current.eq(true))),
+                        .and(credentials::is_current)),
                 )
                 .select((UserRow::as_select(), credentials::password_hash.nullable()))
         };
@@ -206,7 +210,7 @@ pub async fn replace_current_hash(
         diesel::update(
             credentials::table
                 .filter(credentials::user_id.eq(Id(id.0)))
-                .filter(credentials::is_current.eq(true))
+                .filter(credentials::is_current)
                 .filter(credentials::password_hash.eq(old_hash))
         )
         .set(credentials::password_hash.eq(new_hash))
@@ -310,7 +314,7 @@ pub async fn lock_active_admins(conn: &mut Conn) -> Result<Vec<UserId>> {
         () => {
             users::table
                 .filter(users::role.eq(Role::Admin.as_str()))
-                .filter(users::is_active.eq(true))
+                .filter(users::is_active)
                 .order(users::id)
                 .select(users::id)
         };
@@ -374,7 +378,7 @@ pub async fn push_credential(
             diesel::update(
                 credentials::table
                     .filter(credentials::user_id.eq(Id(id.0)))
-                    .filter(credentials::is_current.eq(true)),
+                    .filter(credentials::is_current),
             )
             .set(credentials::is_current.eq(false)),
         )

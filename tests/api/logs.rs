@@ -28,8 +28,9 @@ async fn json_logs_have_one_line_per_request_and_no_secrets() {
         .unwrap_or_else(|e| panic!("{e}"));
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
+    // Up to 30 s: the debug binary starts beside the whole suite on two cores.
     let mut ready = false;
-    for _ in 0..100 {
+    for _ in 0..600 {
         if client
             .get(format!("{base}/health/ready"))
             .send()

@@ -2,6 +2,7 @@
 //! validated once at start-up.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -208,6 +209,16 @@ pub struct Config {
     /// to them at once), or a nice value 0–19.
     #[arg(long, env = "DOORMAN_HASH_PRIORITY", default_value = "idle", value_parser = parse_hash_priority, global = true)]
     pub hash_priority: HashPriority,
+
+    /// A cgroup the hashing threads join at start, made beforehand by the operator with
+    /// `cpu.idle = 1` (or a low `cpu.weight`/`cpu.shares`). SCHED_IDLE ranks the hashing
+    /// threads below doorman's other threads only: a process in another scheduling group
+    /// (PostgreSQL's backends on the same host under autogroups, or in a cgroup of their
+    /// own) shares the CPU with doorman's group as an equal and can wait behind a hash. In
+    /// an idle cgroup beside those groups they yield to all of them. cgroup v1: a directory
+    /// of the `cpu` hierarchy; v2: a threaded cgroup in doorman's threaded subtree.
+    #[arg(long, env = "DOORMAN_HASH_CGROUP", global = true)]
+    pub hash_cgroup: Option<PathBuf>,
 
     /// Requests allowed to wait for a hashing thread; beyond that a login is shed with 503.
     /// A login takes its place before it counts its attempt, so a shed one counts nothing.

@@ -142,6 +142,7 @@ pub async fn context(config: &Config) -> anyhow::Result<Context> {
         workers,
         config.hash_queue,
         config.hash_priority,
+        config.hash_cgroup.as_deref(),
     )?;
     let smtp_url = config.smtp_url.as_ref().map(|url| url.expose_secret());
     let mailer = Arc::new(Mailer::new(smtp_url, &config.mail_from)?);

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use std::cell::RefCell;
+use std::io::Write as _;
+use std::path::Path;
 
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use aws_lc_rs::constant_time::verify_slices_are_equal;
@@ -81,6 +83,7 @@ impl PasswordHasher {
         workers: usize,
         queue: usize,
         priority: HashPriority,
+        cgroup: Option<&Path>,
     ) -> anyhow::Result<Self> {
         let params = Params::new(memory_kib, iterations, parallelism, None)
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
@@ -88,13 +91,17 @@ impl PasswordHasher {
         let receiver = Arc::new(Mutex::new(receiver));
         let queued = Arc::new(AtomicUsize::new(0));
         let workers = workers.max(1);
+        let (joined, joins) = mpsc::channel::<std::io::Result<()>>();
         for index in 0..workers {
             let receiver = Arc::clone(&receiver);
             let queued = Arc::clone(&queued);
+            let (joined, cgroup) = (joined.clone(), cgroup.map(Path::to_path_buf));
             std::thread::Builder::new()
                 .name(format!("doorman-hash-{index}"))
                 .spawn(move || {
                     lower_thread_priority(priority);
+                    let _ = joined.send(cgroup.as_deref().map_or(Ok(()), join_cgroup));
+                    drop(joined);
                     loop {
                         let job = match receiver.lock() {
                             Ok(guard) => guard.recv(),
@@ -108,6 +115,13 @@ impl PasswordHasher {
                         }
                     }
                 })?;
+        }
+        drop(joined);
+        if cgroup.is_some() {
+            for join in joins {
+                // On failure the threads end with the job queue, dropped on return.
+                join.map_err(|e| anyhow::anyhow!("DOORMAN_HASH_CGROUP: cannot join {e}"))?;
+            }
         }
         let dummy_hash = Arc::new(OnceLock::new());
         let (dummy, dummy_params) = (Arc::clone(&dummy_hash), params.clone());
@@ -318,6 +332,24 @@ fn uses_params(stored: &str, params: &Params) -> bool {
                     == (params.m_cost(), params.t_cost(), params.p_cost())
             })
     })
+}
+
+/// Moves the calling thread into the cgroup `dir`, through `cgroup.threads` on cgroup v2
+/// and `tasks` on v1. The file must exist: a path that is no cgroup is an error, not a new
+/// file.
+fn join_cgroup(dir: &Path) -> std::io::Result<()> {
+    let this = std::fs::read_link("/proc/thread-self")?;
+    let tid = this
+        .file_name()
+        .and_then(|name| name.to_str())
+        .ok_or_else(|| std::io::Error::other("no thread id in /proc/thread-self"))?;
+    let v2 = dir.join("cgroup.threads");
+    let file = if v2.exists() { v2 } else { dir.join("tasks") };
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .and_then(|mut f| f.write_all(format!("{tid}\n").as_bytes()))
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", file.display())))
 }
 
 /// Hashing threads run below the threads that serve refreshes and authenticated reads

@@ -528,3 +528,38 @@ async fn hashing_threads_run_under_sched_idle_by_default() {
         "{policies:?}"
     );
 }
+
+/// The hashing threads join `DOORMAN_HASH_CGROUP` at start: here a stand-in directory
+/// whose `tasks` file (cgroup v1's) keeps what is written to it. A cgroup that cannot be
+/// joined stops the start with an error naming the setting.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn hashing_threads_join_the_configured_cgroup() {
+    let dir = std::env::temp_dir().join(format!("doorman-cgroup-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("tasks"), "").unwrap_or_else(|e| panic!("{e}"));
+    let cgroup = dir.clone();
+    let app = TestApp::spawn_with(|c| c.hash_cgroup = Some(cgroup)).await;
+
+    let tasks = std::fs::read_to_string(dir.join("tasks")).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<String> = tasks
+        .lines()
+        .map(|tid| std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")))
+        .map(|name| name.unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    assert_eq!(names.len(), app.config.hash_workers, "{tasks:?}");
+    assert!(
+        names.iter().all(|name| name.starts_with("doorman-hash")),
+        "{names:?}"
+    );
+    app.signed_in("cgroup@example.com").await;
+
+    let mut config = app.config.clone();
+    config.hash_cgroup = Some(dir.join("not-a-cgroup"));
+    let refused = match doorman::startup::Application::build(config).await {
+        Ok(_) => panic!("started with a cgroup that does not exist"),
+        Err(err) => format!("{err:#}"),
+    };
+    assert!(refused.contains("DOORMAN_HASH_CGROUP"), "{refused}");
+    std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+}

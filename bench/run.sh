@@ -7,7 +7,9 @@
 #   (e) (a) while a login flood runs at full tilt: closed loop (wrk, as fast as it goes),
 #       and open loop (examples/loadgen.rs: a fixed rate, a tenth and a fifth of what (a)
 #       reached, alone and during the flood, each request timed from when it was due; three
-#       such pairs per rate, judged by their medians)
+#       such pairs per rate, judged by their medians); where this machine lets the run make
+#       an idle cgroup (as root), the open loop once more with the hashing threads in it
+#       (DOORMAN_HASH_CGROUP)
 # next to the machine's ceilings (argon2id hashes/s on all cores; pgbench -S and -N) and the
 # server's peak RSS in each run; and how long doorman takes to be ready on an existing
 # SQLite database; then judges each result against its target, with every ceiling measured
@@ -41,6 +43,23 @@ echo "== building release"
 cargo build --release --quiet --bin doorman --example argon2_ceiling --example loadgen
 BIN=target/release/doorman
 
+# An idle cgroup for the hashing threads (DOORMAN_HASH_CGROUP), where this machine lets us
+# make one (as root: cgroup v1's cpu hierarchy, or v2 from the real root cgroup); removed at
+# exit, or at once when it cannot be set up.
+HASH_CGROUP=""
+make_hash_cgroup() {
+  local dir=""
+  if [ -w /sys/fs/cgroup/cpu ] && [ -e /sys/fs/cgroup/cpu/cpu.idle ]; then
+    dir=/sys/fs/cgroup/cpu/doorman-bench-hash
+    { mkdir -p "$dir" && echo 1 >"$dir/cpu.idle"; } 2>/dev/null && HASH_CGROUP=$dir
+  elif grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null && [ "$(cat /proc/self/cgroup)" = "0::/" ]; then
+    dir=/sys/fs/cgroup/doorman-bench-hash
+    { mkdir -p "$dir" && echo threaded >"$dir/cgroup.type" && echo 1 >"$dir/cpu.idle"; } 2>/dev/null && HASH_CGROUP=$dir
+  fi
+  if [ -n "$dir" ] && [ -z "$HASH_CGROUP" ]; then rmdir "$dir" 2>/dev/null || true; fi
+}
+remove_hash_cgroup() { [ -z "$HASH_CGROUP" ] || rmdir "$HASH_CGROUP" 2>/dev/null || true; }
+
 SERVER_PID=""
 stop_server() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
@@ -53,15 +72,23 @@ AUTOGROUP=/proc/sys/kernel/sched_autogroup_enabled
 AUTOGROUP_BEFORE=$(cat "$AUTOGROUP" 2>/dev/null || echo "")
 restore() {
   stop_server
+  remove_hash_cgroup
   if [ -n "${BENCH_AUTOGROUP:-}" ] && [ -n "$AUTOGROUP_BEFORE" ]; then echo "$AUTOGROUP_BEFORE" >"$AUTOGROUP"; fi
 }
 trap restore EXIT
 if [ -n "${BENCH_AUTOGROUP:-}" ]; then echo "$BENCH_AUTOGROUP" >"$AUTOGROUP"; fi
 echo "kernel $(uname -r), sched_autogroup_enabled=$(cat "$AUTOGROUP" 2>/dev/null || echo n/a)"
+make_hash_cgroup
+echo "idle cgroup for the hashing threads: ${HASH_CGROUP:-none (needs root and a cpu controller)}"
 
-start_server() { # DATABASE_URL [hash priority]
-  DATABASE_URL="$1" DOORMAN_HASH_PRIORITY="${2:-idle}" DOORMAN_BIND="127.0.0.1:$PORT" DOORMAN_RATE_LIMIT_PER_SECOND=0 \
-    DOORMAN_HASH_QUEUE=256 RUST_LOG=warn "$BIN" serve >"$OUT/server.log" 2>&1 &
+# Access tokens live for an hour here (15 minutes by default), so that the tokens seeded at
+# the start still work in the last scenarios of a long run.
+start_server() { # DATABASE_URL [hash priority] [hash cgroup]
+  local cgroup=()
+  [ -z "${3:-}" ] || cgroup=(DOORMAN_HASH_CGROUP="$3")
+  env "${cgroup[@]}" DATABASE_URL="$1" DOORMAN_HASH_PRIORITY="${2:-idle}" DOORMAN_BIND="127.0.0.1:$PORT" \
+    DOORMAN_RATE_LIMIT_PER_SECOND=0 DOORMAN_HASH_QUEUE=256 DOORMAN_ACCESS_TTL=1h RUST_LOG=warn \
+    "$BIN" serve >"$OUT/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 200); do
     curl -sf "$BASE/health/ready" >/dev/null 2>&1 && return 0
@@ -143,23 +170,23 @@ flood_scenario() { # label priority
 
 # (e), open loop: /users/me at a fixed rate, alone and then while the login flood runs;
 # E_ROUNDS such pairs, judged by the median of their p99 ratios and of the flood's shares.
-open_loop_scenario() { # label rate
-  local label=$1 rate=$2 round alone during before after rps p50 p99 err bad=0 file
+open_loop_scenario() { # label rate [what differs, for the verdict]
+  local label=$1 rate=$2 how=${3:-} round alone during before after rps p50 p99 err bad=0 file
   local loadgen=(target/release/examples/loadgen --url "$BASE/api/v1/users/me" --rate "$rate"
     --duration "$DURATION" --connections "$CONNS" --tokens "$BENCH_TOKENS")
   local ratios=() shares=() rounds=()
   for round in $(seq 1 "$E_ROUNDS"); do
-    file="$OUT/$label-e_open_${rate}_$round"
+    file="$OUT/$label-e_open_${rate}${how:+_cgroup}_$round"
     alone=$("${loadgen[@]}" | tee "$file-alone.txt" | awk '/^rate_target=/')
     before=$(ceiling)
     reset_peak_rss
     start_flood "$file-flood.txt"
     during=$("${loadgen[@]}" | tee "$file-during.txt" | awk '/^rate_target=/')
     wait "$FLOOD" || true
-    open_row "$label" "e_open_me_alone at $rate/s ($round)" "$alone" ""
-    open_row "$label" "e_open_me_during_flood at $rate/s ($round)" "$during" "$(peak_rss "$label")"
+    open_row "$label" "e_open_me_alone at $rate/s${how:+, $how} ($round)" "$alone" ""
+    open_row "$label" "e_open_me_during_flood at $rate/s${how:+, $how} ($round)" "$during" "$(peak_rss "$label")"
     read -r rps p50 p99 err <<<"$(parse_wrk "$file-flood.txt")"
-    record "$label" "e_open_the_login_flood ($round, c=$HASH_CONNS)" "$rps" "$p50" "$p99" "$err" ""
+    record "$label" "e_open_the_login_flood${how:+, $how} ($round, c=$HASH_CONNS)" "$rps" "$p50" "$p99" "$err" ""
     after=$(ceiling)
     bad=$((bad + $(failures "$alone") + $(failures "$during") + err))
     ratios+=("$(awk -v a="$(ms "$(field p99 "$alone")")" -v d="$(ms "$(field p99 "$during")")" \
@@ -174,7 +201,7 @@ open_loop_scenario() { # label rate
   [ "$(judge "$share" "x >= 70")" = met ] || outcome=missed
   case " ${ratios[*]} ${shares[*]} " in *" nan "*) outcome=missed ;; esac
   [ "$bad" -eq 0 ] || outcome="missed ($bad failed requests)"
-  verdict "$label" "$outcome: (e) open loop at $rate/s, median of $E_ROUNDS rounds: p99 during the flood ${ratio}× that alone (target ≤ 2×), the flood at $share % of the ceiling beside it (target ≥ 70 %); rounds (p99 alone → during, flood): $(IFS=';'; echo "${rounds[*]}" | sed 's/;/; /g')"
+  verdict "$label" "$outcome: (e) open loop at $rate/s${how:+, $how}, median of $E_ROUNDS rounds: p99 during the flood ${ratio}× that alone (target ≤ 2×), the flood at $share % of the ceiling beside it (target ≥ 70 %); rounds (p99 alone → during, flood): $(IFS=';'; echo "${rounds[*]}" | sed 's/;/; /g')"
 }
 
 # Errors plus non-2xx answers in a loadgen summary line; one when the line is missing.
@@ -246,6 +273,18 @@ bench_db() { # label database_url
   for share in 10 5; do
     open_loop_scenario "$label" "$(awk -v r="$me_rps" -v s="$share" 'BEGIN {printf "%d", r / s}')"
   done
+  # The same with the hashing threads in an idle cgroup: SCHED_IDLE ranks them below
+  # doorman's own threads only, and every PostgreSQL backend is a scheduling group of its
+  # own under autogroups (see bench/RESULTS.md).
+  if [ -n "$HASH_CGROUP" ]; then
+    stop_server
+    start_server "$url" idle "$HASH_CGROUP"
+    for share in 10 5; do
+      open_loop_scenario "$label" "$(awk -v r="$me_rps" -v s="$share" 'BEGIN {printf "%d", r / s}')" "hashing in an idle cgroup"
+    done
+    stop_server
+    start_server "$url"
+  fi
   flood_scenario "$label" idle
   stop_server
   start_server "$url" 0

@@ -343,8 +343,13 @@ fn join_cgroup(dir: &Path) -> std::io::Result<()> {
         .file_name()
         .and_then(|name| name.to_str())
         .ok_or_else(|| std::io::Error::other("no thread id in /proc/thread-self"))?;
-    let v2 = dir.join("cgroup.threads");
-    let file = if v2.exists() { v2 } else { dir.join("tasks") };
+    let Some(file) = [dir.join("cgroup.threads"), dir.join("tasks")]
+        .into_iter()
+        .find(|file| file.exists())
+    else {
+        let message = format!("{}: no cgroup.threads or tasks file there", dir.display());
+        return Err(std::io::Error::new(std::io::ErrorKind::NotFound, message));
+    };
     std::fs::OpenOptions::new()
         .append(true)
         .open(&file)

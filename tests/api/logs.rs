@@ -2,12 +2,22 @@
 //! latency, and never a password, hash or token.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, Reply, TestDb};
+
+/// The binary, killed and reaped however the test ends (a failed assertion included).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_logs_have_one_line_per_request_and_no_secrets() {
@@ -16,16 +26,18 @@ async fn json_logs_have_one_line_per_request_and_no_secrets() {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or_else(|e| panic!("{e}"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_doorman"))
-        .env("DATABASE_URL", db.url())
-        .env("DOORMAN_BIND", format!("127.0.0.1:{port}"))
-        .env("DOORMAN_LOG_FORMAT", "json")
-        .env("DOORMAN_ARGON2_MEMORY_KIB", "1024")
-        .env("DOORMAN_ARGON2_ITERATIONS", "1")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Running(
+        Command::new(env!("CARGO_BIN_EXE_doorman"))
+            .env("DATABASE_URL", db.url())
+            .env("DOORMAN_BIND", format!("127.0.0.1:{port}"))
+            .env("DOORMAN_LOG_FORMAT", "json")
+            .env("DOORMAN_ARGON2_MEMORY_KIB", "1024")
+            .env("DOORMAN_ARGON2_ITERATIONS", "1")
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     // Up to 30 s: the debug binary starts beside the whole suite on two cores.
@@ -93,13 +105,13 @@ async fn json_logs_have_one_line_per_request_and_no_secrets() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
-    let _ = child.kill();
-    let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+    let _ = child.0.kill();
+    let stderr = child.0.stderr.take().unwrap_or_else(|| panic!("no stderr"));
     let lines: Vec<String> = BufReader::new(stderr)
         .lines()
         .map_while(Result::ok)
         .collect();
-    let _ = child.wait();
+    drop(child);
 
     let parsed: Vec<Value> = lines
         .iter()

@@ -131,11 +131,9 @@ fn flush(db: Db, queue: SharedQueue) -> BoxFuture<'static, ()> {
 }
 
 async fn look_up(conn: &mut Conn, ids: &[SessionId]) -> Result<Vec<(Session, User)>> {
-    // PostgreSQL plans `= ANY($1)` anew at every run: its generic plan is costed for an
-    // array of ten, so a plan for the actual one always looks cheaper. That planning was
-    // 150-200 µs of the backend's CPU per batch, four times the query's own run. A lone
-    // lookup, the usual case below saturation, takes the single-row statement instead,
-    // whose generic plan PostgreSQL keeps after its fifth run.
+    // A lone lookup, the usual case below saturation, takes the single-row statement: one
+    // row to look up, and a plan PostgreSQL keeps after its fifth run, as it does for the
+    // batch's padded `= ANY($1)` (see `find_many_with_user`).
     if let (ConnInner::Pg(_), [_, _, ..]) = (&conn.0, ids) {
         return sessions::find_many_with_user(conn, ids).await;
     }

@@ -158,3 +158,42 @@ async fn concurrent_authenticated_reads_each_get_their_own_session() {
         }
     }
 }
+
+/// Session lookups that arrive together share one query (several at once, the same session
+/// more than once, a revoked one among them): each request still gets its own answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_reads_each_get_their_own_session_and_user() {
+    let app = TestApp::spawn().await;
+    let mut users = Vec::new();
+    for i in 0..12 {
+        let email = format!("reader{i}@example.com");
+        let tokens = app.signed_in(&email).await;
+        users.push((email, tokens));
+    }
+    let (_, revoked) = users.pop().unwrap_or_else(|| panic!("no users"));
+    app.request(
+        reqwest::Method::POST,
+        "/api/v1/auth/logout",
+        Some(&revoked.access),
+        None,
+    )
+    .await;
+
+    let (app, revoked) = (&app, &revoked);
+    let reads = (0..5).flat_map(|_| users.iter().map(Some).chain([None]));
+    let replies = join_all(reads.map(|user| async move {
+        let token = user.map_or(&revoked.access, |(_, tokens)| &tokens.access);
+        (user, app.get("/api/v1/users/me", token).await)
+    }))
+    .await;
+
+    for (user, reply) in replies {
+        match user {
+            Some((email, _)) => {
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                assert_eq!(reply.body["email"], email.as_str());
+            }
+            None => reply.assert_problem(401, "session_revoked"),
+        }
+    }
+}

@@ -204,6 +204,14 @@ open_loop_scenario() { # label rate [what differs, for the verdict]
   verdict "$label" "$outcome: (e) open loop at $rate/s${how:+, $how}, median of $E_ROUNDS rounds: p99 during the flood ${ratio}× that alone (target ≤ 2×), the flood at $share % of the ceiling beside it (target ≥ 70 %); rounds (p99 alone → during, flood): $(IFS=';'; echo "${rounds[*]}" | sed 's/;/; /g')"
 }
 
+# The open loop at a tenth and at a fifth of what (a) reached.
+open_loops() { # label a_rps [what differs, for the verdict]
+  local share
+  for share in 10 5; do
+    open_loop_scenario "$1" "$(awk -v r="$2" -v s="$share" 'BEGIN {printf "%d", r / s}')" "${3:-}"
+  done
+}
+
 # Errors plus non-2xx answers in a loadgen summary line; one when the line is missing.
 failures() { # summary
   [ -n "$1" ] || { echo 1; return; }
@@ -270,18 +278,14 @@ bench_db() { # label database_url
   done
   echo "$me_rps" >"$OUT/$label-a_rps"
 
-  for share in 10 5; do
-    open_loop_scenario "$label" "$(awk -v r="$me_rps" -v s="$share" 'BEGIN {printf "%d", r / s}')"
-  done
+  open_loops "$label" "$me_rps"
   # The same with the hashing threads in an idle cgroup: SCHED_IDLE ranks them below
   # doorman's own threads only, and every PostgreSQL backend is a scheduling group of its
   # own under autogroups (see bench/RESULTS.md).
   if [ -n "$HASH_CGROUP" ]; then
     stop_server
     start_server "$url" idle "$HASH_CGROUP"
-    for share in 10 5; do
-      open_loop_scenario "$label" "$(awk -v r="$me_rps" -v s="$share" 'BEGIN {printf "%d", r / s}')" "hashing in an idle cgroup"
-    done
+    open_loops "$label" "$me_rps" "hashing in an idle cgroup"
     stop_server
     start_server "$url"
   fi

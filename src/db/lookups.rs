@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 
-use super::{Conn, ConnInner, Db, sessions};
+use super::{Conn, Db, sessions};
 use crate::domain::{Session, SessionId, User};
 use crate::error::{Error, Result};
 
@@ -131,18 +131,16 @@ fn flush(db: Db, queue: SharedQueue) -> BoxFuture<'static, ()> {
 }
 
 async fn look_up(conn: &mut Conn, ids: &[SessionId]) -> Result<Vec<(Session, User)>> {
-    // A lone lookup, the usual case below saturation, takes the single-row statement: one
-    // row to look up, and a plan PostgreSQL keeps after its fifth run, as it does for the
-    // batch's padded `= ANY($1)` (see `find_many_with_user`).
-    if let (ConnInner::Pg(_), [_, _, ..]) = (&conn.0, ids) {
-        return sessions::find_many_with_user(conn, ids).await;
+    // A lone lookup, the usual case below saturation, takes the single-row statement on
+    // PostgreSQL: one row to look up, and a plan PostgreSQL keeps after its fifth run, as
+    // it does for the batch's padded `= ANY($1)` (see `find_many_with_user`).
+    match ids {
+        [id] => Ok(sessions::find_with_user(conn, *id)
+            .await?
+            .into_iter()
+            .collect()),
+        _ => sessions::find_many_with_user(conn, ids).await,
     }
-    // A lone lookup, and SQLite (no round trip to save): the single-row query per session.
-    let mut found = Vec::with_capacity(ids.len());
-    for id in ids {
-        found.extend(sessions::find_with_user(conn, *id).await?);
-    }
-    Ok(found)
 }
 
 fn answer(batch: Waiting, found: Result<Vec<(Session, User)>>) {

@@ -16,7 +16,8 @@
 //!   two per query.
 //! - Both: the session lookups that an HTTP worker's requests make together share one trip
 //!   ([`Db::session_with_user`], `lookups`; on SQLite these reads run on the worker's own
-//!   thread), and writes are prepared once per connection (`prepared`).
+//!   thread, through diesel's own connection: `sessions::find_many_with_user`), and writes
+//!   are prepared once per connection (`prepared`).
 //!
 //! Lookups by a unique key use `get_result`, not `first`: `first` adds a bound `LIMIT ?`,
 //! and SQLite compiles a statement again each time a parameter that its LIMIT reads is

@@ -417,8 +417,9 @@ impl Db {
     }
 }
 
-/// Runs each SQLite call at once on the calling thread, which is always one of the
-/// runtime's blocking threads (see [`Db::spawn`]), instead of handing it to another one.
+/// Runs each SQLite call at once on the calling thread, instead of handing it to another
+/// one: a unit of work's blocking thread (see [`Db::spawn`]), or, for the batched session
+/// lookups (`lookups`), the HTTP worker's own thread.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
 pub struct OnThisThread;

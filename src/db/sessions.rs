@@ -116,8 +116,8 @@ const GENERIC_ARRAY_LEN: usize = 10;
 /// which the filter ignores, the array no longer makes a custom plan look cheaper, and the
 /// generic plan is kept.
 ///
-/// On SQLite, the single-row query for each, in one call of diesel's own connection on the
-/// connection's thread. Through the async wrapper each query would be rendered to SQL
+/// On SQLite, the single-row query for each, in one call of diesel's own connection, on
+/// the calling thread ([`super::OnThisThread`]). Through the async wrapper each query would be rendered to SQL
 /// text, found in the statement cache by a hash of that text, and its row copied before it
 /// is decoded (`push_identifier`, `str::replace`, SipHash and malloc, a tenth of the CPU
 /// under /users/me); here the statement is cached by its Rust type and each row decoded in

@@ -97,6 +97,16 @@ start_server() { # DATABASE_URL [hash priority] [hash cgroup]
   echo "doorman did not become ready"; cat "$OUT/server.log"; exit 1
 }
 
+# PostgreSQL's autovacuum would analyze the tables as the scenarios grow them (sessions from
+# 64 to thousands); where it is off, as in this machine's PostgreSQL (conf.d/90-ci.conf), the
+# planner keeps the estimates of the near-empty tables that migrations created, and the plans
+# that doorman's connections cached when the sessions table was tiny (a sequential scan of
+# it for every batched lookup). `settle` runs ANALYZE between scenarios, outside every
+# measured window, as autovacuum would have done by then; on SQLite it does nothing.
+settle() {
+  [ "$DB_LABEL" != postgres ] || psql -q "$DB_URL" -c ANALYZE
+}
+
 # Peak RSS without sampling (a sampler forking every 100 ms would itself disturb the
 # latencies): `reset_peak_rss` resets the kernel's high-water mark, `peak_rss` reads it (and
 # keeps it for the RSS verdict). Where the kernel cannot reset it, the peak is since start.
@@ -161,6 +171,7 @@ flood_scenario() { # label priority
   start_flood "$OUT/$label-e_flood_$priority.txt"
   read -r rps p50 p99 err <<<"$(run_wrk "$label-e_me_during_flood_$priority" me.lua "$CONNS")"
   wait "$FLOOD" || true
+  settle
   record "$label" "e_me_during_flood, hash priority $priority (c=$CONNS)" "$rps" "$p50" "$p99" "$err" "$(peak_rss "$label")"
   read -r rps p50 p99 err <<<"$(parse_wrk "$OUT/$label-e_flood_$priority.txt")"
   record "$label" "e_the_login_flood, hash priority $priority (c=$HASH_CONNS)" "$rps" "$p50" "$p99" "$err" ""
@@ -183,6 +194,7 @@ open_loop_scenario() { # label rate [what differs, for the verdict]
     start_flood "$file-flood.txt"
     during=$("${loadgen[@]}" | tee "$file-during.txt" | awk '/^rate_target=/')
     wait "$FLOOD" || true
+    settle
     open_row "$label" "e_open_me_alone at $rate/s${how:+, $how} ($round)" "$alone" ""
     open_row "$label" "e_open_me_during_flood at $rate/s${how:+, $how} ($round)" "$during" "$(peak_rss "$label")"
     read -r rps p50 p99 err <<<"$(parse_wrk "$file-flood.txt")"
@@ -241,6 +253,8 @@ bench_db() { # label database_url
   echo "== $label"
   start_server "$url"
   python3 bench/seed.py "$BASE" "$url" "$USERS" "$PASSWORD" "$OUT" $((CONNS * 2)) "$THREADS"
+  DB_LABEL=$label DB_URL=$url
+  settle
   export BENCH_TOKENS="$OUT/access-tokens" BENCH_USERS="$USERS" BENCH_PASSWORD="$PASSWORD" BENCH_REFRESH_DIR="$OUT/refresh"
 
   {
@@ -275,6 +289,7 @@ bench_db() { # label database_url
       share=$(share_of "$rps" "$before" "$after")
       verdict "$label" "$(judge "$share" "x >= 90"): (${name%%_*}) ${name#*_} $rps/s = $share % of the argon2id ceiling beside it ($before, $after; target ≥ 90 %)"
     fi
+    settle
   done
   echo "$me_rps" >"$OUT/$label-a_rps"
 

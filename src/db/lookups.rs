@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 
-use super::{Conn, Db, sessions};
+use super::{Db, sessions};
 use crate::domain::{Session, SessionId, User};
 use crate::error::{Error, Result};
 
@@ -122,25 +122,12 @@ fn flush(db: Db, queue: SharedQueue) -> BoxFuture<'static, ()> {
                 let mut ids: Vec<SessionId> = batch.iter().map(|(id, _)| *id).collect();
                 ids.sort_unstable_by_key(|id| id.0);
                 ids.dedup();
-                look_up(&mut conn, &ids).await
+                sessions::find_many_with_user(&mut conn, &ids).await
             }
             Err(err) => Err(err),
         };
         answer(batch, found);
     })
-}
-
-async fn look_up(conn: &mut Conn, ids: &[SessionId]) -> Result<Vec<(Session, User)>> {
-    // A lone lookup, the usual case below saturation, takes the single-row statement on
-    // PostgreSQL: one row to look up, and a plan PostgreSQL keeps after its fifth run, as
-    // it does for the batch's padded `= ANY($1)` (see `find_many_with_user`).
-    match ids {
-        [id] => Ok(sessions::find_with_user(conn, *id)
-            .await?
-            .into_iter()
-            .collect()),
-        _ => sessions::find_many_with_user(conn, ids).await,
-    }
 }
 
 fn answer(batch: Waiting, found: Result<Vec<(Session, User)>>) {

@@ -94,15 +94,7 @@ macro_rules! with_user {
 
 /// The session and its user, in one indexed query: what every authenticated request checks.
 pub async fn find_with_user(conn: &mut Conn, id: SessionId) -> Result<Option<(Session, User)>> {
-    let ConnInner::Pg(c) = &mut conn.0 else {
-        return Ok(find_many_with_user(conn, &[id]).await?.pop());
-    };
-    with_user!(sessions::id.eq(Id(id.0)))
-        .get_result(&mut **c)
-        .await
-        .optional()?
-        .map(with_user)
-        .transpose()
+    Ok(find_many_with_user(conn, &[id]).await?.pop())
 }
 
 /// PostgreSQL costs the generic plan of `= ANY($1)` for an array of this many elements.
@@ -110,31 +102,39 @@ const GENERIC_ARRAY_LEN: usize = 10;
 
 /// [`find_with_user`] for many sessions: those of `ids` that exist.
 ///
-/// On PostgreSQL, one query. For a shorter array than PostgreSQL's generic plan is costed
-/// for, a custom plan looks cheaper, and PostgreSQL plans the statement at every run
-/// (150-200 µs, five times the run itself). Padded to that length with repeats of an id,
-/// which the filter ignores, the array no longer makes a custom plan look cheaper, and the
-/// generic plan is kept.
+/// On PostgreSQL, one query. A lone id, the usual case below saturation, takes the
+/// single-row statement. More take `= ANY($1)`: for a shorter array than PostgreSQL's
+/// generic plan is costed for, a custom plan looks cheaper, and PostgreSQL plans the
+/// statement at every run (150-200 µs, five times the run itself). Padded to that length
+/// with repeats of an id, which the filter ignores, the array no longer makes a custom plan
+/// look cheaper, and the generic plan is kept, as the single-row statement's is after its
+/// fifth run.
 ///
 /// On SQLite, the single-row query for each, in one call of diesel's own connection, on
-/// the calling thread ([`super::OnThisThread`]). Through the async wrapper each query would be rendered to SQL
-/// text, found in the statement cache by a hash of that text, and its row copied before it
-/// is decoded (`push_identifier`, `str::replace`, SipHash and malloc, a tenth of the CPU
-/// under /users/me); here the statement is cached by its Rust type and each row decoded in
-/// place.
+/// the calling thread ([`super::OnThisThread`]). Through the async wrapper each query
+/// would be rendered to SQL text, found in the statement cache by a hash of that text, and
+/// its row copied before it is decoded (`push_identifier`, `str::replace`, SipHash and
+/// malloc, a tenth of the CPU under /users/me); here the statement is cached by its Rust
+/// type and each row decoded in place.
 pub async fn find_many_with_user(
     conn: &mut Conn,
     ids: &[SessionId],
 ) -> Result<Vec<(Session, User)>> {
-    let rows: Vec<(SessionRow, UserRow)> = match &mut conn.0 {
-        ConnInner::Pg(c) => {
+    let rows: Vec<(SessionRow, UserRow)> = match (&mut conn.0, ids) {
+        (ConnInner::Pg(c), [id]) => with_user!(sessions::id.eq(Id(id.0)))
+            .get_result(&mut **c)
+            .await
+            .optional()?
+            .into_iter()
+            .collect(),
+        (ConnInner::Pg(c), _) => {
             let mut ids: Vec<Id> = ids.iter().map(|id| Id(id.0)).collect();
             if let Some(&last) = ids.last() {
                 ids.resize(ids.len().max(GENERIC_ARRAY_LEN), last);
             }
             with_user!(sessions::id.eq_any(&ids)).load(&mut **c).await?
         }
-        ConnInner::Sqlite(c) => {
+        (ConnInner::Sqlite(c), _) => {
             let ids = ids.to_vec();
             c.spawn_blocking(move |c| {
                 let mut rows = Vec::with_capacity(ids.len());

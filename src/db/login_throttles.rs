@@ -22,11 +22,17 @@ pub async fn locked_until(conn: &mut Conn, key: &str) -> Result<Option<DateTime<
     Ok(until.flatten().map(|t| t.0))
 }
 
-/// Counts an attempt on `key` if it is not locked at `now`, before its password is checked:
-/// the consecutive failures it would make (itself included), or `None` while locked. One
-/// statement (an upsert whose update applies only to an unlocked row), so concurrent
-/// attempts are counted one at a time and none gets past a lock set by the one before it.
-pub async fn count_attempt(conn: &mut Conn, key: &str, now: DateTime<Utc>) -> Result<Option<i32>> {
+/// Counts an attempt on `key` if it is not locked at `now` and the count stays below
+/// `below`, before its password is checked: the consecutive failures it would make (itself
+/// included), or `None` (locked, or the count would reach `below`). One statement (an upsert
+/// whose update applies only to such a row), so concurrent attempts are counted one at a
+/// time and none gets past a lock set by the one before it.
+pub async fn count_attempt(
+    conn: &mut Conn,
+    key: &str,
+    now: DateTime<Utc>,
+    below: i32,
+) -> Result<Option<i32>> {
     let first = (
         throttles::key.eq(key),
         throttles::failed_logins.eq(1),
@@ -34,7 +40,8 @@ pub async fn count_attempt(conn: &mut Conn, key: &str, now: DateTime<Utc>) -> Re
     );
     let unlocked = throttles::locked_until
         .is_null()
-        .or(throttles::locked_until.le(Some(Ts(now))));
+        .or(throttles::locked_until.le(Some(Ts(now))))
+        .and(throttles::failed_logins.lt(below - 1));
     let upsert = diesel::insert_into(throttles::table)
         .values(first)
         .on_conflict(throttles::key)

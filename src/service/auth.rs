@@ -52,7 +52,9 @@ pub async fn authenticate(ctx: &Context, token: &str) -> Result<Principal> {
 /// [`throttle_key`]), before the password is checked, and the count is cleared when it was
 /// right: so concurrent guesses cannot outrun the lock (from the fifth on, each locks the
 /// key for longer, and those after it get 429 without a hash), and the lock does not tell
-/// which names have an account.
+/// which names have an account. A hashing thread is reserved before the attempt is counted,
+/// so a login shed for want of one (503) counts for nothing, whether its account is locked
+/// or not.
 pub async fn login(
     ctx: &Context,
     name: LoginName,
@@ -65,15 +67,6 @@ pub async fn login(
         .run(move |c| Box::pin(async move { db::users::find_for_login(c, &looked_up).await }))
         .await?;
     let key = throttle_key(found.as_ref().map(|record| record.user.id), &name);
-    let now = db::types::now();
-    let read = key.clone();
-    let locked_until = ctx
-        .db
-        .run(move |c| Box::pin(async move { db::login_throttles::locked_until(c, &read).await }))
-        .await?;
-    if let Some(until) = locked_until.filter(|until| *until > now) {
-        return Err(locked(ctx, until, now));
-    }
     let slot = ctx
         .hasher
         .reserve()
@@ -208,13 +201,36 @@ pub async fn forget_idle_failures(ctx: &Context) -> Result<usize> {
 /// Counts an attempt on `key` (see [`login`]) and locks it when the count calls for it:
 /// the consecutive failures this attempt would make, or 429 when the key is locked by now.
 /// Every instance sees the count.
+///
+/// An attempt that cannot lock the key, the common case, is one statement on its own; only
+/// the attempt whose count reaches a lock takes a transaction, so that no attempt counted
+/// after it gets in before its lock.
 async fn count_attempt(ctx: &Context, key: &str, now: DateTime<Utc>) -> Result<i32> {
+    let owned = key.to_owned();
+    let below_a_lock = ctx
+        .db
+        .write(move |c| {
+            Box::pin(async move {
+                let key = &owned;
+                match db::login_throttles::count_attempt(c, key, now, LOCK_AFTER).await? {
+                    Some(failures) => Ok(Ok(failures)),
+                    None => db::login_throttles::locked_until(c, key).await.map(Err),
+                }
+            })
+        })
+        .await?;
+    match below_a_lock {
+        Ok(failures) => return Ok(failures),
+        Err(Some(until)) if until > now => return Err(locked(ctx, until, now)),
+        Err(_) => {}
+    }
     let key = key.to_owned();
     let counted = ctx
         .db
         .transaction(move |tx| {
             Box::pin(async move {
-                let Some(failures) = db::login_throttles::count_attempt(tx, &key, now).await?
+                let Some(failures) =
+                    db::login_throttles::count_attempt(tx, &key, now, i32::MAX).await?
                 else {
                     let until = db::login_throttles::locked_until(tx, &key).await?;
                     return Ok(Err(until.unwrap_or(now)));

@@ -220,6 +220,18 @@ pub struct Config {
     #[arg(long, env = "DOORMAN_HASH_CGROUP", global = true)]
     pub hash_cgroup: Option<PathBuf>,
 
+    /// While doorman serves requests that do not hash (authenticated reads, refreshes),
+    /// each hashing thread gives way (`sched_yield`, from a timer signal) this often, in
+    /// microseconds: the kernel can otherwise leave a woken request waiting behind a hash
+    /// until its next tick (4 ms at HZ=250). 0: never.
+    #[arg(
+        long,
+        env = "DOORMAN_HASH_GIVE_WAY_US",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub hash_give_way_us: u64,
+
     /// Requests allowed to wait for a hashing thread; beyond that a login is shed with 503.
     /// A login takes its place before it counts its attempt, so a shed one counts nothing.
     #[arg(long, env = "DOORMAN_HASH_QUEUE", default_value_t = 64, global = true)]

@@ -15,7 +15,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::{Config, Registration};
 use crate::crypto::jwt::TokenCodec;
-use crate::crypto::password::PasswordHasher;
+use crate::crypto::password::{PasswordHasher, Scheduling};
 use crate::db::Db;
 use crate::domain::{Email, NewPassword};
 use crate::http::extract::{HttpSettings, path_error};
@@ -141,8 +141,11 @@ pub async fn context(config: &Config) -> anyhow::Result<Context> {
         config.argon2_parallelism,
         workers,
         config.hash_queue,
-        config.hash_priority,
-        config.hash_cgroup.as_deref(),
+        &Scheduling {
+            priority: config.hash_priority,
+            cgroup: config.hash_cgroup.as_deref(),
+            give_way: Duration::from_micros(config.hash_give_way_us),
+        },
     )?;
     let smtp_url = config.smtp_url.as_ref().map(|url| url.expose_secret());
     let mailer = Arc::new(Mailer::new(smtp_url, &config.mail_from)?);

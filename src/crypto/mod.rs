@@ -1,5 +1,6 @@
 //! Tokens, signing keys and password hashing.
 
+mod give_way;
 pub mod jwt;
 pub mod keys;
 pub mod password;

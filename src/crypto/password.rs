@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::cell::RefCell;
 use std::io::Write as _;
 use std::path::Path;
+use std::time::Duration;
 
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use aws_lc_rs::constant_time::verify_slices_are_equal;
@@ -19,6 +20,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use tokio::sync::oneshot;
 
+use super::give_way::GiveWay;
 use crate::config::HashPriority;
 use crate::error::{Error, Result};
 
@@ -44,6 +46,18 @@ pub struct PasswordHasher {
     /// Pool threads plus the jobs allowed to wait for one.
     capacity: usize,
     shed: AtomicU64,
+    give_way: Option<GiveWay>,
+}
+
+/// Where and how the hashing threads run beside the threads that serve requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Scheduling<'a> {
+    pub priority: HashPriority,
+    /// A cgroup the threads join at start (`DOORMAN_HASH_CGROUP`).
+    pub cgroup: Option<&'a Path>,
+    /// How often a thread gives way while requests that do not hash are served (zero:
+    /// never).
+    pub give_way: Duration,
 }
 
 /// A place on the hashing pool, taken before the work it is for; given back when its job
@@ -82,9 +96,12 @@ impl PasswordHasher {
         parallelism: u32,
         workers: usize,
         queue: usize,
-        priority: HashPriority,
-        cgroup: Option<&Path>,
+        scheduling: &Scheduling<'_>,
     ) -> anyhow::Result<Self> {
+        let Scheduling {
+            priority, cgroup, ..
+        } = *scheduling;
+        let give_way = GiveWay::every(scheduling.give_way);
         let params = Params::new(memory_kib, iterations, parallelism, None)
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
         let (jobs, receiver) = mpsc::channel::<Job>();
@@ -96,12 +113,14 @@ impl PasswordHasher {
             let receiver = Arc::clone(&receiver);
             let queued = Arc::clone(&queued);
             let (joined, cgroup) = (joined.clone(), cgroup.map(Path::to_path_buf));
+            let give_way = give_way.clone();
             std::thread::Builder::new()
                 .name(format!("doorman-hash-{index}"))
                 .spawn(move || {
                     lower_thread_priority(priority);
                     let _ = joined.send(cgroup.as_deref().map_or(Ok(()), join_cgroup));
                     drop(joined);
+                    let timer = give_way.as_ref().and_then(GiveWay::for_this_thread);
                     loop {
                         let job = match receiver.lock() {
                             Ok(guard) => guard.recv(),
@@ -109,7 +128,10 @@ impl PasswordHasher {
                         };
                         let Ok(job) = job else { return };
                         queued.fetch_sub(1, Ordering::Relaxed);
-                        job();
+                        match &timer {
+                            Some(timer) => timer.run(job),
+                            None => job(),
+                        }
                         if queued.load(Ordering::Relaxed) == 0 {
                             release_memory();
                         }
@@ -138,7 +160,16 @@ impl PasswordHasher {
             taken: Arc::new(AtomicUsize::new(0)),
             capacity: workers + queue,
             shed: AtomicU64::new(0),
+            give_way,
         })
+    }
+
+    /// A request that does not hash (an authenticated read, a refresh) is being served:
+    /// for the next second the hashing threads give way to such requests (see `give_way`).
+    pub fn note_request(&self) {
+        if let Some(give_way) = &self.give_way {
+            give_way.note_request();
+        }
     }
 
     pub fn stats(&self) -> HasherStats {

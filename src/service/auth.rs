@@ -24,6 +24,7 @@ pub struct Principal {
 /// Verifies a bearer access token and checks, in one query, that its session is live and
 /// its user active.
 pub async fn authenticate(ctx: &Context, token: &str) -> Result<Principal> {
+    ctx.hasher.note_request();
     let claims = keys::verify(ctx, token, TokenCodec::verify_access).await?;
     let sid = claims.sid;
     let (session, user) = ctx
@@ -336,6 +337,7 @@ enum Exchange {
 
 /// Exchanges a refresh token (once), detecting reuse.
 pub async fn refresh(ctx: &Context, token: &str, client: &ClientInfo) -> Result<TokenPair> {
+    ctx.hasher.note_request();
     let claims = keys::verify(ctx, token, TokenCodec::verify_refresh).await?;
     let now = db::types::now();
     let grace = span(ctx.settings.refresh_reuse_grace);
@@ -453,6 +455,7 @@ pub struct Introspection {
 /// Active only for a valid token whose session is live and whose user is active; a
 /// refresh token must also be the session's current one.
 pub async fn introspect(ctx: &Context, token: &str) -> Result<Introspection> {
+    ctx.hasher.note_request();
     let verified = keys::verify(ctx, token, |tokens, token| {
         tokens
             .verify_any(token)

@@ -106,14 +106,20 @@ impl ThreadTimer {
 mod timer {
     use std::io;
     use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 
-    /// The handler's one action. `sched_yield` is async-signal-safe and cannot fail.
+    /// How many times a hashing thread has given way, for tests.
+    pub static GIVEN: AtomicU64 = AtomicU64::new(0);
+
+    /// The handler: `sched_yield` is async-signal-safe and cannot fail, and so is an atomic
+    /// increment.
     extern "C" fn give_way(_signal: libc::c_int) {
         // SAFETY: a system call without arguments.
         unsafe {
             libc::sched_yield();
         }
+        GIVEN.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A real-time signal that nothing else in doorman uses.
@@ -216,6 +222,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn a_thread_gives_way_only_after_a_request_and_its_work_is_whole() {
         let Some(give_way) = GiveWay::every(Duration::from_micros(50)) else {
             panic!("50 µs is not zero")
@@ -244,5 +251,22 @@ mod tests {
         .join()
         .unwrap_or_else(|_| panic!("the thread panicked"));
         assert!(sum > 0);
+        let given = timer::GIVEN.load(Ordering::Relaxed);
+        assert!(given > 0, "the thread never gave way");
+
+        // Without a request in the last second it does not.
+        let idle = GiveWay {
+            last_request_ms: Arc::new(AtomicU64::new(0)),
+            ..give_way
+        };
+        std::thread::spawn(move || {
+            let Some(timer) = idle.for_this_thread() else {
+                panic!("no timer on this system")
+            };
+            timer.run(|| std::thread::sleep(Duration::from_millis(5)));
+        })
+        .join()
+        .unwrap_or_else(|_| panic!("the thread panicked"));
+        assert_eq!(timer::GIVEN.load(Ordering::Relaxed), given);
     }
 }

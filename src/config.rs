@@ -220,16 +220,12 @@ pub struct Config {
     #[arg(long, env = "DOORMAN_HASH_CGROUP", global = true)]
     pub hash_cgroup: Option<PathBuf>,
 
-    /// While doorman serves requests that do not hash (authenticated reads, refreshes),
-    /// each hashing thread gives way (`sched_yield`, from a timer signal) this often, in
-    /// microseconds: the kernel can otherwise leave a woken request waiting behind a hash
-    /// until its next tick (4 ms at HZ=250). 0: never.
-    #[arg(
-        long,
-        env = "DOORMAN_HASH_GIVE_WAY_US",
-        default_value_t = 1000,
-        global = true
-    )]
+    /// While doorman serves requests with a valid token (authenticated requests, refreshes,
+    /// introspections), each hashing thread gives way (`sched_yield`, from a timer signal)
+    /// this often, in microseconds: the kernel can otherwise leave a woken request waiting
+    /// behind a hash until its next tick (4 ms at HZ=250). 0: never; else at least 100 (a
+    /// shorter interval would leave the hashing threads little but signals to handle).
+    #[arg(long, env = "DOORMAN_HASH_GIVE_WAY_US", default_value = "1000", value_parser = parse_give_way_us, global = true)]
     pub hash_give_way_us: u64,
 
     /// Requests allowed to wait for a hashing thread; beyond that a login is shed with 503.
@@ -348,6 +344,16 @@ pub fn parse_hash_priority(raw: &str) -> Result<HashPriority, String> {
             Ok(nice) if nice <= 19 => Ok(HashPriority::Nice(nice)),
             _ => Err(format!("`{raw}` is neither `idle` nor a nice value 0-19")),
         },
+    }
+}
+
+/// `DOORMAN_HASH_GIVE_WAY_US`: 0 (never), or at least 100 µs.
+pub fn parse_give_way_us(raw: &str) -> Result<u64, String> {
+    match raw.trim().parse::<u64>() {
+        Ok(micros) if micros == 0 || micros >= 100 => Ok(micros),
+        _ => Err(format!(
+            "`{raw}` is neither 0 nor a number of microseconds from 100 on"
+        )),
     }
 }
 
@@ -550,6 +556,15 @@ mod tests {
                 assert!(net.contains(ip(base)), "{net:?}");
             }
         }
+    }
+
+    #[test]
+    fn giving_way_is_never_or_at_most_every_100_microseconds() {
+        assert_eq!(parse_give_way_us("0"), Ok(0));
+        assert_eq!(parse_give_way_us("100"), Ok(100));
+        assert_eq!(parse_give_way_us("1000"), Ok(1000));
+        assert!(parse_give_way_us("99").is_err());
+        assert!(parse_give_way_us("1ms").is_err());
     }
 
     #[test]

@@ -9,11 +9,12 @@
 //! `perf sched timehist` during a login flood showed exactly that: HTTP workers runnable
 //! for 3.0–4.1 ms while a hashing thread ran, each wait ending on a tick boundary.
 //!
-//! So while doorman is serving requests that do not hash, each hashing thread arms a
-//! per-thread POSIX timer whose signal handler calls `sched_yield`: at most every
-//! `DOORMAN_HASH_GIVE_WAY_US` the kernel picks again, and a waiting request runs. With no
-//! such request in the last second the timer stays unarmed, so a login flood alone pays
-//! nothing for it.
+//! So while doorman is serving requests with a valid token (authenticated requests,
+//! refreshes, introspections: nearly all of them requests that do not hash; the few that
+//! do, a password change, count too), each hashing thread arms a per-thread POSIX timer
+//! whose signal handler calls `sched_yield`: at most every `DOORMAN_HASH_GIVE_WAY_US` the
+//! kernel picks again, and a waiting request runs. With no such request in the last second
+//! the timer stays unarmed, so a login flood alone pays nothing for it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -41,7 +42,7 @@ impl GiveWay {
         })
     }
 
-    /// A request that does not hash is being served.
+    /// A request with a valid token is being served.
     pub fn note_request(&self) {
         let now = self.elapsed_ms();
         if self.last_request_ms.load(Ordering::Relaxed) != now {
@@ -106,23 +107,28 @@ impl ThreadTimer {
 mod timer {
     use std::io;
     use std::sync::OnceLock;
+    #[cfg(test)]
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 
     /// How many times a hashing thread has given way, for tests.
+    #[cfg(test)]
     pub static GIVEN: AtomicU64 = AtomicU64::new(0);
 
-    /// The handler: `sched_yield` is async-signal-safe and cannot fail, and so is an atomic
-    /// increment.
+    /// The handler. `sched_yield` is not on POSIX's list of async-signal-safe functions,
+    /// but on Linux it is a bare system call that cannot fail (so `errno` is untouched),
+    /// which is what makes a call safe in a handler; a lock-free atomic increment is too.
     extern "C" fn give_way(_signal: libc::c_int) {
         // SAFETY: a system call without arguments.
         unsafe {
             libc::sched_yield();
         }
+        #[cfg(test)]
         GIVEN.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A real-time signal that nothing else in doorman uses.
+    /// A real-time signal that nothing else in doorman uses (glibc keeps the two below
+    /// SIGRTMIN for itself; tokio handles only the signals it is asked for).
     fn signal() -> libc::c_int {
         libc::SIGRTMIN() + 1
     }

@@ -164,8 +164,9 @@ impl PasswordHasher {
         })
     }
 
-    /// A request that does not hash (an authenticated read, a refresh) is being served:
-    /// for the next second the hashing threads give way to such requests (see `give_way`).
+    /// A request with a valid token (an authenticated request, a refresh, an
+    /// introspection) is being served: for the next second the hashing threads give way to
+    /// such requests (see `give_way`).
     pub fn note_request(&self) {
         if let Some(give_way) = &self.give_way {
             give_way.note_request();

@@ -24,8 +24,8 @@ pub struct Principal {
 /// Verifies a bearer access token and checks, in one query, that its session is live and
 /// its user active.
 pub async fn authenticate(ctx: &Context, token: &str) -> Result<Principal> {
-    ctx.hasher.note_request();
     let claims = keys::verify(ctx, token, TokenCodec::verify_access).await?;
+    ctx.hasher.note_request();
     let sid = claims.sid;
     let (session, user) = ctx
         .db
@@ -204,8 +204,9 @@ pub async fn forget_idle_failures(ctx: &Context) -> Result<usize> {
 /// Every instance sees the count.
 ///
 /// An attempt that cannot lock the key, the common case, is one statement on its own; only
-/// the attempt whose count reaches a lock takes a transaction, so that no attempt counted
-/// after it gets in before its lock.
+/// an attempt whose count reaches the lock threshold or passes it (until a success resets
+/// the count) takes a transaction, so that no attempt counted after it gets in before its
+/// lock. An attempt on a locked key costs that statement's miss and a read.
 async fn count_attempt(ctx: &Context, key: &str, now: DateTime<Utc>) -> Result<i32> {
     let owned = key.to_owned();
     let below_a_lock = ctx
@@ -337,8 +338,8 @@ enum Exchange {
 
 /// Exchanges a refresh token (once), detecting reuse.
 pub async fn refresh(ctx: &Context, token: &str, client: &ClientInfo) -> Result<TokenPair> {
-    ctx.hasher.note_request();
     let claims = keys::verify(ctx, token, TokenCodec::verify_refresh).await?;
+    ctx.hasher.note_request();
     let now = db::types::now();
     let grace = span(ctx.settings.refresh_reuse_grace);
     let client = client.clone();
@@ -455,7 +456,6 @@ pub struct Introspection {
 /// Active only for a valid token whose session is live and whose user is active; a
 /// refresh token must also be the session's current one.
 pub async fn introspect(ctx: &Context, token: &str) -> Result<Introspection> {
-    ctx.hasher.note_request();
     let verified = keys::verify(ctx, token, |tokens, token| {
         tokens
             .verify_any(token)
@@ -465,6 +465,7 @@ pub async fn introspect(ctx: &Context, token: &str) -> Result<Introspection> {
     let Ok(claims) = verified else {
         return Ok(Introspection::default());
     };
+    ctx.hasher.note_request();
     let sid = claims.sid;
     let Some((session, user)) = ctx.db.session_with_user(sid).await? else {
         return Ok(Introspection::default());

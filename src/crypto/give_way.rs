@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// How long after the last request that did not hash the hashing threads keep giving way.
+/// How long after the last request with a valid token the hashing threads keep giving way.
 const LINGER: Duration = Duration::from_secs(1);
 
 /// Shared by the hasher (which notes requests) and its threads (which look before a job).
@@ -28,7 +28,7 @@ const LINGER: Duration = Duration::from_secs(1);
 pub struct GiveWay {
     every: Duration,
     start: Instant,
-    /// When a request that does not hash last came, in milliseconds since `start`.
+    /// When a request with a valid token last came, in milliseconds since `start`.
     last_request_ms: Arc<AtomicU64>,
 }
 
@@ -88,7 +88,7 @@ pub struct ThreadTimer {
 }
 
 impl ThreadTimer {
-    /// Runs `job`, giving way every so often if requests that do not hash are being served.
+    /// Runs `job`, giving way every so often if requests with a valid token are being served.
     pub fn run(&self, job: impl FnOnce()) {
         if !self.give_way.has_requests() {
             return job();

@@ -55,7 +55,7 @@ pub struct Scheduling<'a> {
     pub priority: HashPriority,
     /// A cgroup the threads join at start (`DOORMAN_HASH_CGROUP`).
     pub cgroup: Option<&'a Path>,
-    /// How often a thread gives way while requests that do not hash are served (zero:
+    /// How often a thread gives way while requests with a valid token are served (zero:
     /// never).
     pub give_way: Duration,
 }
@@ -99,9 +99,11 @@ impl PasswordHasher {
         scheduling: &Scheduling<'_>,
     ) -> anyhow::Result<Self> {
         let Scheduling {
-            priority, cgroup, ..
+            priority,
+            cgroup,
+            give_way,
         } = *scheduling;
-        let give_way = GiveWay::every(scheduling.give_way);
+        let give_way = GiveWay::every(give_way);
         let params = Params::new(memory_kib, iterations, parallelism, None)
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
         let (jobs, receiver) = mpsc::channel::<Job>();

@@ -12,7 +12,7 @@ use super::{Conn, run};
 use crate::error::Result;
 
 /// Until when `key` is locked, if it ever was.
-pub async fn locked_until(conn: &mut Conn, key: &str) -> Result<Option<DateTime<Utc>>> {
+async fn locked_until(conn: &mut Conn, key: &str) -> Result<Option<DateTime<Utc>>> {
     let until: Option<Option<Ts>> = run!(conn, |c| throttles::table
         .find(key)
         .select(throttles::locked_until)
@@ -24,15 +24,16 @@ pub async fn locked_until(conn: &mut Conn, key: &str) -> Result<Option<DateTime<
 
 /// Counts an attempt on `key` if it is not locked at `now` and the count stays below
 /// `below`, before its password is checked: the consecutive failures it would make (itself
-/// included), or `None` (locked, or the count would reach `below`). One statement (an upsert
-/// whose update applies only to such a row), so concurrent attempts are counted one at a
-/// time and none gets past a lock set by the one before it.
+/// included), or, when it was not counted (locked, or the count would reach `below`), until
+/// when the key is locked, if it is. The count is one statement (an upsert whose update
+/// applies only to such a row), so concurrent attempts are counted one at a time and none
+/// gets past a lock set by the one before it.
 pub async fn count_attempt(
     conn: &mut Conn,
     key: &str,
     now: DateTime<Utc>,
     below: i32,
-) -> Result<Option<i32>> {
+) -> Result<std::result::Result<i32, Option<DateTime<Utc>>>> {
     let first = (
         throttles::key.eq(key),
         throttles::failed_logins.eq(1),
@@ -58,7 +59,10 @@ pub async fn count_attempt(
     .get_result(c)
     .await
     .optional())?;
-    Ok(count)
+    match count {
+        Some(count) => Ok(Ok(count)),
+        None => locked_until(conn, key).await.map(Err),
+    }
 }
 
 /// Locks a key that has `failures` consecutive failures until `until`, unless it is locked

@@ -212,13 +212,9 @@ async fn count_attempt(ctx: &Context, key: &str, now: DateTime<Utc>) -> Result<i
     let below_a_lock = ctx
         .db
         .write(move |c| {
-            Box::pin(async move {
-                let key = &owned;
-                match db::login_throttles::count_attempt(c, key, now, LOCK_AFTER).await? {
-                    Some(failures) => Ok(Ok(failures)),
-                    None => db::login_throttles::locked_until(c, key).await.map(Err),
-                }
-            })
+            Box::pin(
+                async move { db::login_throttles::count_attempt(c, &owned, now, LOCK_AFTER).await },
+            )
         })
         .await?;
     match below_a_lock {
@@ -231,12 +227,11 @@ async fn count_attempt(ctx: &Context, key: &str, now: DateTime<Utc>) -> Result<i
         .db
         .transaction(move |tx| {
             Box::pin(async move {
-                let Some(failures) =
-                    db::login_throttles::count_attempt(tx, &key, now, i32::MAX).await?
-                else {
-                    let until = db::login_throttles::locked_until(tx, &key).await?;
-                    return Ok(Err(until.unwrap_or(now)));
-                };
+                let failures =
+                    match db::login_throttles::count_attempt(tx, &key, now, i32::MAX).await? {
+                        Ok(failures) => failures,
+                        Err(until) => return Ok(Err(until.unwrap_or(now))),
+                    };
                 if let Some(lock) = lock_duration(failures) {
                     db::login_throttles::lock_at_least(tx, &key, failures, now + lock).await?;
                 }

@@ -1,5 +1,6 @@
 //! The audit trail: append-only events.
 
+use diesel::dsl;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -12,7 +13,7 @@ use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_events, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
-struct AuditRow {
+pub(super) struct AuditRow {
     id: Id,
     at: Ts,
     type_: String,
@@ -24,22 +25,30 @@ struct AuditRow {
 }
 
 pub async fn insert(conn: &mut Conn, event: &AuditEvent) -> Result<()> {
-    let row = AuditRow {
-        id: Id(event.id.0),
-        at: Ts(event.at),
-        type_: event.kind.as_str().to_owned(),
-        actor_id: event.actor_id.map(|id| Id(id.0)),
-        subject_id: event.subject_id.map(|id| Id(id.0)),
-        ip: event.ip.clone(),
-        user_agent: event.user_agent.clone(),
-        detail: event.detail.to_string(),
-    };
-    run!(conn, |c| by_text(
-        diesel::insert_into(audit_events::table).values(&row)
-    )
-    .execute(c)
-    .await)?;
+    let row = AuditRow::from(event);
+    run!(conn, |c| insert_statement(&row).execute(c).await)?;
     Ok(())
+}
+
+/// The statement that `insert` executes.
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(super) fn insert_statement<'a>(row: &'a AuditRow) -> _ {
+    by_text(dsl::insert_into(audit_events::table).values(row))
+}
+
+impl From<&AuditEvent> for AuditRow {
+    fn from(event: &AuditEvent) -> Self {
+        Self {
+            id: Id(event.id.0),
+            at: Ts(event.at),
+            type_: event.kind.as_str().to_owned(),
+            actor_id: event.actor_id.map(|id| Id(id.0)),
+            subject_id: event.subject_id.map(|id| Id(id.0)),
+            ip: event.ip.clone(),
+            user_agent: event.user_agent.clone(),
+            detail: event.detail.to_string(),
+        }
+    }
 }
 
 impl TryFrom<AuditRow> for AuditEvent {

@@ -2,6 +2,7 @@
 //! matches no account (see `service::auth::throttle_key`).
 
 use chrono::{DateTime, Utc};
+use diesel::dsl;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -93,10 +94,14 @@ pub async fn lock_at_least(
 
 /// A correct password: the count and any lock are gone.
 pub async fn clear(conn: &mut Conn, key: &str) -> Result<()> {
-    run!(conn, |c| diesel::delete(throttles::table.find(key))
-        .execute(c)
-        .await)?;
+    run!(conn, |c| clear_statement(key).execute(c).await)?;
     Ok(())
+}
+
+/// The statement that `clear` executes.
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(super) fn clear_statement<'a>(key: &'a str) -> _ {
+    dsl::delete(throttles::table.find(key))
 }
 
 /// Forgets the keys without an attempt since `before`; how many.

@@ -155,6 +155,40 @@ macro_rules! run {
 }
 pub(crate) use run;
 
+/// Executes independent statements (`$query`, each a Diesel statement value, written once)
+/// together, **inside a transaction** ([`Db::transaction`]): on PostgreSQL in one pipeline,
+/// every statement sent before the first answer comes back, so one round trip for all of
+/// them once the connection has them prepared (see diesel-async's `AsyncPgConnection`
+/// docs); on SQLite one after another. The first failure is the outcome: on PostgreSQL the
+/// statements after it fail too (the transaction is aborted), and the transaction rolls
+/// back. Outside a transaction each statement would commit on its own, those after a
+/// failure included on PostgreSQL but not on SQLite, hence the rule.
+macro_rules! execute_together {
+    ($conn:expr, [$($query:expr),+ $(,)?]) => {
+        match &mut $conn.0 {
+            $crate::db::ConnInner::Pg(object) => {
+                let pg: &diesel_async::AsyncPgConnection = &**object;
+                // Each future is boxed, so they are of one type; polled in order, they are
+                // sent in order.
+                futures_util::future::try_join_all([
+                    $(diesel_async::RunQueryDsl::execute($query, &mut &*pg)),+
+                ])
+                .await
+                .map(|_| ())
+            }
+            $crate::db::ConnInner::Sqlite(object) => {
+                let c: &mut $crate::db::SqliteConn = &mut **object;
+                async {
+                    $(diesel_async::RunQueryDsl::execute($query, &mut *c).await?;)+
+                    diesel::QueryResult::Ok(())
+                }
+                .await
+            }
+        }
+    };
+}
+pub(crate) use execute_together;
+
 impl Db {
     /// Opens a pool for `url` (`sqlite://PATH` or `postgres://...`).
     pub async fn connect(url: &str, max_size: usize) -> anyhow::Result<Self> {

@@ -21,6 +21,13 @@ pub(crate) fn by_text<Q>(query: Q) -> ByText<Q> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ByText<Q>(Q);
 
+/// The type of `by_text(query)`, for `#[diesel::dsl::auto_type]` statement builders.
+#[expect(
+    non_camel_case_types,
+    reason = "named like the function, as `auto_type` requires"
+)]
+pub(crate) type by_text<Q> = ByText<Q>;
+
 impl<Q> QueryId for ByText<Q> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;

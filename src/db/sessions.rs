@@ -6,12 +6,14 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
+use super::audit::{self, AuditRow};
+use super::login_throttles;
 use super::prepared::by_text;
 use super::schema::{sessions, users};
 use super::types::{Id, Ts};
 use super::users::UserRow;
-use super::{Conn, ConnInner, run};
-use crate::domain::{Session, SessionId, User, UserId};
+use super::{Conn, ConnInner, execute_together, run};
+use crate::domain::{AuditEvent, Session, SessionId, User, UserId};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -72,13 +74,27 @@ impl From<SessionRow> for Session {
     }
 }
 
-pub async fn insert(conn: &mut Conn, session: &Session) -> Result<()> {
-    let row = SessionRow::from(session);
-    run!(conn, |c| by_text(
-        diesel::insert_into(sessions::table).values(&row)
-    )
-    .execute(c)
-    .await)?;
+/// Opens `session` for a user who just signed in with a password checked under
+/// `throttle_key`: stores it, stamps the user's last login, clears the key's failed
+/// attempts and appends `event`. Four independent statements, executed together (one round
+/// trip on PostgreSQL, see `execute_together!`); run it in a transaction.
+pub async fn open_on_login(
+    conn: &mut Conn,
+    session: &Session,
+    throttle_key: &str,
+    event: &AuditEvent,
+) -> Result<()> {
+    let (row, audited) = (SessionRow::from(session), AuditRow::from(event));
+    let (user, at) = (Id(session.user_id.0), Ts(session.created_at));
+    execute_together!(
+        conn,
+        [
+            by_text(diesel::insert_into(sessions::table).values(&row)),
+            super::users::record_login_statement(user, at),
+            login_throttles::clear_statement(throttle_key),
+            audit::insert_statement(&audited),
+        ]
+    )?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! Users and their credentials (password hashes with history, one current row per user).
 
+use diesel::dsl;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -189,14 +190,10 @@ pub async fn find_for_login(conn: &mut Conn, name: &LoginName) -> Result<Option<
     .transpose()
 }
 
-/// A successful login: stamps it.
-pub async fn record_login(conn: &mut Conn, id: UserId, at: DateTime<Utc>) -> Result<()> {
-    run!(conn, |c| by_text(
-        diesel::update(users::table.find(Id(id.0))).set(users::last_login_at.eq(Ts(at)))
-    )
-    .execute(c)
-    .await)?;
-    Ok(())
+/// A successful login: stamps it (one of `sessions::open_on_login`'s statements).
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(super) fn record_login_statement(id: Id, at: Ts) -> _ {
+    by_text(dsl::update(users::table.find(id)).set(users::last_login_at.eq(at)))
 }
 
 /// Replaces the current hash of the same password (a re-hash with new parameters).

@@ -111,15 +111,9 @@ pub async fn login(
             .actor(user.id)
             .subject(user.id),
     );
-    let user_id = user.id;
     ctx.db
         .transaction(move |tx| {
-            Box::pin(async move {
-                db::sessions::insert(tx, &stored).await?;
-                db::users::record_login(tx, user_id, now).await?;
-                db::login_throttles::clear(tx, &key).await?;
-                db::audit::insert(tx, &audited).await
-            })
+            Box::pin(async move { db::sessions::open_on_login(tx, &stored, &key, &audited).await })
         })
         .await?;
     ctx.metrics.login(LoginOutcome::Succeeded);

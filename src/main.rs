@@ -104,8 +104,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Targets held at info whatever `RUST_LOG` asks: tokio-postgres logs every statement's
+/// parameters at debug level (password hashes, token digests), and no log line may hold
+/// those.
+const NEVER_VERBOSE: [&str; 1] = ["tokio_postgres=info"];
+
 fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = NEVER_VERBOSE
+        .iter()
+        .filter_map(|directive| directive.parse().ok())
+        .fold(filter, EnvFilter::add_directive);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

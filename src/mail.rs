@@ -16,7 +16,7 @@ pub enum Mailer {
 }
 
 /// One plain-text message.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Mail {
     pub to: String,
     pub subject: String,

@@ -15,7 +15,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use crate::config::JwtAlg;
 
 /// A key as kept in the database or read from a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct KeyRecord {
     pub kid: String,
     pub alg: String,

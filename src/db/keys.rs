@@ -11,7 +11,7 @@ use super::{Conn, run};
 use crate::crypto::keys::KeyRecord;
 use crate::error::Result;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = signing_keys, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 struct KeyRow {
     kid: String,

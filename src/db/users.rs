@@ -139,7 +139,7 @@ pub async fn find(conn: &mut Conn, id: UserId) -> Result<Option<User>> {
 }
 
 /// What login needs to know about an account.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoginRecord {
     pub user: User,
     /// The current password hash.

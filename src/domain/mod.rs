@@ -258,7 +258,7 @@ impl AuditEvent {
 }
 
 /// A freshly issued pair of tokens.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TokenPair {
     pub access_token: String,
     pub expires_in: i64,

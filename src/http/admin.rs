@@ -108,7 +108,7 @@ pub async fn list_users(
 }
 
 /// Registration fields plus the role and status of the new account.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     pub email: String,
@@ -137,6 +137,7 @@ pub struct CreateUserRequest {
         (status = 403, description = "`forbidden`: not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`email_taken`, `username_taken` or `phone_taken`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed` or `weak_password`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: hashing queue full", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/admin/users")]

@@ -19,7 +19,7 @@ use crate::service::auth::{self, Principal};
 use crate::service::password_reset;
 
 /// `password` and exactly one of `email`, `username`, `phone_number`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     #[schema(example = "ada@example.com")]
@@ -107,7 +107,7 @@ pub async fn login(
     Ok(no_store(pair.into()))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
@@ -158,7 +158,7 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntrospectRequest {
     /// An access or refresh token.
@@ -255,7 +255,7 @@ pub async fn forgot_password(
     Ok(HttpResponse::Accepted().json(serde_json::json!({})))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
     /// The token from the reset link.
@@ -272,6 +272,7 @@ pub struct ResetPasswordRequest {
         (status = 400, description = "`invalid_reset_token`: unknown, expired or used", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`weak_password`, `password_reused` or `validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: hashing queue full", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/auth/password/reset", wrap = "from_fn(rate_limit)")]

@@ -48,7 +48,7 @@ impl From<domain::User> for User {
 }
 
 /// An access token and the session's refresh token.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
     /// Always `Bearer`.

@@ -18,7 +18,7 @@ use crate::service::auth::Principal;
 use crate::service::users::{self, NewAccount};
 
 /// Sign-up fields. Unknown fields (such as `role`) are refused.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// ≤ 254 characters; stored lower-cased; unique case-insensitively.
@@ -201,7 +201,7 @@ pub async fn update_me(
     ))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
@@ -239,7 +239,7 @@ pub async fn change_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteMeRequest {
     pub password: String,
@@ -254,6 +254,7 @@ pub struct DeleteMeRequest {
         (status = 204, description = "Deleted; every token of the account stops working at once"),
         (status = 401, description = "`invalid_credentials` (wrong password), or a token problem", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`last_admin`: the last active admin cannot delete itself", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: hashing queue full", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/users/me")]

@@ -16,6 +16,10 @@ pub struct Metrics {
     hash_queue_depth: IntGauge,
     hash_in_flight: IntGauge,
     hash_shed: IntCounter,
+    hash_jobs: IntCounter,
+    /// Held while `render` brings the hasher's counters up to its own counts, so that two
+    /// scrapes at once cannot both add the same difference.
+    catching_up: std::sync::Mutex<()>,
     db_pool_size: IntGauge,
     db_pool_idle: IntGauge,
     db_pool_waiting: IntGauge,
@@ -81,6 +85,10 @@ impl Metrics {
             "doorman_password_hash_shed_total",
             "Requests shed because the hashing queue was full",
         )?;
+        let hash_jobs = IntCounter::new(
+            "doorman_password_hash_jobs_total",
+            "Password hashes made or checked on the hashing pool (started)",
+        )?;
         let db_pool_size =
             IntGauge::new("doorman_db_pool_connections", "Open database connections")?;
         let db_pool_idle = IntGauge::new("doorman_db_pool_idle", "Idle database connections")?;
@@ -98,6 +106,7 @@ impl Metrics {
         registry.register(Box::new(hash_queue_depth.clone()))?;
         registry.register(Box::new(hash_in_flight.clone()))?;
         registry.register(Box::new(hash_shed.clone()))?;
+        registry.register(Box::new(hash_jobs.clone()))?;
         registry.register(Box::new(db_pool_size.clone()))?;
         registry.register(Box::new(db_pool_idle.clone()))?;
         registry.register(Box::new(db_pool_waiting.clone()))?;
@@ -110,6 +119,8 @@ impl Metrics {
             hash_queue_depth,
             hash_in_flight,
             hash_shed,
+            hash_jobs,
+            catching_up: std::sync::Mutex::new(()),
             db_pool_size,
             db_pool_idle,
             db_pool_waiting,
@@ -136,8 +147,18 @@ impl Metrics {
         let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         self.hash_queue_depth.set(as_i64(hasher.queued));
         self.hash_in_flight.set(as_i64(hasher.in_flight));
-        self.hash_shed
-            .inc_by(hasher.shed.saturating_sub(self.hash_shed.get()));
+        {
+            let _only_us = self
+                .catching_up
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (counter, count) in [
+                (&self.hash_shed, hasher.shed),
+                (&self.hash_jobs, hasher.started),
+            ] {
+                counter.inc_by(count.saturating_sub(counter.get()));
+            }
+        }
         self.db_pool_size.set(as_i64(pool.size));
         self.db_pool_idle.set(as_i64(pool.idle));
         self.db_pool_waiting.set(as_i64(pool.waiting));

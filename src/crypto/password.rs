@@ -41,6 +41,8 @@ pub struct PasswordHasher {
     dummy_hash: Arc<OnceLock<String>>,
     /// Jobs handed to the pool that no thread has picked up yet.
     queued: Arc<AtomicUsize>,
+    /// Jobs a thread has picked up since start: hashes made or checked.
+    started: Arc<AtomicU64>,
     /// Slots taken and not yet finished (waiting, queued or hashing), at most `capacity`.
     taken: Arc<AtomicUsize>,
     /// Pool threads plus the jobs allowed to wait for one.
@@ -86,6 +88,8 @@ pub struct HasherStats {
     /// Places taken on the pool (hashing, queued, or about to be).
     pub in_flight: usize,
     pub shed: u64,
+    /// Jobs started since start (hashes made or checked), the start's own included.
+    pub started: u64,
 }
 
 impl PasswordHasher {
@@ -109,11 +113,12 @@ impl PasswordHasher {
         let (jobs, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         let queued = Arc::new(AtomicUsize::new(0));
+        let started = Arc::new(AtomicU64::new(0));
         let workers = workers.max(1);
         let (joined, joins) = mpsc::channel::<std::io::Result<()>>();
         for index in 0..workers {
             let receiver = Arc::clone(&receiver);
-            let queued = Arc::clone(&queued);
+            let (queued, started) = (Arc::clone(&queued), Arc::clone(&started));
             let (joined, cgroup) = (joined.clone(), cgroup.map(Path::to_path_buf));
             let give_way = give_way.clone();
             std::thread::Builder::new()
@@ -130,6 +135,7 @@ impl PasswordHasher {
                         };
                         let Ok(job) = job else { return };
                         queued.fetch_sub(1, Ordering::Relaxed);
+                        started.fetch_add(1, Ordering::Relaxed);
                         match &timer {
                             Some(timer) => timer.run(job),
                             None => job(),
@@ -159,6 +165,7 @@ impl PasswordHasher {
             params,
             dummy_hash,
             queued,
+            started,
             taken: Arc::new(AtomicUsize::new(0)),
             capacity: workers + queue,
             shed: AtomicU64::new(0),
@@ -180,6 +187,7 @@ impl PasswordHasher {
             queued: self.queued.load(Ordering::Relaxed),
             in_flight: self.taken.load(Ordering::Relaxed),
             shed: self.shed.load(Ordering::Relaxed),
+            started: self.started.load(Ordering::Relaxed),
         }
     }
 

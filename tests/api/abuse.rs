@@ -190,9 +190,19 @@ async fn five_failed_logins_lock_the_account_with_a_doubling_delay_and_success_r
             .await
             .assert_problem(401, "invalid_credentials");
     }
+    let hashed_before = metric(&app, "doorman_password_hash_jobs_total").await;
     let locked = app.login("ada@example.com", PASSWORD).await;
     locked.assert_problem(429, "rate_limited");
     assert_eq!(locked.header("retry-after"), Some("1"));
+    assert_eq!(
+        metric(&app, "doorman_password_hash_jobs_total").await,
+        hashed_before,
+        "a locked account is answered without a hash"
+    );
+    assert_eq!(
+        metric(&app, r#"doorman_logins_total{outcome="locked"}"#).await,
+        1.0
+    );
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
     app.login("ada@example.com", "not my password")
@@ -331,6 +341,14 @@ async fn names_without_an_account_lock_like_accounts() {
 async fn metrics(app: &TestApp) -> String {
     let reply = app.request(Method::GET, "/metrics", None, None).await;
     reply.body.as_str().unwrap_or_default().to_owned()
+}
+
+/// The value of one series of `GET /metrics` (its name with its labels, as printed).
+async fn metric(app: &TestApp, series: &str) -> f64 {
+    let text = metrics(app).await;
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
 }
 
 /// An app with one hashing thread and a queue of one, with ada registered, and a replica
@@ -487,6 +505,7 @@ async fn metrics_count_requests_by_route_pattern_and_show_the_pools() {
         r#"doorman_logins_total{outcome="failed"} 1"#,
         "doorman_password_hash_queue_depth 0",
         "doorman_password_hash_in_flight 0",
+        "doorman_password_hash_jobs_total",
         "doorman_db_pool_connections",
         "doorman_db_pool_idle",
         "doorman_db_pool_waiting",

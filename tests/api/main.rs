@@ -13,6 +13,7 @@ mod concurrency;
 mod conventions;
 mod keys;
 mod last_admin;
+mod login_writes;
 mod logs;
 mod password_reset;
 mod proxies;

@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 use doorman::config::{Config, LogFormat};
 use doorman::startup::Application;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::prelude::*;
 
 #[derive(Parser)]
 #[command(
@@ -104,23 +106,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Targets held at info whatever `RUST_LOG` asks: tokio-postgres logs every statement's
-/// parameters at debug level (password hashes, token digests), and no log line may hold
-/// those.
-const NEVER_VERBOSE: [&str; 1] = ["tokio_postgres=info"];
+/// Whatever `RUST_LOG` asks, nothing below info from tokio-postgres: at debug it logs every
+/// statement's parameters (password hashes, token digests), and no log line may hold those.
+fn not_a_driver_detail(meta: &tracing::Metadata<'_>) -> bool {
+    !(meta.target().starts_with("tokio_postgres") && *meta.level() > tracing::Level::INFO)
+}
 
 fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let filter = NEVER_VERBOSE
-        .iter()
-        .filter_map(|directive| directive.parse().ok())
-        .fold(filter, EnvFilter::add_directive);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let subscriber = tracing_subscriber::registry()
+        .with(filter)
+        .with(filter_fn(not_a_driver_detail));
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => subscriber.with(lines.json().flatten_event(true)).init(),
+        LogFormat::Pretty => subscriber.with(lines).init(),
     }
 }
 

@@ -9,7 +9,8 @@ use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 
 /// Where the configuration lives: every field is an environment variable and a flag.
-#[derive(Debug, Clone, Args)]
+/// No `Debug`: `database_url` can hold a password.
+#[derive(Clone, Args)]
 pub struct Config {
     /// `sqlite://PATH` (created when missing) or `postgres://...`.
     #[arg(

@@ -27,8 +27,9 @@ pub struct Context {
     pub key_reload: keys::ReloadGate,
 }
 
-/// The parts of the configuration the rules depend on.
-#[derive(Debug, Clone)]
+/// The parts of the configuration the rules depend on. No `Debug`: it holds the HS256
+/// secret.
+#[derive(Clone)]
 pub struct Settings {
     pub refresh_ttl: Duration,
     pub session_ttl: Duration,

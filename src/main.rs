@@ -117,7 +117,9 @@ fn init_tracing(format: LogFormat) {
     let subscriber = tracing_subscriber::registry()
         .with(filter)
         .with(filter_fn(not_a_driver_detail));
-    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let lines = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .log_internal_errors(true);
     match format {
         LogFormat::Json => subscriber.with(lines.json().flatten_event(true)).init(),
         LogFormat::Pretty => subscriber.with(lines).init(),

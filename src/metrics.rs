@@ -87,7 +87,7 @@ impl Metrics {
         )?;
         let hash_jobs = IntCounter::new(
             "doorman_password_hash_jobs_total",
-            "Password hashes made or checked on the hashing pool (started)",
+            "Jobs started on the hashing pool: a hash made, or a password checked against one or more hashes",
         )?;
         let db_pool_size =
             IntGauge::new("doorman_db_pool_connections", "Open database connections")?;

@@ -41,7 +41,8 @@ pub struct PasswordHasher {
     dummy_hash: Arc<OnceLock<String>>,
     /// Jobs handed to the pool that no thread has picked up yet.
     queued: Arc<AtomicUsize>,
-    /// Jobs a thread has picked up since start: hashes made or checked.
+    /// Jobs a thread has picked up since start: a hash made, or a password checked
+    /// against one or more hashes.
     started: Arc<AtomicU64>,
     /// Slots taken and not yet finished (waiting, queued or hashing), at most `capacity`.
     taken: Arc<AtomicUsize>,
@@ -88,7 +89,7 @@ pub struct HasherStats {
     /// Places taken on the pool (hashing, queued, or about to be).
     pub in_flight: usize,
     pub shed: u64,
-    /// Jobs started since start (hashes made or checked), the start's own included.
+    /// Jobs started since start, the start's own included.
     pub started: u64,
 }
 

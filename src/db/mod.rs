@@ -158,8 +158,9 @@ pub(crate) use run;
 /// Executes independent statements (`$query`, each a Diesel statement value, written once)
 /// together, **inside a transaction** ([`Db::transaction`]): on PostgreSQL in one pipeline,
 /// every statement sent before the first answer comes back, so one round trip for all of
-/// them once the connection has them prepared (see diesel-async's `AsyncPgConnection`
-/// docs); on SQLite one after another. The first failure is the outcome: on PostgreSQL the
+/// them (see diesel-async's `AsyncPgConnection` docs), once the connection has them
+/// prepared: diesel-async prepares a statement new to the connection under its cache lock,
+/// one after another; on SQLite one after another. The first failure is the outcome: on PostgreSQL the
 /// statements after it fail too (the transaction is aborted), and the transaction rolls
 /// back. Outside a transaction each statement would commit on its own, those after a
 /// failure included on PostgreSQL but not on SQLite, hence the rule.

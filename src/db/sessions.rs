@@ -77,7 +77,8 @@ impl From<SessionRow> for Session {
 /// Opens `session` for a user who just signed in with a password checked under
 /// `throttle_key`: stores it, stamps the user's last login, clears the key's failed
 /// attempts and appends `event`. Four independent statements, executed together (one round
-/// trip on PostgreSQL, see `execute_together!`); run it in a transaction.
+/// trip on PostgreSQL, see `execute_together!`). Only inside [`super::Db::transaction`]:
+/// outside one, on PostgreSQL, the statements after a failed one would still commit.
 pub async fn open_on_login(
     conn: &mut Conn,
     session: &Session,

@@ -50,61 +50,98 @@ async fn count(app: &TestApp, sql: &str) -> String {
     .concat()
 }
 
+/// A database with one connection, so that each unit runs on the connection that the unit
+/// before it ran on.
+async fn one_connection(app: &TestApp) -> Db {
+    Db::connect(&app.config.database_url, 1)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// What the four writes touch, as the database has it now.
+async fn state(app: &TestApp) -> [Vec<String>; 4] {
+    [
+        app.query_text("SELECT CAST(id AS TEXT) AS value FROM sessions")
+            .await,
+        app.query_text("SELECT COALESCE(CAST(last_login_at AS TEXT), 'never') AS value FROM users")
+            .await,
+        app.query_text("SELECT CAST(failed_logins AS TEXT) AS value FROM login_throttles")
+            .await,
+        app.query_text("SELECT CAST(id AS TEXT) AS value FROM audit_events")
+            .await,
+    ]
+}
+
+async fn assert_unique_violation_leaves_nothing(
+    app: &TestApp,
+    db: &Db,
+    what: &str,
+    session: &Session,
+    key: &str,
+    event: &AuditEvent,
+) {
+    let before = state(app).await;
+    let failed = open(db, session, key, event).await;
+    let err = failed
+        .err()
+        .unwrap_or_else(|| panic!("{what}: the unit did not fail"));
+    assert!(
+        format!("{err:?}").to_lowercase().contains("unique"),
+        "{what}: failed for another reason: {err:?}"
+    );
+    assert_eq!(state(app).await, before, "{what}: something was written");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failure_in_logins_last_writes_leaves_none_of_them() {
     let app = TestApp::spawn().await;
     let user = app.register("ada@example.com").await;
     let user_id = UserId(id_of(&user).parse().unwrap_or_else(|e| panic!("{e}")));
-    app.login("ada@example.com", "not my password")
-        .await
-        .assert_problem(401, "invalid_credentials");
     let key = format!("user:{}", user_id.0);
-    // One connection, so the unit after the failure runs on the connection that failed.
-    let db = Db::connect(&app.config.database_url, 1)
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let fail_once = || async {
+        app.login("ada@example.com", "not my password")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    };
+    fail_once().await;
 
-    // The last of the four statements fails: its audit event's id is taken. Twice: on a
-    // fresh connection, which prepares each statement before sending it, then with all
-    // four prepared, sent together.
+    // The last of the four fails: its audit event's id is taken (written over another
+    // connection, so that the first round's connection has prepared nothing). On a fresh
+    // connection each statement is prepared before it is sent; then all four are prepared
+    // and go out together.
     let taken = AuditEvent::new(
         AuditKind::LoginSucceeded,
         Utc::now(),
         &ClientInfo::default(),
     );
     let event = taken.clone();
-    db.run(move |c| Box::pin(async move { db::audit::insert(c, &event).await }))
+    one_connection(&app)
+        .await
+        .run(move |c| Box::pin(async move { db::audit::insert(c, &event).await }))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    for round in ["fresh", "prepared"] {
-        let failed = open(&db, &session_for(user_id), &key, &taken).await;
-
-        assert!(failed.is_err(), "{round}: a taken audit id fails the unit");
-        assert_eq!(count(&app, "sessions").await, "0", "{round}: no session");
-        assert_eq!(
-            count(&app, "users WHERE last_login_at IS NOT NULL").await,
-            "0",
-            "{round}: no last login"
-        );
-        assert_eq!(
-            app.query_text("SELECT CAST(failed_logins AS TEXT) AS value FROM login_throttles")
-                .await,
-            vec!["1"],
-            "{round}: the failed attempt still counts"
-        );
-        assert_eq!(
-            count(&app, "audit_events WHERE type = 'login.succeeded'").await,
-            "1",
-            "{round}: no second event"
-        );
+    let db = one_connection(&app).await;
+    for what in ["last fails, fresh", "last fails, prepared"] {
+        assert_unique_violation_leaves_nothing(
+            &app,
+            &db,
+            what,
+            &session_for(user_id),
+            &key,
+            &taken,
+        )
+        .await;
     }
 
-    let fresh = AuditEvent::new(
-        AuditKind::LoginSucceeded,
-        Utc::now(),
-        &ClientInfo::default(),
-    );
-    open(&db, &session_for(user_id), &key, &fresh)
+    let first = session_for(user_id);
+    let fresh = || {
+        AuditEvent::new(
+            AuditKind::LoginSucceeded,
+            Utc::now(),
+            &ClientInfo::default(),
+        )
+    };
+    open(&db, &first, &key, &fresh())
         .await
         .unwrap_or_else(|e| panic!("the connection did not come back clean: {e}"));
     assert_eq!(count(&app, "sessions").await, "1");
@@ -117,4 +154,35 @@ async fn a_failure_in_logins_last_writes_leaves_none_of_them() {
         count(&app, "audit_events WHERE type = 'login.succeeded'").await,
         "2"
     );
+
+    // The first of the four fails (its session id is taken) while the three after it are
+    // in flight: none of them lands either.
+    fail_once().await;
+    let again = Session {
+        created_at: Utc::now(),
+        ..first
+    };
+    assert_unique_violation_leaves_nothing(
+        &app,
+        &db,
+        "first fails, prepared",
+        &again,
+        &key,
+        &fresh(),
+    )
+    .await;
+    let other = one_connection(&app).await;
+    assert_unique_violation_leaves_nothing(
+        &app,
+        &other,
+        "first fails, fresh",
+        &again,
+        &key,
+        &fresh(),
+    )
+    .await;
+    open(&db, &session_for(user_id), &key, &fresh())
+        .await
+        .unwrap_or_else(|e| panic!("the connection did not come back clean: {e}"));
+    assert_eq!(count(&app, "sessions").await, "2");
 }

@@ -23,8 +23,18 @@ impl Drop for Running {
 /// a read, with `RUST_LOG` at `level`; and the tokens it handed out.
 struct Logged {
     lines: Vec<String>,
-    access_token: String,
-    refresh_token: String,
+    tokens: Vec<String>,
+}
+
+impl Logged {
+    fn parsed(&self) -> Vec<Value> {
+        self.lines
+            .iter()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+            })
+            .collect()
+    }
 }
 
 async fn serve_and_log(level: &str) -> Logged {
@@ -93,20 +103,32 @@ async fn serve_and_log(level: &str) -> Logged {
         .unwrap_or_else(|e| panic!("{e}")),
     )
     .await;
-    let refresh_token = login.body["refresh_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let access_token = login.body["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    post(
-        "/api/v1/auth/refresh",
-        json!({ "refresh_token": refresh_token }),
+    assert_eq!(login.status, reqwest::StatusCode::OK, "{:?}", login.body);
+    let token = |reply: &Reply, name: &str| {
+        reply.body[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {name}: {:?}", reply.body))
+            .to_owned()
+    };
+    let (access_token, refresh_token) = (
+        token(&login, "access_token"),
+        token(&login, "refresh_token"),
+    );
+    let refreshed = Reply::from(
+        post(
+            "/api/v1/auth/refresh",
+            json!({ "refresh_token": refresh_token }),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}")),
     )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .await;
+    assert_eq!(
+        refreshed.status,
+        reqwest::StatusCode::OK,
+        "{:?}",
+        refreshed.body
+    );
     post(
         "/api/v1/auth/login",
         json!({ "email": "ada@example.com", "password": "a wrong password" }),
@@ -126,8 +148,12 @@ async fn serve_and_log(level: &str) -> Logged {
         .unwrap_or_else(|_| panic!("the reader failed"));
     Logged {
         lines,
-        access_token,
-        refresh_token,
+        tokens: vec![
+            access_token,
+            refresh_token,
+            token(&refreshed, "access_token"),
+            token(&refreshed, "refresh_token"),
+        ],
     }
 }
 
@@ -136,14 +162,12 @@ async fn serve_and_log(level: &str) -> Logged {
 fn assert_no_secrets(logged: &Logged) {
     let everything = logged.lines.join("\n");
     let hash_as_bytes = b"$argon2id$".map(|b| b.to_string()).join(", ");
-    for secret in [
-        PASSWORD,
-        "a wrong password",
-        &logged.access_token,
-        &logged.refresh_token,
-        "$argon2id$",
-        &hash_as_bytes,
-    ] {
+    let secrets = [PASSWORD, "a wrong password", "$argon2id$", &hash_as_bytes];
+    for secret in secrets
+        .iter()
+        .copied()
+        .chain(logged.tokens.iter().map(String::as_str))
+    {
         assert!(
             !everything.contains(secret),
             "a log line holds a secret: {secret}"
@@ -155,10 +179,7 @@ fn assert_no_secrets(logged: &Logged) {
 async fn json_logs_have_one_line_per_request_and_no_secrets() {
     let logged = serve_and_log("info").await;
     let lines = &logged.lines;
-    let parsed: Vec<Value> = lines
-        .iter()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
-        .collect();
+    let parsed = logged.parsed();
     let requests: Vec<&Value> = parsed
         .iter()
         .filter(|l| l["message"] == "request")
@@ -183,10 +204,24 @@ async fn json_logs_have_one_line_per_request_and_no_secrets() {
 #[tokio::test(flavor = "multi_thread")]
 async fn no_secrets_at_the_most_verbose_level_either() {
     let logged = serve_and_log("trace").await;
+    let parsed = logged.parsed();
+    let verbose = |line: &&Value| line["level"] == "DEBUG" || line["level"] == "TRACE";
     assert!(
-        logged.lines.len() > 6,
-        "trace logs more than the request lines: {:#?}",
+        parsed.iter().filter(verbose).any(|line| line["target"]
+            .as_str()
+            .is_some_and(|t| !t.starts_with("doorman"))),
+        "trace lets other crates' debug lines through: {:#?}",
         logged.lines
     );
+    let driver_details: Vec<&Value> = parsed
+        .iter()
+        .filter(verbose)
+        .filter(|line| {
+            line["target"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("tokio_postgres"))
+        })
+        .collect();
+    assert!(driver_details.is_empty(), "{driver_details:#?}");
     assert_no_secrets(&logged);
 }

@@ -156,13 +156,13 @@ macro_rules! run {
 pub(crate) use run;
 
 /// Executes independent statements (`$query`, each a Diesel statement value, written once)
-/// together, **inside a transaction** ([`Db::transaction`]): on PostgreSQL in one pipeline,
-/// every statement sent before the first answer comes back, so one round trip for all of
-/// them (see diesel-async's `AsyncPgConnection` docs), once the connection has them
-/// prepared: diesel-async prepares a statement new to the connection under its cache lock,
-/// one after another; on SQLite one after another. The first failure is the outcome: on PostgreSQL the
-/// statements after it fail too (the transaction is aborted), and the transaction rolls
-/// back. Outside a transaction each statement would commit on its own, those after a
+/// together, **inside a transaction** ([`Db::transaction`]). On SQLite one after another.
+/// On PostgreSQL in one pipeline: every statement is sent before the first answer comes
+/// back, so one round trip for all of them (see diesel-async's `AsyncPgConnection` docs)
+/// once the connection has them prepared (diesel-async prepares a statement new to the
+/// connection under its cache lock, so those go one at a time). The first failure is the
+/// outcome: on PostgreSQL the statements after it fail too (the transaction is aborted),
+/// and the transaction rolls back. Outside a transaction each statement would commit on its own, those after a
 /// failure included on PostgreSQL but not on SQLite, hence the rule.
 macro_rules! execute_together {
     ($conn:expr, [$($query:expr),+ $(,)?]) => {

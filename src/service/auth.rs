@@ -25,7 +25,6 @@ pub struct Principal {
 /// its user active.
 pub async fn authenticate(ctx: &Context, token: &str) -> Result<Principal> {
     let claims = keys::verify(ctx, token, TokenCodec::verify_access).await?;
-    ctx.hasher.note_request();
     let sid = claims.sid;
     let (session, user) = ctx
         .db
@@ -328,7 +327,6 @@ enum Exchange {
 /// Exchanges a refresh token (once), detecting reuse.
 pub async fn refresh(ctx: &Context, token: &str, client: &ClientInfo) -> Result<TokenPair> {
     let claims = keys::verify(ctx, token, TokenCodec::verify_refresh).await?;
-    ctx.hasher.note_request();
     let now = db::types::now();
     let grace = span(ctx.settings.refresh_reuse_grace);
     let client = client.clone();
@@ -454,7 +452,6 @@ pub async fn introspect(ctx: &Context, token: &str) -> Result<Introspection> {
     let Ok(claims) = verified else {
         return Ok(Introspection::default());
     };
-    ctx.hasher.note_request();
     let sid = claims.sid;
     let Some((session, user)) = ctx.db.session_with_user(sid).await? else {
         return Ok(Introspection::default());

@@ -1,5 +1,6 @@
 //! Prometheus metrics, one registry per application (tests run several in one process).
 
+use actix_web::http::Method;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -128,8 +129,10 @@ impl Metrics {
         })
     }
 
-    /// `route` is the matched pattern (`/api/v1/users/{id}`), never the raw path.
-    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    /// `route` is the matched pattern (`/api/v1/users/{id}`), never the raw path, and a
+    /// method outside HTTP's standard ones counts as `other`: no client can add series.
+    pub fn observe_request(&self, method: &Method, route: &str, status: u16, seconds: f64) {
+        let method = method_label(method);
         self.http_requests
             .with_label_values(&[method, route, &status.to_string()])
             .inc();
@@ -167,4 +170,16 @@ impl Metrics {
         TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
         Ok(String::from_utf8(buffer)?)
     }
+}
+
+/// The label of a request's method: its name when it is one of HTTP's standard methods,
+/// else `other`, since actix accepts any token as a method.
+fn method_label(method: &Method) -> &'static str {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    STANDARD
+        .into_iter()
+        .find(|name| *name == method.as_str())
+        .unwrap_or("other")
 }

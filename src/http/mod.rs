@@ -138,7 +138,7 @@ pub async fn request_context(
     if let Some(context) = context {
         context
             .metrics
-            .observe_request(method.as_str(), &route, status, elapsed);
+            .observe_request(&method, &route, status, elapsed);
     }
     span.in_scope(|| {
         tracing::info!(method = %method, route = %route, status, latency_ms = elapsed * 1000.0, "request");

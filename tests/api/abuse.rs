@@ -515,6 +515,30 @@ async fn metrics_count_requests_by_route_pattern_and_show_the_pools() {
     assert_eq!(metric(&app, "doorman_password_hash_jobs_total").await, 4.0);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn methods_outside_the_standard_ones_share_one_series() {
+    let app = TestApp::spawn().await;
+    for made_up in ["FOO1", "FOO2", "FOO3"] {
+        let method = Method::from_bytes(made_up.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let reply = app.request(method, "/api/v1/users", None, None).await;
+        assert!(
+            reply.status.is_client_error(),
+            "{made_up}: {}",
+            reply.status
+        );
+    }
+
+    let text = metrics(&app).await;
+
+    assert!(!text.contains("FOO"), "{text}");
+    let others: f64 = text
+        .lines()
+        .filter(|line| line.starts_with(r#"http_requests_total{method="other","#))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(others, 3.0, "{text}");
+}
+
 /// The scheduling policy (`SCHED_*`) of every thread of this process whose name starts
 /// with `prefix`, read from `/proc/self/task/*/stat` (field 41).
 #[cfg(target_os = "linux")]

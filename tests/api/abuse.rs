@@ -57,6 +57,24 @@ async fn auth_endpoints_are_limited_per_ip_with_429_and_retry_after() {
     );
 }
 
+/// `DOORMAN_RATE_LIMIT_PER_SECOND=0` turns the limit off, whatever the burst says.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_of_zero_turns_the_limit_off() {
+    let app = TestApp::spawn_with(|c| {
+        c.rate_limit_per_second = 0;
+        c.rate_limit_burst = 1;
+    })
+    .await;
+
+    let replies =
+        join_all((0..10).map(|_| app.post("/api/v1/auth/introspect", json!({ "token": "x" }))))
+            .await;
+
+    for reply in replies {
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    }
+}
+
 /// The limit follows the route a request reaches, not how its path is spelled, and its 429
 /// carries the CORS headers a browser needs to read it.
 #[tokio::test(flavor = "multi_thread")]

@@ -13,7 +13,7 @@ use super::{Conn, run};
 use crate::error::Result;
 
 /// Until when `key` is locked, if it ever was.
-async fn locked_until(conn: &mut Conn, key: &str) -> Result<Option<DateTime<Utc>>> {
+pub async fn locked_until(conn: &mut Conn, key: &str) -> Result<Option<DateTime<Utc>>> {
     let until: Option<Option<Ts>> = run!(conn, |c| throttles::table
         .find(key)
         .select(throttles::locked_until)

@@ -93,7 +93,7 @@ fn no_store(pair: TokenPair) -> HttpResponse {
         (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: over the per-IP limit, or the account or name is locked; `Retry-After` gives the seconds to wait", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`service_unavailable`: hashing queue full (the attempt is not counted; a locked account or name gets this too while the queue is full)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: hashing queue full (the attempt is not counted; a locked account or name gets 429 all the same)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/auth/login", wrap = "from_fn(rate_limit)")]

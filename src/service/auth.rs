@@ -53,8 +53,8 @@ pub async fn authenticate(ctx: &Context, token: &str) -> Result<Principal> {
 /// right: so concurrent guesses cannot outrun the lock (from the fifth on, each locks the
 /// key for longer, and those after it get 429 without a hash), and the lock does not tell
 /// which names have an account. A hashing thread is reserved before the attempt is counted,
-/// so a login shed for want of one (503) counts for nothing, whether its account is locked
-/// or not.
+/// so a login shed for want of one (503) counts for nothing; a locked account or name is
+/// still told so (429), shed or not.
 pub async fn login(
     ctx: &Context,
     name: LoginName,
@@ -67,10 +67,10 @@ pub async fn login(
         .run(move |c| Box::pin(async move { db::users::find_for_login(c, &looked_up).await }))
         .await?;
     let key = throttle_key(found.as_ref().map(|record| record.user.id), &name);
-    let slot = ctx
-        .hasher
-        .reserve()
-        .inspect_err(|_| ctx.metrics.login(LoginOutcome::Shed))?;
+    let slot = match ctx.hasher.reserve() {
+        Ok(slot) => slot,
+        Err(shed) => return Err(locked_or_shed(ctx, &key, shed).await),
+    };
     let failures = count_attempt(ctx, &key, db::types::now()).await?;
     let stored_hash = found.as_ref().and_then(|record| record.hash.clone());
     let verified = slot.verify(password, stored_hash.as_deref()).await?;
@@ -161,6 +161,25 @@ fn locked(ctx: &Context, until: DateTime<Utc>, now: DateTime<Utc>) -> Error {
     let wait = (until - now).num_milliseconds().max(1);
     Error::RateLimited {
         retry_after_secs: u64::try_from((wait + 999) / 1000).unwrap_or(1),
+    }
+}
+
+/// A login with no hashing thread to be had: 429 when `key` is locked, as it would be
+/// with one (a read, no hash), else `shed` (503), counting nothing either way.
+async fn locked_or_shed(ctx: &Context, key: &str, shed: Error) -> Error {
+    let owned = key.to_owned();
+    let until = ctx
+        .db
+        .run(move |c| Box::pin(async move { db::login_throttles::locked_until(c, &owned).await }))
+        .await;
+    let now = db::types::now();
+    match until {
+        Ok(Some(until)) if until > now => locked(ctx, until, now),
+        Ok(_) => {
+            ctx.metrics.login(LoginOutcome::Shed);
+            shed
+        }
+        Err(error) => error,
     }
 }
 

@@ -387,22 +387,17 @@ async fn tiny_pool() -> (TestApp, TestApp) {
     (app, heavy)
 }
 
-/// A login shed for want of a hashing thread was never checked, so it does not count
-/// towards the lock.
-#[tokio::test(flavor = "multi_thread")]
-async fn shed_logins_do_not_count_towards_the_lock() {
-    let (app, heavy) = tiny_pool().await;
-
-    // Two logins fill a pool of one thread and a queue of one (once its start-up job is
-    // done): the guesses go in while both places are taken.
+/// Runs `then` while two slow logins hold both places of `heavy`'s pool (one thread and a
+/// queue of one, once its start-up job is done); both end as `invalid_credentials`.
+async fn while_the_pool_is_full<T>(heavy: &TestApp, then: impl Future<Output = T>) -> T {
     heavy
         .login("warm-up@example.com", PASSWORD)
         .await
         .assert_problem(401, "invalid_credentials");
     let busy = join_all((0..2).map(|_| heavy.login("nobody@example.com", PASSWORD)));
-    let guesses = async {
+    let then = async {
         let full = async {
-            while !metrics(&heavy)
+            while !metrics(heavy)
                 .await
                 .contains("doorman_password_hash_in_flight 2")
             {
@@ -412,17 +407,30 @@ async fn shed_logins_do_not_count_towards_the_lock() {
         tokio::time::timeout(Duration::from_secs(30), full)
             .await
             .unwrap_or_else(|_| panic!("the queue never filled"));
+        then.await
+    };
+    let (busy, result) = tokio::join!(busy, then);
+    for reply in &busy {
+        reply.assert_problem(401, "invalid_credentials");
+    }
+    result
+}
+
+/// A login shed for want of a hashing thread was never checked, so it does not count
+/// towards the lock.
+#[tokio::test(flavor = "multi_thread")]
+async fn shed_logins_do_not_count_towards_the_lock() {
+    let (app, heavy) = tiny_pool().await;
+
+    let guesses = while_the_pool_is_full(&heavy, async {
         let mut replies = Vec::new();
         for _ in 0..6 {
             replies.push(heavy.login("ada@example.com", "not my password").await);
         }
         replies
-    };
-    let (busy, guesses) = tokio::join!(busy, guesses);
+    })
+    .await;
 
-    for reply in &busy {
-        reply.assert_problem(401, "invalid_credentials");
-    }
     for reply in &guesses {
         reply.assert_problem(503, "service_unavailable");
         assert_eq!(reply.header("retry-after"), Some("1"));
@@ -437,6 +445,36 @@ async fn shed_logins_do_not_count_towards_the_lock() {
         text.contains(r#"doorman_logins_total{outcome="shed"} 6"#),
         "{text}"
     );
+}
+
+/// A locked account is answered 429 whether or not a hashing thread is free.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_locked_account_gets_429_while_the_pool_is_full() {
+    let (app, heavy) = tiny_pool().await;
+    let guess = || app.login("ada@example.com", "not my password");
+    for _ in 0..5 {
+        guess().await.assert_problem(401, "invalid_credentials");
+    }
+    // Locked for 1 s, then 2 s, then 4 s: long enough to outlast filling the pool.
+    for wait in [1100, 2100] {
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        guess().await.assert_problem(401, "invalid_credentials");
+    }
+
+    let reply = while_the_pool_is_full(&heavy, heavy.login("ada@example.com", PASSWORD)).await;
+
+    reply.assert_problem(429, "rate_limited");
+    let retry_after: u64 = reply
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!((1..=4).contains(&retry_after), "Retry-After {retry_after}");
+    let text = metrics(&heavy).await;
+    assert!(
+        text.contains(r#"doorman_logins_total{outcome="locked"} 1"#),
+        "{text}"
+    );
+    assert!(!text.contains(r#"outcome="shed""#), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,7 +9,12 @@
 #       reached, alone and during the flood, each request timed from when it was due; three
 #       such pairs per rate, judged by their medians); where this machine lets the run make
 #       an idle cgroup (as root), the open loop once more with the hashing threads in it
-#       (DOORMAN_HASH_CGROUP)
+#       (DOORMAN_HASH_CGROUP); and refreshes the same way, at a tenth of what (d) reached
+#
+# Needs cargo, curl and python3; for PostgreSQL a server at BENCH_PG_URL (a superuser's
+# URL, default postgres://postgres@127.0.0.1:5432/postgres) with psql and pgbench beside
+# it; wrk is installed from Debian's packages when missing (as root). As root the run also
+# resets the peak RSS before each scenario; otherwise each peak is the peak since start.
 # next to the machine's ceilings (argon2id hashes/s on all cores; pgbench -S and -N) and the
 # server's peak RSS in each run; and how long doorman takes to be ready on an existing
 # SQLite database; then judges each result against its target, with every ceiling measured
@@ -39,6 +44,13 @@ if ! need wrk; then
   echo "installing wrk (Debian)"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
 PGBENCH=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | head -n 1 || true)
+for tool in cargo curl python3; do need "$tool" || { echo "bench/run.sh needs $tool"; exit 1; }; done
+if [ "$WHICH" != sqlite ]; then
+  # PostgreSQL's scenarios are judged against pgbench's ceilings: without it there is no run.
+  for tool in psql "$PGBENCH"; do
+    need "$tool" || { echo "the PostgreSQL run needs psql and pgbench (Debian: postgresql-client, postgresql)"; exit 1; }
+  done
+fi
 
 echo "== building release"
 cargo build --release --quiet --bin doorman --example argon2_ceiling --example loadgen
@@ -180,15 +192,19 @@ flood_scenario() { # label priority
   verdict "$label" "no target: (e) closed loop, hashing at priority $priority: the flood got $(share_of "$rps" "$before" "$after") % of the ceiling beside it ($before, $after)"
 }
 
-# (e), open loop: /users/me at a fixed rate, alone and then while the login flood runs;
-# E_ROUNDS such pairs, judged by the median of their p99 ratios and of the flood's shares.
-open_loop_scenario() { # label rate [what differs, for the verdict]
-  local label=$1 rate=$2 how=${3:-} round alone during before after rps p50 p99 err bad=0 file
-  local loadgen=(target/release/examples/loadgen --url "$BASE/api/v1/users/me" --rate "$rate"
-    --duration "$DURATION" --connections "$CONNS" --tokens "$BENCH_TOKENS")
+# (e), open loop: /users/me (or refreshes) at a fixed rate, alone and then while the login
+# flood runs; E_ROUNDS such pairs, judged by the median of their p99 ratios and of the
+# flood's shares.
+open_loop_scenario() { # label me|refresh rate [what differs, for the verdict]
+  local label=$1 what=$2 rate=$3 how=${4:-} round alone during before after rps p50 p99 err bad=0 file
+  local loadgen=(target/release/examples/loadgen --rate "$rate" --duration "$DURATION" --connections "$CONNS")
+  case $what in
+    me) loadgen+=(--url "$BASE/api/v1/users/me" --tokens "$BENCH_TOKENS") ;;
+    refresh) loadgen+=(--url "$BASE/api/v1/auth/refresh" --refresh "$OUT/refresh-chains") ;;
+  esac
   local ratios=() shares=() rounds=()
   for round in $(seq 1 "$E_ROUNDS"); do
-    file="$OUT/$label-e_open_${rate}${how:+_cgroup}_$round"
+    file="$OUT/$label-e_open_${what}_${rate}${how:+_cgroup}_$round"
     alone=$("${loadgen[@]}" | tee "$file-alone.txt" | awk '/^rate_target=/')
     before=$(ceiling)
     reset_peak_rss
@@ -196,8 +212,8 @@ open_loop_scenario() { # label rate [what differs, for the verdict]
     during=$("${loadgen[@]}" | tee "$file-during.txt" | awk '/^rate_target=/')
     wait "$FLOOD" || true
     settle
-    open_row "$label" "e_open_me_alone at $rate/s${how:+, $how} ($round)" "$alone" ""
-    open_row "$label" "e_open_me_during_flood at $rate/s${how:+, $how} ($round)" "$during" "$(peak_rss "$label")"
+    open_row "$label" "e_open_${what}_alone at $rate/s${how:+, $how} ($round)" "$alone" ""
+    open_row "$label" "e_open_${what}_during_flood at $rate/s${how:+, $how} ($round)" "$during" "$(peak_rss "$label")"
     read -r rps p50 p99 err <<<"$(parse_wrk "$file-flood.txt")"
     record "$label" "e_open_the_login_flood${how:+, $how} ($round, c=$HASH_CONNS)" "$rps" "$p50" "$p99" "$err" ""
     after=$(ceiling)
@@ -214,15 +230,30 @@ open_loop_scenario() { # label rate [what differs, for the verdict]
   [ "$(judge "$share" "x >= 70")" = met ] || outcome=missed
   case " ${ratios[*]} ${shares[*]} " in *" nan "*) outcome=missed ;; esac
   [ "$bad" -eq 0 ] || outcome="missed ($bad failed requests)"
-  verdict "$label" "$outcome: (e) open loop at $rate/s${how:+, $how}, median of $E_ROUNDS rounds: p99 during the flood ${ratio}× that alone (target ≤ 2×), the flood at $share % of the ceiling beside it (target ≥ 70 %); rounds (p99 alone → during, flood): $(IFS=';'; echo "${rounds[*]}" | sed 's/;/; /g')"
+  local target="/users/me"
+  [ "$what" = me ] || target="refreshes (never-used tokens)"
+  verdict "$label" "$outcome: (e) $target, open loop at $rate/s${how:+, $how}, median of $E_ROUNDS rounds: p99 during the flood ${ratio}× that alone (target ≤ 2×), the flood at $share % of the ceiling beside it (target ≥ 70 %); rounds (p99 alone → during, flood): $(IFS=';'; echo "${rounds[*]}" | sed 's/;/; /g')"
 }
 
 # The open loop at a tenth and at a fifth of what (a) reached.
 open_loops() { # label a_rps [what differs, for the verdict]
   local share
   for share in 10 5; do
-    open_loop_scenario "$1" "$(awk -v r="$2" -v s="$share" 'BEGIN {printf "%d", r / s}')" "${3:-}"
+    open_loop_scenario "$1" me "$(awk -v r="$2" -v s="$share" 'BEGIN {printf "%d", r / s}')" "${3:-}"
   done
+}
+
+# Refreshes during the flood: one session per connection, signed in here, outside every
+# measured window; loadgen refreshes each in a chain (every token used once) and leaves the
+# chains' latest tokens in the file for the next run.
+refresh_chains() {
+  local i
+  for i in $(seq 1 "$CONNS"); do
+    { curl -sf "$BASE/api/v1/auth/login" -H 'content-type: application/json' \
+      -d "{\"email\":\"user$i@bench.local\",\"password\":\"$PASSWORD\"}"; echo; } \
+      | sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p'
+  done >"$OUT/refresh-chains"
+  [ "$(wc -l <"$OUT/refresh-chains")" -eq "$CONNS" ] || { echo "could not sign in $CONNS sessions for (e)'s refreshes"; exit 1; }
 }
 
 # Errors plus non-2xx answers in a loadgen summary line; one when the line is missing.
@@ -270,7 +301,7 @@ bench_db() { # label database_url
 
   : >"$OUT/verdicts-$label.md"
   : >"$OUT/$label-rss"
-  local name script conns rps p50 p99 err me_rps=0 before after hashing share
+  local name script conns rps p50 p99 err me_rps=0 refresh_rps=0 before after hashing share
   for spec in "a_me:me.lua:$CONNS" "b_login:login.lua:$HASH_CONNS" "c_register:register.lua:$HASH_CONNS" "d_refresh:refresh.lua:$CONNS"; do
     IFS=: read -r name script conns <<<"$spec"
     hashing=$([ "$script" = login.lua ] || [ "$script" = register.lua ] && echo 1 || echo 0)
@@ -279,6 +310,7 @@ bench_db() { # label database_url
     read -r rps p50 p99 err <<<"$(run_wrk "$label-$name" "$script" "$conns")"
     record "$label" "$name (c=$conns)" "$rps" "$p50" "$p99" "$err" "$(peak_rss "$label")"
     [ "$name" = a_me ] && me_rps=$rps
+    [ "$name" = d_refresh ] && refresh_rps=$rps
     if [ "$label" = postgres ] && [ -n "$PGBENCH" ]; then
       case $name in
         a_me) pgbench_verdict "$label" S "$rps" "(a) /users/me" ;;
@@ -298,6 +330,8 @@ bench_db() { # label database_url
   echo "$me_rps" >"$OUT/$label-a_rps"
 
   open_loops "$label" "$me_rps"
+  refresh_chains
+  open_loop_scenario "$label" refresh "$(awk -v r="$refresh_rps" 'BEGIN {printf "%d", r / 10}')"
   # The same with the hashing threads in an idle cgroup: SCHED_IDLE ranks them below
   # doorman's own threads only, and every PostgreSQL backend is a scheduling group of its
   # own under autogroups (see bench/RESULTS.md).

@@ -5,6 +5,10 @@
 //! and a request sent late because its connection was still busy is timed from its due time; one sent
 //! on time is timed from when its timer fired, so tokio's ~1 ms timer slack stays out of the samples.
 //!
+//! With `--refresh`, each connection refreshes a session of its own instead: it sends
+//! `POST /api/v1/auth/refresh` with the refresh token the last answer gave it, so that every
+//! token is used once, as a real client's would be.
+//!
 //! `cargo run --release --example loadgen -- --help`
 
 use std::io::{self, ErrorKind};
@@ -20,8 +24,11 @@ use tokio::time::{Instant, sleep_until, timeout};
 
 const USAGE: &str = "\
 usage: loadgen --url http://HOST:PORT/PATH --rate REQ_PER_SEC [--duration SECS (10)]
-               [--connections N (32)] [--tokens FILE] [--threads N (1)]
-  --tokens FILE  one bearer token per line, sent round-robin as `Authorization: Bearer ...`
+               [--connections N (32)] [--tokens FILE | --refresh FILE] [--threads N (1)]
+  --tokens FILE   one bearer token per line, sent round-robin as `Authorization: Bearer ...`
+  --refresh FILE  one refresh token per line, at least one per connection: each connection
+                  POSTs {\"refresh_token\": ...} to the URL with its own, then with the one each
+                  answer gives; the tokens the run ends with are written back to FILE
 Prints one header line, then one summary line starting with rate_target=.";
 
 /// A request with no response after this long counts as an error; its connection is reopened.
@@ -33,18 +40,29 @@ struct Args {
     duration: f64,
     connections: usize,
     tokens: Option<String>,
+    refresh: Option<String>,
     threads: usize,
 }
 
 /// What every connection shares: where to send what, and when.
 struct Plan {
     addr: SocketAddr,
-    requests: Vec<Vec<u8>>,
-    first_request: usize,
+    requests: Requests,
     rate: f64,
     total: u64,
     connections: usize,
     t0: Instant,
+}
+
+enum Requests {
+    /// Made up front, request k being `requests[(first + k) % len]`.
+    Fixed {
+        requests: Vec<Vec<u8>>,
+        first: usize,
+    },
+    /// A refresh, made from the connection's latest refresh token: `head` (request line and
+    /// headers up to, not including, `Content-Length`), then the body.
+    Refresh { head: String },
 }
 
 #[derive(Default)]
@@ -53,6 +71,9 @@ struct Stats {
     errors: u64,
     non2xx: u64,
     latencies_us: Vec<u32>,
+    /// In refresh mode, the refresh token the connection holds at the end; none once an
+    /// answer gave it none.
+    refresh_token: Option<String>,
 }
 
 /// `Ok(None)` means `--help`.
@@ -63,6 +84,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         duration: 10.0,
         connections: 32,
         tokens: None,
+        refresh: None,
         threads: 1,
     };
     let mut argv = std::env::args().skip(1);
@@ -75,6 +97,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         match flag.as_str() {
             "--url" => args.url = value,
             "--tokens" => args.tokens = Some(value),
+            "--refresh" => args.refresh = Some(value),
             "--rate" => args.rate = value.parse().map_err(|_| bad())?,
             "--duration" => args.duration = value.parse().map_err(|_| bad())?,
             "--connections" => args.connections = value.parse().map_err(|_| bad())?,
@@ -88,6 +111,9 @@ fn parse_args() -> Result<Option<Args>, String> {
     }
     if args.connections == 0 || args.threads == 0 {
         return Err("--connections and --threads must be at least 1".into());
+    }
+    if args.tokens.is_some() && args.refresh.is_some() {
+        return Err("--tokens and --refresh exclude each other".into());
     }
     Ok(Some(args))
 }
@@ -120,13 +146,70 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let (authority, path) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
     let addr = authority.to_socket_addrs().ok().and_then(|mut a| a.next());
     let addr = addr.ok_or_else(|| anyhow!("cannot resolve {authority:?} (want HOST:PORT)"))?;
+    let (requests, refresh_tokens) = match &args.refresh {
+        None => (fixed_requests(args, authority, path)?, Vec::new()),
+        Some(file) => {
+            let tokens = lines_of(file)?;
+            if tokens.len() < args.connections {
+                bail!(
+                    "{file} holds {} refresh tokens; {} connections need one each",
+                    tokens.len(),
+                    args.connections
+                );
+            }
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n"
+            );
+            (Requests::Refresh { head }, tokens)
+        }
+    };
+    println!(
+        "loadgen: {} {} at {}/s for {}s over {} connections ({} runtime threads, {})",
+        if args.refresh.is_some() {
+            "POST"
+        } else {
+            "GET"
+        },
+        args.url,
+        args.rate,
+        args.duration,
+        args.connections,
+        args.threads,
+        match &requests {
+            Requests::Fixed { requests, .. } => format!("{} distinct requests", requests.len()),
+            Requests::Refresh { .. } => "a refresh chain per connection".to_owned(),
+        }
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads)
+        .enable_all()
+        .build()?;
+    let left = runtime.block_on(drive(args, addr, requests, refresh_tokens))?;
+    if let Some(file) = &args.refresh {
+        let text: String = left.iter().map(|token| format!("{token}\n")).collect();
+        std::fs::write(file, text).with_context(|| format!("writing {file}"))?;
+    }
+    Ok(())
+}
+
+/// The non-empty lines of `file`, trimmed.
+fn lines_of(file: &str) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// GETs of `path`, one per bearer token of `--tokens` (one without a token when none is
+/// given), started at a request that differs from run to run.
+fn fixed_requests(args: &Args, authority: &str, path: &str) -> anyhow::Result<Requests> {
     let auth: Vec<String> = match &args.tokens {
         None => vec![String::new()],
-        Some(file) => std::fs::read_to_string(file)
-            .with_context(|| format!("reading {file}"))?
-            .lines()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+        Some(file) => lines_of(file)?
+            .iter()
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
             .collect(),
     };
@@ -137,49 +220,46 @@ fn run(args: &Args) -> anyhow::Result<()> {
         .iter()
         .map(|a| format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\n{a}\r\n").into_bytes())
         .collect();
-    println!(
-        "loadgen: GET {} at {}/s for {}s over {} connections ({} runtime threads, {} distinct requests)",
-        args.url,
-        args.rate,
-        args.duration,
-        args.connections,
-        args.threads,
-        requests.len()
-    );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.threads)
-        .enable_all()
-        .build()?;
-    runtime.block_on(drive(args, addr, requests))
+    let clock = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH);
+    let first = clock.unwrap_or_default().subsec_nanos() as usize % requests.len();
+    Ok(Requests::Fixed { requests, first })
 }
 
-async fn drive(args: &Args, addr: SocketAddr, requests: Vec<Vec<u8>>) -> anyhow::Result<()> {
+/// Runs the plan; returns the refresh tokens the connections hold at the end.
+async fn drive(
+    args: &Args,
+    addr: SocketAddr,
+    requests: Requests,
+    refresh_tokens: Vec<String>,
+) -> anyhow::Result<Vec<String>> {
     let mut streams = Vec::with_capacity(args.connections);
     for _ in 0..args.connections {
         let stream = connect(addr).await;
         streams.push(stream.with_context(|| format!("connecting to {addr}"))?);
     }
-    let clock = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH);
     let plan = Arc::new(Plan {
         addr,
-        first_request: clock.unwrap_or_default().subsec_nanos() as usize % requests.len(),
         requests,
         rate: args.rate,
         total: (args.rate * args.duration).ceil() as u64,
         connections: args.connections,
         t0: Instant::now(),
     });
+    let mut refresh_tokens = refresh_tokens.into_iter();
     let workers: Vec<_> = (0..)
         .zip(streams)
-        .map(|(i, s)| tokio::spawn(connection(plan.clone(), i, s)))
+        .map(|(i, s)| tokio::spawn(connection(plan.clone(), i, s, refresh_tokens.next())))
         .collect();
     let mut total = Stats::default();
+    // Tokens no connection took go back to the file unused.
+    let mut left: Vec<String> = refresh_tokens.collect();
     for worker in workers {
         let stats = worker.await??;
         total.sent += stats.sent;
         total.errors += stats.errors;
         total.non2xx += stats.non2xx;
         total.latencies_us.extend(stats.latencies_us);
+        left.extend(stats.refresh_token);
     }
     let elapsed = plan.t0.elapsed().as_secs_f64();
     let lat = &mut total.latencies_us;
@@ -206,7 +286,7 @@ async fn drive(args: &Args, addr: SocketAddr, requests: Vec<Vec<u8>>) -> anyhow:
         pct(99.9),
         pct(100.0),
     );
-    Ok(())
+    Ok(left)
 }
 
 async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
@@ -215,9 +295,18 @@ async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// Connection `index` sends requests index, index + connections, ... each at its due time.
-async fn connection(plan: Arc<Plan>, index: u64, stream: TcpStream) -> anyhow::Result<Stats> {
-    let mut stats = Stats::default();
+/// Connection `index` sends requests index, index + connections, ... each at its due time;
+/// in refresh mode, starting from `refresh_token`.
+async fn connection(
+    plan: Arc<Plan>,
+    index: u64,
+    stream: TcpStream,
+    refresh_token: Option<String>,
+) -> anyhow::Result<Stats> {
+    let mut stats = Stats {
+        refresh_token,
+        ..Stats::default()
+    };
     stats
         .latencies_us
         .reserve(plan.total as usize / plan.connections + 1);
@@ -231,14 +320,35 @@ async fn connection(plan: Arc<Plan>, index: u64, stream: TcpStream) -> anyhow::R
         } else {
             due // late because this connection was busy: the wait counts
         };
-        let request = &plan.requests[(plan.first_request + k as usize) % plan.requests.len()];
+        let refresh;
+        let request = match &plan.requests {
+            Requests::Fixed { requests, first } => &requests[(first + k as usize) % requests.len()],
+            Requests::Refresh { head } => {
+                let Some(token) = &stats.refresh_token else {
+                    stats.errors += 1; // its chain broke on an earlier answer
+                    continue;
+                };
+                let body = format!(r#"{{"refresh_token":"{token}"}}"#);
+                refresh = format!("{head}Content-Length: {}\r\n\r\n{body}", body.len());
+                refresh.as_bytes()
+            }
+        };
         stats.sent += 1;
         let sent = timeout(TIMEOUT, send(&mut stream, plan.addr, request, &mut buf)).await;
         match sent.unwrap_or_else(|_| Err(ErrorKind::TimedOut.into())) {
             Ok(status) => {
                 let latency = u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX);
                 stats.latencies_us.push(latency);
-                stats.non2xx += u64::from(!(200..300).contains(&status));
+                let ok = (200..300).contains(&status);
+                stats.non2xx += u64::from(!ok);
+                if matches!(plan.requests, Requests::Refresh { .. }) {
+                    stats.refresh_token = ok.then(|| refresh_token_in(&buf)).flatten();
+                    if stats.refresh_token.is_none() {
+                        eprintln!(
+                            "loadgen: connection {index}: a refresh answered {status} without a new token; its chain ends here"
+                        );
+                    }
+                }
             }
             Err(e) if e.kind() == ErrorKind::InvalidData => bail!("{}: {e}", plan.addr),
             Err(e) => {
@@ -283,6 +393,14 @@ async fn send(
         *stream = None;
     }
     Ok(status)
+}
+
+/// The `refresh_token` of a JSON answer (tokens have no characters JSON escapes).
+fn refresh_token_in(response: &[u8]) -> Option<String> {
+    const KEY: &[u8] = br#""refresh_token":""#;
+    let start = response.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let len = response[start..].iter().position(|&b| b == b'"')?;
+    String::from_utf8(response[start..start + len].to_vec()).ok()
 }
 
 async fn read_more(conn: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<()> {

@@ -24,6 +24,7 @@
 //! bound, which made every cached statement parse and plan anew.
 
 pub mod audit;
+mod checkpoint;
 pub mod keys;
 pub mod login_throttles;
 mod lookups;
@@ -100,6 +101,8 @@ pub struct Db {
     /// order, instead of in SQLite's busy handler, which sleeps and retries and so gave
     /// concurrent refreshes a p99 above a second.
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    /// On SQLite, the thread that checkpoints the WAL (see `checkpoint`).
+    _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 #[derive(Clone)]
@@ -194,10 +197,11 @@ impl Db {
     /// Opens a pool for `url` (`sqlite://PATH` or `postgres://...`).
     pub async fn connect(url: &str, max_size: usize) -> anyhow::Result<Self> {
         let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
-        let (pool, sqlite_file) = if postgres {
+        let sqlite_writer = Arc::default();
+        let (pool, sqlite_file, checkpointer) = if postgres {
             let pool = pg_pool(url, max_size)?;
             let pool = first_connection(pool, "cannot connect to PostgreSQL").await?;
-            (DbPool::Pg(pool), None)
+            (DbPool::Pg(pool), None, None)
         } else {
             let path = sqlite_path(url)?;
             let setup: SetupCallback<SqliteConn> =
@@ -205,9 +209,12 @@ impl Db {
             let pool = build_pool(&path, setup, max_size)?;
             let pool = first_connection(pool, "cannot open the SQLite database").await?;
             let id = file_id(&path).context("cannot read the SQLite database file")?;
+            let checkpointer = checkpoint::Checkpointer::start(&path, Arc::clone(&sqlite_writer))
+                .context("cannot start checkpointing the SQLite database")?;
             (
                 DbPool::Sqlite(pool),
                 Some(Arc::new(SqliteFile { path, id })),
+                Some(Arc::new(checkpointer)),
             )
         };
         Ok(Self {
@@ -217,7 +224,8 @@ impl Db {
             pg_url: Arc::from(if postgres { url } else { "" }),
             sqlite_file,
             worker_pools: Arc::default(),
-            sqlite_writer: Arc::default(),
+            sqlite_writer,
+            _checkpointer: checkpointer,
         })
     }
 
@@ -626,7 +634,7 @@ async fn setup_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
     conn.batch_execute(
         "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
          PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA cache_size = -512;",
+         PRAGMA cache_size = -512; PRAGMA wal_autocheckpoint = 0;",
     )
     .await
     .map_err(ConnectionError::CouldntSetupConfiguration)?;

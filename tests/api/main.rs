@@ -19,6 +19,7 @@ mod password_reset;
 mod proxies;
 mod registration;
 mod smtp;
+mod sqlite_wal;
 mod staff;
 mod tasks;
 mod tokens;

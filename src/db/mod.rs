@@ -634,7 +634,7 @@ async fn setup_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
     conn.batch_execute(
         "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
          PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA cache_size = -512; PRAGMA wal_autocheckpoint = 0;",
+         PRAGMA cache_size = -512; PRAGMA wal_autocheckpoint = 10000;",
     )
     .await
     .map_err(ConnectionError::CouldntSetupConfiguration)?;

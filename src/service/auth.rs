@@ -165,7 +165,8 @@ fn locked(ctx: &Context, until: DateTime<Utc>, now: DateTime<Utc>) -> Error {
 }
 
 /// A login with no hashing thread to be had: 429 when `key` is locked, as it would be
-/// with one (a read, no hash), else `shed` (503), counting nothing either way.
+/// with one (a read, no hash), else `shed` (503), also when that read fails; counting
+/// nothing either way.
 async fn locked_or_shed(ctx: &Context, key: &str, shed: Error) -> Error {
     let owned = key.to_owned();
     let until = ctx
@@ -175,11 +176,10 @@ async fn locked_or_shed(ctx: &Context, key: &str, shed: Error) -> Error {
     let now = db::types::now();
     match until {
         Ok(Some(until)) if until > now => locked(ctx, until, now),
-        Ok(_) => {
+        _ => {
             ctx.metrics.login(LoginOutcome::Shed);
             shed
         }
-        Err(error) => error,
     }
 }
 

@@ -1,6 +1,7 @@
-//! SQLite's WAL is checkpointed in the background, not by the request whose commit fills
-//! it: what is written reaches the database file itself within a moment. (On PostgreSQL
-//! there is no such file, and these tests have nothing to check.)
+//! SQLite's WAL is checkpointed by doorman's own thread, not by the request whose commit
+//! fills it (at 1,000 pages, which these writes are far from): what is written reaches
+//! the database file itself within a moment. (On PostgreSQL there is no such file, and
+//! these tests have nothing to check.)
 
 use std::time::{Duration, Instant};
 

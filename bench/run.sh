@@ -205,12 +205,14 @@ open_loop_scenario() { # label me|refresh rate [what differs, for the verdict]
   local ratios=() shares=() rounds=()
   for round in $(seq 1 "$E_ROUNDS"); do
     file="$OUT/$label-e_open_${what}_${rate}${how:+_cgroup}_$round"
-    alone=$("${loadgen[@]}" | tee "$file-alone.txt" | awk '/^rate_target=/')
+    alone=$("${loadgen[@]}" | tee "$file-alone.txt" | awk '/^rate_target=/') || true
+    fresh_chains "$what" "$alone"
     before=$(ceiling)
     reset_peak_rss
     start_flood "$file-flood.txt"
-    during=$("${loadgen[@]}" | tee "$file-during.txt" | awk '/^rate_target=/')
+    during=$("${loadgen[@]}" | tee "$file-during.txt" | awk '/^rate_target=/') || true
     wait "$FLOOD" || true
+    fresh_chains "$what" "$during"
     settle
     open_row "$label" "e_open_${what}_alone at $rate/s${how:+, $how} ($round)" "$alone" ""
     open_row "$label" "e_open_${what}_during_flood at $rate/s${how:+, $how} ($round)" "$during" "$(peak_rss "$label")"
@@ -254,6 +256,13 @@ refresh_chains() {
       | sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p'
   done >"$OUT/refresh-chains"
   [ "$(wc -l <"$OUT/refresh-chains")" -eq "$CONNS" ] || { echo "could not sign in $CONNS sessions for (e)'s refreshes"; exit 1; }
+}
+
+# After a refresh run with any failure (a chain that broke, or a run that ended early and
+# left its file with tokens already used), sessions anew for the next, outside every
+# measured window; the failures still count against the run that had them.
+fresh_chains() { # me|refresh summary
+  [ "$1" = refresh ] && [ "$(failures "$2")" -ne 0 ] && refresh_chains || true
 }
 
 # Errors plus non-2xx answers in a loadgen summary line; one when the line is missing.

@@ -27,6 +27,14 @@ fn limited_app(c: &mut doorman::config::Config) {
     c.rate_limit_burst = 3;
 }
 
+/// The seconds a reply's `Retry-After` asks for; 0 when it has none.
+fn retry_after(reply: &Reply) -> u64 {
+    reply
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn auth_endpoints_are_limited_per_ip_with_429_and_retry_after() {
     let app = TestApp::spawn_with(limited_app).await;
@@ -39,10 +47,7 @@ async fn auth_endpoints_are_limited_per_ip_with_429_and_retry_after() {
 
     assert_eq!(third.status, StatusCode::UNAUTHORIZED);
     fourth.assert_problem(429, "rate_limited");
-    let retry_after: u64 = fourth
-        .header("retry-after")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let retry_after = retry_after(&fourth);
     assert!((1..=2).contains(&retry_after), "Retry-After {retry_after}");
     assert_eq!(
         app.get("/api/v1/users/me", &tokens.access).await.status,
@@ -465,10 +470,7 @@ async fn a_locked_account_gets_429_while_the_pool_is_full() {
     let reply = while_the_pool_is_full(&heavy, heavy.login("ada@example.com", PASSWORD)).await;
 
     reply.assert_problem(429, "rate_limited");
-    let retry_after: u64 = reply
-        .header("retry-after")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let retry_after = retry_after(&reply);
     assert!((1..=8).contains(&retry_after), "Retry-After {retry_after}");
     let text = metrics(&heavy).await;
     assert!(

@@ -163,22 +163,15 @@ fn run(args: &Args) -> anyhow::Result<()> {
             (Requests::Refresh { head }, tokens)
         }
     };
-    println!(
-        "loadgen: {} {} at {}/s for {}s over {} connections ({} runtime threads, {})",
-        if args.refresh.is_some() {
-            "POST"
-        } else {
-            "GET"
-        },
-        args.url,
-        args.rate,
-        args.duration,
-        args.connections,
-        args.threads,
-        match &requests {
-            Requests::Fixed { requests, .. } => format!("{} distinct requests", requests.len()),
-            Requests::Refresh { .. } => "a refresh chain per connection".to_owned(),
+    let (method, what) = match &requests {
+        Requests::Fixed { requests, .. } => {
+            ("GET", format!("{} distinct requests", requests.len()))
         }
+        Requests::Refresh { .. } => ("POST", "a refresh chain per connection".to_owned()),
+    };
+    println!(
+        "loadgen: {method} {} at {}/s for {}s over {} connections ({} runtime threads, {what})",
+        args.url, args.rate, args.duration, args.connections, args.threads,
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads)

@@ -1,10 +1,8 @@
 //! The one error type. Every failure a client can see is a variant here, and
 //! `code()`/`status()` are exhaustive matches, so a new variant without a contract code
-//! does not compile. It renders as RFC 9457 problem+json.
+//! does not compile. `http::problem` renders it as RFC 9457 problem+json; nothing here
+//! knows the web framework.
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -124,33 +122,30 @@ impl Error {
         }
     }
 
-    pub fn status(&self) -> StatusCode {
+    /// The HTTP status code this error answers with.
+    pub fn status(&self) -> u16 {
         match self {
-            Self::MalformedRequest(_) | Self::InvalidResetToken => StatusCode::BAD_REQUEST,
+            Self::MalformedRequest(_) | Self::InvalidResetToken => 400,
             Self::Unauthenticated(_)
             | Self::TokenExpired
             | Self::InvalidCredentials
             | Self::InvalidRefreshToken
             | Self::RefreshTokenReused
-            | Self::SessionRevoked => StatusCode::UNAUTHORIZED,
-            Self::AccountDisabled | Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::EmailTaken | Self::UsernameTaken | Self::PhoneTaken | Self::LastAdmin => {
-                StatusCode::CONFLICT
-            }
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Validation(_) | Self::WeakPassword(_) | Self::PasswordReused => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::ServiceUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            | Self::SessionRevoked => 401,
+            Self::AccountDisabled | Self::Forbidden(_) => 403,
+            Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::EmailTaken | Self::UsernameTaken | Self::PhoneTaken | Self::LastAdmin => 409,
+            Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::Validation(_) | Self::WeakPassword(_) | Self::PasswordReused => 422,
+            Self::RateLimited { .. } => 429,
+            Self::ServiceUnavailable { .. } => 503,
+            Self::Internal(_) => 500,
         }
     }
 
-    fn field_errors(&self) -> Option<&[FieldError]> {
+    pub fn field_errors(&self) -> Option<&[FieldError]> {
         match self {
             Self::Validation(errors) | Self::WeakPassword(errors) => Some(errors),
             _ => None,
@@ -178,51 +173,4 @@ pub struct Problem {
     pub code: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
-}
-
-impl ResponseError for Error {
-    fn status_code(&self) -> StatusCode {
-        self.status()
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let status = self.status();
-        if let Self::Internal(source) = self {
-            tracing::error!(error = ?source, "internal error");
-        }
-        let body = Problem {
-            type_: format!("https://doorman.dev/problems/{}", self.code()),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
-            detail: self.to_string(),
-            code: self.code().to_owned(),
-            errors: self.field_errors().map(<[FieldError]>::to_vec),
-        };
-        let mut response = HttpResponse::build(status);
-        response.content_type("application/problem+json");
-        match self {
-            Self::RateLimited { retry_after_secs }
-            | Self::ServiceUnavailable { retry_after_secs } => {
-                response.insert_header((header::RETRY_AFTER, retry_after_secs.max(&1).to_string()));
-            }
-            Self::MethodNotAllowed => {}
-            _ if status == StatusCode::UNAUTHORIZED => {
-                let challenge = match self {
-                    Self::Unauthenticated(MISSING_TOKEN) => "Bearer realm=\"doorman\"".to_owned(),
-                    _ => format!(
-                        "Bearer realm=\"doorman\", error=\"invalid_token\", error_description=\"{}\"",
-                        self.code()
-                    ),
-                };
-                if let Ok(value) = HeaderValue::from_str(&challenge) {
-                    response.insert_header((header::WWW_AUTHENTICATE, value));
-                }
-            }
-            _ => {}
-        }
-        match serde_json::to_string(&body) {
-            Ok(json) => response.body(json),
-            Err(_) => HttpResponse::InternalServerError().finish(),
-        }
-    }
 }

@@ -1,6 +1,5 @@
 //! Prometheus metrics, one registry per application (tests run several in one process).
 
-use actix_web::http::Method;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -131,7 +130,7 @@ impl Metrics {
 
     /// `route` is the matched pattern (`/api/v1/users/{id}`), never the raw path, and a
     /// method outside HTTP's standard ones counts as `other`: no client can add series.
-    pub fn observe_request(&self, method: &Method, route: &str, status: u16, seconds: f64) {
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let method = method_label(method);
         self.http_requests
             .with_label_values(&[method, route, &status.to_string()])
@@ -173,13 +172,13 @@ impl Metrics {
 }
 
 /// The label of a request's method: its name when it is one of HTTP's standard methods,
-/// else `other`, since actix accepts any token as a method.
-fn method_label(method: &Method) -> &'static str {
+/// else `other`, since the HTTP layer accepts any token as a method.
+fn method_label(method: &str) -> &'static str {
     const STANDARD: [&str; 9] = [
         "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
     ];
     STANDARD
         .into_iter()
-        .find(|name| *name == method.as_str())
+        .find(|name| *name == method)
         .unwrap_or("other")
 }

@@ -7,6 +7,7 @@ pub mod dto;
 pub mod extract;
 pub mod limits;
 pub mod meta;
+pub mod problem;
 pub mod sessions;
 pub mod tasks;
 pub mod users;
@@ -138,7 +139,7 @@ pub async fn request_context(
     if let Some(context) = context {
         context
             .metrics
-            .observe_request(&method, &route, status, elapsed);
+            .observe_request(method.as_str(), &route, status, elapsed);
     }
     span.in_scope(|| {
         tracing::info!(method = %method, route = %route, status, latency_ms = elapsed * 1000.0, "request");

@@ -49,7 +49,7 @@ pub async fn authenticate(ctx: &Context, token: &str) -> Result<Principal> {
 /// Checks a password and opens a session.
 ///
 /// Attempts are counted per account, and per login name where no account has it (see
-/// [`throttle_key`]), before the password is checked, and the count is cleared when it was
+/// `throttle_key`), before the password is checked, and the count is cleared when it was
 /// right: so concurrent guesses cannot outrun the lock (from the fifth on, each locks the
 /// key for longer, and those after it get 429 without a hash), and the lock does not tell
 /// which names have an account. A hashing thread is reserved before the attempt is counted,

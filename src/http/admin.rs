@@ -1,5 +1,6 @@
-//! `/api/v1/admin`: staff user management and the audit trail. Each handler names the
-//! roles it admits in its first argument (`Staff` or `Admin`).
+//! `/api/v1/admin`: staff user management and the audit trail. Each handler's first
+//! argument is the policy gate of its action (`MayListUsers`, …); the service asks the
+//! policy again with the target.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
@@ -8,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{Fields, Page, Session, User, nullable, page_request};
-use super::extract::{Admin, ApiJson, ApiQuery, Staff};
+use super::extract::{
+    ApiJson, ApiQuery, MayChangeRole, MayCreateUser, MayDeleteUser, MayListAuditEvents,
+    MayListSessions, MayListUsers, MayRevokeSessions, MayUpdateUser, MayViewUser,
+};
 use super::users::{RegisterRequest, UpdateMeRequest};
 use crate::domain::{
     self, AuditEventId, AuditKind, ClientInfo, Email, ProfileChanges, Role, UserFilter, UserId,
@@ -48,7 +52,7 @@ pub struct ListUsersQuery {
 )]
 #[get("/admin/users")]
 pub async fn list_users(
-    _staff: Staff,
+    MayListUsers(actor): MayListUsers,
     ctx: web::Data<Context>,
     ApiQuery(query): ApiQuery<ListUsersQuery>,
 ) -> Result<web::Json<Page<User>>, Error> {
@@ -103,7 +107,7 @@ pub async fn list_users(
         is_active: query.is_active,
         sort,
     };
-    let found = admin::list_users(&ctx, filter, page).await?;
+    let found = admin::list_users(&ctx, &actor, filter, page).await?;
     Ok(web::Json(Page::from_domain(found, User::from)))
 }
 
@@ -142,7 +146,7 @@ pub struct CreateUserRequest {
 )]
 #[post("/admin/users")]
 pub async fn create_user(
-    Admin(actor): Admin,
+    MayCreateUser(actor): MayCreateUser,
     ctx: web::Data<Context>,
     client: ClientInfo,
     ApiJson(body): ApiJson<CreateUserRequest>,
@@ -182,12 +186,12 @@ pub async fn create_user(
 )]
 #[get("/admin/users/{id}")]
 pub async fn get_user(
-    _staff: Staff,
+    MayViewUser(actor): MayViewUser,
     ctx: web::Data<Context>,
     id: web::Path<UserId>,
 ) -> Result<web::Json<User>, Error> {
     Ok(web::Json(
-        admin::get_user(&ctx, id.into_inner()).await?.into(),
+        admin::get_user(&ctx, &actor, id.into_inner()).await?.into(),
     ))
 }
 
@@ -236,7 +240,7 @@ pub struct UpdateUserRequest {
 )]
 #[patch("/admin/users/{id}")]
 pub async fn update_user(
-    Staff(actor): Staff,
+    MayUpdateUser(actor): MayUpdateUser,
     ctx: web::Data<Context>,
     client: ClientInfo,
     id: web::Path<UserId>,
@@ -289,7 +293,7 @@ pub struct SetRoleRequest {
 )]
 #[put("/admin/users/{id}/role")]
 pub async fn set_role(
-    Admin(actor): Admin,
+    MayChangeRole(actor): MayChangeRole,
     ctx: web::Data<Context>,
     client: ClientInfo,
     id: web::Path<UserId>,
@@ -317,7 +321,7 @@ pub async fn set_role(
 )]
 #[delete("/admin/users/{id}")]
 pub async fn delete_user(
-    Admin(actor): Admin,
+    MayDeleteUser(actor): MayDeleteUser,
     ctx: web::Data<Context>,
     client: ClientInfo,
     id: web::Path<UserId>,
@@ -340,7 +344,7 @@ pub async fn delete_user(
 )]
 #[get("/admin/users/{id}/sessions")]
 pub async fn list_user_sessions(
-    Staff(actor): Staff,
+    MayListSessions(actor): MayListSessions,
     ctx: web::Data<Context>,
     id: web::Path<UserId>,
 ) -> Result<web::Json<Vec<Session>>, Error> {
@@ -367,7 +371,7 @@ pub async fn list_user_sessions(
 )]
 #[delete("/admin/users/{id}/sessions")]
 pub async fn revoke_user_sessions(
-    Staff(actor): Staff,
+    MayRevokeSessions(actor): MayRevokeSessions,
     ctx: web::Data<Context>,
     client: ClientInfo,
     id: web::Path<UserId>,
@@ -434,7 +438,7 @@ pub struct AuditQuery {
 )]
 #[get("/admin/audit-events")]
 pub async fn list_audit_events(
-    _admin: Admin,
+    MayListAuditEvents(actor): MayListAuditEvents,
     ctx: web::Data<Context>,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<web::Json<Page<AuditEvent>>, Error> {
@@ -446,6 +450,6 @@ pub async fn list_audit_events(
                 Error::field("type", "invalid_type", "is not an audit event type")
             })?),
         };
-    let found = admin::audit_events(&ctx, query.user_id, kind, page).await?;
+    let found = admin::audit_events(&ctx, &actor, query.user_id, kind, page).await?;
     Ok(web::Json(Page::from_domain(found, AuditEvent::from)))
 }

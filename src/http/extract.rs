@@ -17,6 +17,7 @@ use crate::domain::ClientInfo;
 use crate::error::{Error, FieldError, MISSING_TOKEN};
 use crate::service::Context;
 use crate::service::auth::{self, Principal};
+use crate::service::policy::{self, Action};
 
 /// The largest accepted request body.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -230,8 +231,12 @@ impl FromRequest for Principal {
     }
 }
 
-macro_rules! role_guard {
-    ($(#[$doc:meta])* $name:ident, $allowed:expr, $refusal:literal) => {
+/// Guards that authenticate the caller and ask `service::policy` whether it may attempt an
+/// action at all, before the request body is read (anonymous: 401, not allowed: 403). The
+/// role is read from the database on every request, so a demotion applies at once. The
+/// service asks the policy again with the target; no rule is written here.
+macro_rules! policy_gates {
+    ($($(#[$doc:meta])* $name:ident => $action:ident;)*) => {$(
         $(#[$doc])*
         pub struct $name(pub Principal);
 
@@ -243,28 +248,32 @@ macro_rules! role_guard {
                 let principal = Principal::from_request(req, payload);
                 Box::pin(async move {
                     let principal = principal.await?;
-                    let allowed: fn(crate::domain::Role) -> bool = $allowed;
-                    if !allowed(principal.user.role) {
-                        return Err(Error::Forbidden($refusal));
-                    }
+                    policy::may_attempt(&principal.user, Action::$action)?;
                     Ok(Self(principal))
                 })
             }
         }
-    };
+    )*};
 }
 
-role_guard!(
-    /// A signed-in `sub_admin` or `admin` (anonymous: 401, plain user: 403). The role is
-    /// read from the database on every request, so a demotion applies at once.
-    Staff,
-    crate::domain::Role::is_staff,
-    "staff only"
-);
-
-role_guard!(
-    /// A signed-in `admin` (anonymous: 401, anyone else: 403).
-    Admin,
-    crate::domain::Role::is_admin,
-    "admins only"
-);
+policy_gates! {
+    /// May list users.
+    MayListUsers => ListUsers;
+    /// May view any user.
+    MayViewUser => ViewUser;
+    /// May create users.
+    MayCreateUser => CreateUser;
+    /// May change a user at all: the least a change can be is its status; the service asks
+    /// again for what the change touches, with the target.
+    MayUpdateUser => SetActive;
+    /// May change roles.
+    MayChangeRole => ChangeRole;
+    /// May delete users.
+    MayDeleteUser => DeleteUser;
+    /// May list a user's sessions.
+    MayListSessions => ListSessions;
+    /// May revoke a user's sessions.
+    MayRevokeSessions => RevokeSessions;
+    /// May read the audit trail.
+    MayListAuditEvents => ListAuditEvents;
+}

@@ -1,12 +1,11 @@
 //! Staff: user management with the rules of who may act on whom, the last-admin rule,
 //! the audit trail, and the first admin.
 //!
-//! Roles: a `sub_admin` may list and view users, and may activate, deactivate and revoke
-//! the sessions of role-`user` accounts only; everything else is admin-only. The HTTP
-//! guards check the caller's role; the rules about the target live here.
+//! Who may do which of these is decided by `policy`, asked first in every function.
 
 use super::Context;
 use super::auth::Principal;
+use super::policy::{self, Action};
 use super::users::{NewAccount, changed_fields, create, delete_in, keep_an_admin, lock_target};
 use crate::db;
 use crate::domain::{
@@ -15,35 +14,20 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 
-/// May `actor` manage `target` at all? Admins manage everyone; a sub_admin only role `user`.
-fn ensure_may_manage(actor: &Principal, target: &User) -> Result<()> {
-    match actor.user.role {
-        Role::Admin => Ok(()),
-        Role::SubAdmin if target.role == Role::User => Ok(()),
-        Role::SubAdmin => Err(Error::Forbidden("a sub_admin may act only on role user")),
-        Role::User => Err(Error::Forbidden("staff only")),
-    }
-}
-
-fn ensure_admin(actor: &Principal) -> Result<()> {
-    if actor.user.role.is_admin() {
-        Ok(())
-    } else {
-        Err(Error::Forbidden("admins only"))
-    }
-}
-
 pub async fn list_users(
     ctx: &Context,
+    actor: &Principal,
     filter: UserFilter,
     page: PageRequest,
 ) -> Result<Page<User>> {
+    policy::may_attempt(&actor.user, Action::ListUsers)?;
     ctx.db
         .run(move |c| Box::pin(async move { db::users::list(c, &filter, page).await }))
         .await
 }
 
-pub async fn get_user(ctx: &Context, id: UserId) -> Result<User> {
+pub async fn get_user(ctx: &Context, actor: &Principal, id: UserId) -> Result<User> {
+    policy::may_attempt(&actor.user, Action::ViewUser)?;
     ctx.db
         .run(move |c| Box::pin(db::users::find(c, id)))
         .await?
@@ -59,7 +43,7 @@ pub async fn create_user(
     is_active: bool,
     client: &ClientInfo,
 ) -> Result<User> {
-    ensure_admin(actor)?;
+    policy::may_attempt(&actor.user, Action::CreateUser)?;
     create(ctx, account, role, is_active, Some(actor.user.id), client).await
 }
 
@@ -73,7 +57,10 @@ pub async fn update_user(
     client: &ClientInfo,
 ) -> Result<User> {
     if changes.touches_profile() {
-        ensure_admin(actor)?;
+        policy::may_attempt(&actor.user, Action::EditProfile)?;
+    }
+    if changes.is_active.is_some() {
+        policy::may_attempt(&actor.user, Action::SetActive)?;
     }
     let actor = actor.clone();
     let client = client.clone();
@@ -81,7 +68,12 @@ pub async fn update_user(
         .transaction(move |tx| {
             Box::pin(async move {
                 let (target, admins) = lock_target(tx, id).await?;
-                ensure_may_manage(&actor, &target)?;
+                if changes.touches_profile() {
+                    policy::may(&actor.user, Action::EditProfile, &target)?;
+                }
+                if changes.is_active.is_some() {
+                    policy::may(&actor.user, Action::SetActive, &target)?;
+                }
                 let deactivating = changes.is_active == Some(false) && target.is_active;
                 let activating = changes.is_active == Some(true) && !target.is_active;
                 keep_an_admin(&target, admins, !deactivating)?;
@@ -121,7 +113,7 @@ pub async fn set_role(
     role: Role,
     client: &ClientInfo,
 ) -> Result<User> {
-    ensure_admin(actor)?;
+    policy::may_attempt(&actor.user, Action::ChangeRole)?;
     let event = AuditEvent::new(AuditKind::UserRoleChanged, db::types::now(), client)
         .actor(actor.user.id)
         .subject(id);
@@ -153,7 +145,7 @@ pub async fn delete_user(
     id: UserId,
     client: &ClientInfo,
 ) -> Result<()> {
-    ensure_admin(actor)?;
+    policy::may_attempt(&actor.user, Action::DeleteUser)?;
     let event = AuditEvent::new(AuditKind::UserDeleted, db::types::now(), client)
         .actor(actor.user.id)
         .subject(id);
@@ -164,12 +156,13 @@ pub async fn delete_user(
 
 /// A user's live sessions.
 pub async fn list_sessions(ctx: &Context, actor: &Principal, id: UserId) -> Result<Vec<Session>> {
+    policy::may_attempt(&actor.user, Action::ListSessions)?;
     let actor = actor.clone();
     ctx.db
         .run(move |c| {
             Box::pin(async move {
                 let target = db::users::find(c, id).await?.ok_or(Error::NotFound)?;
-                ensure_may_manage(&actor, &target)?;
+                policy::may(&actor.user, Action::ListSessions, &target)?;
                 db::sessions::list_live(c, id, db::types::now()).await
             })
         })
@@ -183,6 +176,7 @@ pub async fn revoke_sessions(
     id: UserId,
     client: &ClientInfo,
 ) -> Result<()> {
+    policy::may_attempt(&actor.user, Action::RevokeSessions)?;
     let actor = actor.clone();
     let event = AuditEvent::new(AuditKind::SessionsRevoked, db::types::now(), client)
         .actor(actor.user.id)
@@ -193,7 +187,7 @@ pub async fn revoke_sessions(
                 let target = db::users::find_for_update(tx, id)
                     .await?
                     .ok_or(Error::NotFound)?;
-                ensure_may_manage(&actor, &target)?;
+                policy::may(&actor.user, Action::RevokeSessions, &target)?;
                 let count = db::sessions::revoke_all(tx, id, None, event.at).await?;
                 db::audit::insert(tx, &event.detail(serde_json::json!({ "count": count }))).await
             })
@@ -204,10 +198,12 @@ pub async fn revoke_sessions(
 /// The audit trail, newest first; `user` matches actor or subject.
 pub async fn audit_events(
     ctx: &Context,
+    actor: &Principal,
     user: Option<UserId>,
     kind: Option<AuditKind>,
     page: PageRequest,
 ) -> Result<Page<AuditEvent>> {
+    policy::may_attempt(&actor.user, Action::ListAuditEvents)?;
     ctx.db
         .run(move |c| Box::pin(db::audit::list(c, user, kind, page)))
         .await

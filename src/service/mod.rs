@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod keys;
 pub mod password_reset;
+pub mod policy;
 pub mod sessions;
 pub mod tasks;
 pub mod users;

@@ -100,14 +100,11 @@ pub(crate) async fn create(
     Ok(user)
 }
 
-/// A user by id: yourself, or anyone for staff. Anybody else gets 403 whether or not the
-/// id exists, so ids cannot be probed.
+/// A user by id: yourself, or anyone for staff (`policy::may_view`).
 pub async fn get(ctx: &Context, actor: &Principal, id: UserId) -> Result<User> {
+    super::policy::may_view(&actor.user, id)?;
     if actor.user.id == id {
         return Ok(actor.user.clone());
-    }
-    if !actor.user.role.is_staff() {
-        return Err(Error::Forbidden("you may only read your own account"));
     }
     ctx.db
         .run(move |c| Box::pin(db::users::find(c, id)))

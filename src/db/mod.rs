@@ -62,8 +62,14 @@ use crate::error::{Error, Result};
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
-/// Serialises migrations of instances that start together on one PostgreSQL database.
-const MIGRATION_LOCK: i64 = 0x0064_6f6f_726d_616e;
+/// Serialises migrations of instances that start together on one PostgreSQL database: a
+/// row locked `FOR UPDATE` by a connection of its own while another migrates. Its table
+/// cannot come from a migration, since it guards them; two instances creating it at once
+/// can collide in the catalog, hence the retries.
+const MIGRATION_LOCK_TABLE: &str = "CREATE TABLE IF NOT EXISTS doorman_migration_lock \
+     (id INT PRIMARY KEY); \
+     INSERT INTO doorman_migration_lock (id) VALUES (1) ON CONFLICT DO NOTHING";
+const MIGRATION_LOCK: &str = "BEGIN; SELECT id FROM doorman_migration_lock WHERE id = 1 FOR UPDATE";
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 
@@ -392,14 +398,21 @@ impl Db {
             |e: Box<dyn std::error::Error + Send + Sync>| anyhow::anyhow!("migration failed: {e}");
         match &self.pool {
             DbPool::Pg(pool) => {
-                let mut conn = Object::take(pool.get().await?);
-                conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
-                    .await?;
+                let mut lock = AsyncPgConnection::establish(&self.pg_url).await?;
+                for attempt in 1.. {
+                    match lock.batch_execute(MIGRATION_LOCK_TABLE).await {
+                        Ok(()) => break,
+                        Err(_) if attempt < 5 => {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        Err(err) => return Err(err.into()),
+                    }
+                }
+                lock.batch_execute(MIGRATION_LOCK).await?;
+                let conn = Object::take(pool.get().await?);
                 let mut harness = AsyncMigrationHarness::new(conn);
                 let result = harness.run_pending_migrations(PG_MIGRATIONS).map(|_| ());
-                let mut conn = harness.into_inner();
-                conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
-                    .await?;
+                lock.batch_execute("COMMIT").await?;
                 result.map_err(migration_error)
             }
             DbPool::Sqlite(pool) => {
@@ -483,13 +496,24 @@ impl SpawnBlocking for OnThisThread {
     }
 }
 
-/// Named locks that serialise work across instances (PostgreSQL advisory locks; on
-/// SQLite the write transaction already holds the database lock).
+/// Named locks that serialise work across instances: on PostgreSQL a row of the `locks`
+/// table locked `FOR UPDATE` until the transaction ends (plain SQL that PostgreSQL-compatible
+/// distributed engines run too, unlike advisory locks); on SQLite the write transaction
+/// already holds the database lock.
 #[derive(Debug, Clone, Copy)]
-#[repr(i64)]
 pub enum Lock {
-    KeyGeneration = 0x0064_6f6f_726b_6579,
-    AdminBootstrap = 0x0064_6f6f_7262_6f6f,
+    KeyGeneration,
+    AdminBootstrap,
+}
+
+impl Lock {
+    /// The lock's row in `locks` (created by migration 000007).
+    fn name(self) -> &'static str {
+        match self {
+            Self::KeyGeneration => "key_generation",
+            Self::AdminBootstrap => "admin_bootstrap",
+        }
+    }
 }
 
 impl Conn {
@@ -501,8 +525,11 @@ impl Conn {
     pub async fn lock(&mut self, lock: Lock) -> Result<()> {
         match &mut self.0 {
             ConnInner::Pg(c) => {
-                c.batch_execute(&format!("SELECT pg_advisory_xact_lock({})", lock as i64))
-                    .await?
+                c.batch_execute(&format!(
+                    "SELECT name FROM locks WHERE name = '{}' FOR UPDATE",
+                    lock.name()
+                ))
+                .await?
             }
             ConnInner::Sqlite(_) => {}
         }
@@ -638,7 +665,7 @@ async fn setup_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
     )
     .await
     .map_err(ConnectionError::CouldntSetupConfiguration)?;
-    conn.spawn_blocking(users::register_casefold)
+    conn.spawn_blocking(users::register_lower)
         .await
         .map_err(ConnectionError::CouldntSetupConfiguration)?;
     Ok(conn)

@@ -17,19 +17,17 @@ use crate::domain::{
 use crate::error::{Error, Result};
 
 diesel::define_sql_function! {
-    /// SQL `lower()`: enough for usernames, which are ASCII.
+    /// SQL `lower()`, for case-insensitive usernames and staff search. PostgreSQL's folds
+    /// all of Unicode (under the database's `LC_CTYPE`); SQLite's built-in folds only ASCII,
+    /// so every SQLite connection replaces it with Rust's `to_lowercase` (`register_lower`).
+    /// No server-side function is created, so the SQL stays portable.
     fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
 }
 
-diesel::define_sql_function! {
-    /// Unicode case folding for search: a SQL function on PostgreSQL (migration 4), a
-    /// Rust function registered on every SQLite connection (`register_casefold`).
-    fn casefold(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
-}
-
-/// Registers `casefold` on a SQLite connection.
-pub(crate) fn register_casefold(conn: &mut diesel::SqliteConnection) -> diesel::QueryResult<()> {
-    casefold_utils::register_impl(conn, |text: Option<String>| text.map(|t| t.to_lowercase()))
+/// Replaces SQLite's ASCII-only `lower()` on a connection with a Unicode one. The only
+/// index on `lower()` covers usernames, which are ASCII, where both agree.
+pub(crate) fn register_lower(conn: &mut diesel::SqliteConnection) -> diesel::QueryResult<()> {
+    lower_utils::register_impl(conn, |text: Option<String>| text.map(|t| t.to_lowercase()))
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -416,12 +414,12 @@ pub async fn list(conn: &mut Conn, filter: &UserFilter, page: PageRequest) -> Re
             let mut query = users::table.into_boxed();
             if let Some(pattern) = &pattern {
                 query = query.filter(
-                    casefold(users::email.nullable())
+                    lower(users::email.nullable())
                         .like(pattern)
                         .escape('\\')
-                        .or(casefold(users::username).like(pattern).escape('\\'))
-                        .or(casefold(users::first_name).like(pattern).escape('\\'))
-                        .or(casefold(users::last_name).like(pattern).escape('\\')),
+                        .or(lower(users::username).like(pattern).escape('\\'))
+                        .or(lower(users::first_name).like(pattern).escape('\\'))
+                        .or(lower(users::last_name).like(pattern).escape('\\')),
                 );
             }
             if let Some(role) = filter.role {

@@ -545,3 +545,10 @@ pub fn timestamp(value: &Value) -> chrono::DateTime<chrono::Utc> {
         .unwrap_or_else(|e| panic!("{text} is not RFC 3339: {e}"))
         .with_timezone(&chrono::Utc)
 }
+
+impl TestApp {
+    /// An instance on a database that the test owns (the database outlives the app).
+    pub async fn on_database(config: Config) -> Self {
+        Self::start(config, None).await
+    }
+}

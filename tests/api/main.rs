@@ -16,6 +16,7 @@ mod last_admin;
 mod login_writes;
 mod logs;
 mod password_reset;
+mod portable_sql;
 mod proxies;
 mod registration;
 mod smtp;

@@ -1,0 +1,2 @@
+CREATE FUNCTION casefold(text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT lower($1) $$;
+DROP TABLE locks;

@@ -143,10 +143,6 @@ impl TokenCodec {
         self.keys().verifying.contains_key(kid)
     }
 
-    pub fn access_ttl(&self) -> Duration {
-        self.access_ttl
-    }
-
     pub fn mint_access(
         &self,
         user: &User,

@@ -10,19 +10,22 @@ use crate::crypto::keys::{self as crypto_keys, KeyRecord, KeySet, alg_name};
 use crate::db::{self, Db};
 use crate::error::{Error, Result};
 
+use secrecy::ExposeSecret;
+
 use super::{Context, Settings, span};
 
 /// How long a retired key stays published: the longest a token signed by it can live.
-pub fn max_token_life(settings: &Settings, access_ttl: Duration) -> chrono::Duration {
+pub fn max_token_life(settings: &Settings) -> chrono::Duration {
     span(
-        access_ttl
+        settings
+            .access_ttl
             .max(settings.refresh_ttl)
             .max(settings.session_ttl),
     )
 }
 
 /// Loads the key set this instance signs and verifies with.
-pub async fn load(db: &Db, settings: &Settings, access_ttl: Duration) -> anyhow::Result<KeySet> {
+pub async fn load(db: &Db, settings: &Settings) -> anyhow::Result<KeySet> {
     let now = db::types::now();
     let alg = settings.jwt_alg;
     let records = if let Some(path) = &settings.key_file {
@@ -31,12 +34,13 @@ pub async fn load(db: &Db, settings: &Settings, access_ttl: Duration) -> anyhow:
         vec![crypto_keys::record_from_private(alg, pem, now)?]
     } else if let (JwtAlg::Hs256, Some(secret)) = (alg, &settings.hs256_secret) {
         use base64::Engine;
-        let encoded = base64::engine::general_purpose::STANDARD.encode(secret.as_bytes());
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(secret.expose_secret().as_bytes());
         vec![crypto_keys::record_from_private(alg, encoded, now)?]
     } else {
         stored_or_generated(db, alg).await?
     };
-    KeySet::build(alg, &records, now, max_token_life(settings, access_ttl))
+    KeySet::build(alg, &records, now, max_token_life(settings))
 }
 
 async fn stored_or_generated(db: &Db, alg: JwtAlg) -> Result<Vec<KeyRecord>> {
@@ -80,7 +84,7 @@ pub async fn rotate(db: &Db, alg: JwtAlg) -> Result<String> {
 
 /// Re-reads the keys from the database and swaps them in.
 pub async fn reload(ctx: &Context) -> anyhow::Result<()> {
-    let keys = load(&ctx.db, &ctx.settings, ctx.tokens.access_ttl()).await?;
+    let keys = load(&ctx.db, &ctx.settings).await?;
     ctx.tokens.replace_keys(keys);
     Ok(())
 }

@@ -29,9 +29,10 @@ pub struct Context {
 }
 
 /// The parts of the configuration the rules depend on. No `Debug`: it holds the HS256
-/// secret.
+/// secret (which stays a `SecretString` until the key set is built from it).
 #[derive(Clone)]
 pub struct Settings {
+    pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub session_ttl: Duration,
     pub refresh_reuse_grace: Duration,
@@ -40,7 +41,7 @@ pub struct Settings {
     pub public_url: String,
     pub jwt_alg: crate::config::JwtAlg,
     pub key_file: Option<String>,
-    pub hs256_secret: Option<String>,
+    pub hs256_secret: Option<secrecy::SecretString>,
 }
 
 /// `chrono` form of a configured duration (saturating; durations come from config).

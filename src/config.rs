@@ -92,6 +92,19 @@ pub struct Config {
     #[arg(long, env = "DOORMAN_REFRESH_REUSE_GRACE", default_value = "10s", value_parser = parse_duration, global = true)]
     pub refresh_reuse_grace: Duration,
 
+    /// How long ended (revoked or expired) sessions are kept before the retention job
+    /// removes them.
+    #[arg(long, env = "DOORMAN_SESSION_RETENTION", default_value = "7d", value_parser = parse_duration, global = true)]
+    pub session_retention: Duration,
+
+    /// How long audit events are kept (`0` keeps them forever).
+    #[arg(long, env = "DOORMAN_AUDIT_RETENTION", default_value = "365d", value_parser = parse_duration, global = true)]
+    pub audit_retention: Duration,
+
+    /// How often the retention job runs (once per interval across all instances).
+    #[arg(long, env = "DOORMAN_RETENTION_INTERVAL", default_value = "10m", value_parser = parse_duration, global = true)]
+    pub retention_interval: Duration,
+
     /// How long a password reset token is valid.
     #[arg(long, env = "DOORMAN_RESET_TOKEN_TTL", default_value = "30m", value_parser = parse_duration, global = true)]
     pub reset_token_ttl: Duration,
@@ -300,6 +313,10 @@ impl Config {
         anyhow::ensure!(
             self.bootstrap_admin_email.is_some() == self.bootstrap_admin_password.is_some(),
             "DOORMAN_BOOTSTRAP_ADMIN_EMAIL and DOORMAN_BOOTSTRAP_ADMIN_PASSWORD go together"
+        );
+        anyhow::ensure!(
+            !self.retention_interval.is_zero(),
+            "DOORMAN_RETENTION_INTERVAL must be positive"
         );
         anyhow::ensure!(self.hash_queue > 0, "DOORMAN_HASH_QUEUE must be at least 1");
         anyhow::ensure!(

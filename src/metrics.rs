@@ -24,6 +24,8 @@ pub struct Metrics {
     db_pool_idle: IntGauge,
     db_pool_waiting: IntGauge,
     db_pool_max: IntGauge,
+    retention_runs: IntCounterVec,
+    retention_removed: IntCounterVec,
 }
 
 /// How a login ended, as counted.
@@ -100,6 +102,22 @@ impl Metrics {
             "doorman_db_pool_max",
             "Largest number of database connections",
         )?;
+        let retention_runs = IntCounterVec::new(
+            Opts::new(
+                "doorman_retention_runs_total",
+                "Retention job turns: ran on this instance, or skipped (another ran it this interval)",
+            ),
+            &["outcome"],
+        )?;
+        let retention_removed = IntCounterVec::new(
+            Opts::new(
+                "doorman_retention_removed_total",
+                "Rows removed by the retention job, by table",
+            ),
+            &["table"],
+        )?;
+        registry.register(Box::new(retention_runs.clone()))?;
+        registry.register(Box::new(retention_removed.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(logins.clone()))?;
@@ -125,7 +143,21 @@ impl Metrics {
             db_pool_idle,
             db_pool_waiting,
             db_pool_max,
+            retention_runs,
+            retention_removed,
         })
+    }
+
+    /// A turn of the retention job: whether this instance ran it.
+    pub fn retention_run(&self, ran: bool) {
+        let outcome = if ran { "ran" } else { "skipped" };
+        self.retention_runs.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn retention_removed(&self, table: &str, rows: usize) {
+        self.retention_removed
+            .with_label_values(&[table])
+            .inc_by(u64::try_from(rows).unwrap_or(u64::MAX));
     }
 
     /// `route` is the matched pattern (`/api/v1/users/{id}`), never the raw path, and a

@@ -21,6 +21,7 @@ use crate::domain::{Email, NewPassword};
 use crate::http::extract::{HttpSettings, path_error};
 use crate::http::limits::IpRateLimit;
 use crate::http::{RouteTable, fallback, request_context, routes};
+use crate::jobs;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::openapi::{ApiDoc, document};
@@ -28,8 +29,8 @@ use crate::service::{self, Context, Settings};
 use secrecy::ExposeSecret;
 
 /// How often an instance re-reads the signing keys (to learn of rotations elsewhere: the
-/// contract publishes a rotated key on every instance within 30 s),
-/// forgets idle clients of the rate limiter, and forgets failed logins a day old.
+/// contract publishes a rotated key on every instance within 30 s) and forgets idle
+/// clients of the rate limiter.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(20);
 
 pub struct Application {
@@ -101,11 +102,9 @@ impl Application {
                 if let Err(err) = service::keys::reload(&reloading).await {
                     tracing::warn!(error = %err, "reloading signing keys failed");
                 }
-                if let Err(err) = service::auth::forget_idle_failures(&reloading).await {
-                    tracing::warn!(error = %err, "forgetting old failed logins failed");
-                }
             }
         });
+        jobs::retention::spawn(context.clone().into_inner());
         tracing::info!(port, backend = ?context.db.backend(), "doorman is listening");
         Ok(Self { port, server })
     }
@@ -199,6 +198,9 @@ fn settings(config: &Config) -> Settings {
         jwt_alg: config.jwt_alg,
         key_file: config.jwt_private_key_file.clone(),
         hs256_secret: config.jwt_secret.clone(),
+        session_retention: config.session_retention,
+        audit_retention: Some(config.audit_retention).filter(|kept| !kept.is_zero()),
+        retention_interval: config.retention_interval,
     }
 }
 

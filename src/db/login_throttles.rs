@@ -103,13 +103,3 @@ pub async fn clear(conn: &mut Conn, key: &str) -> Result<()> {
 pub(super) fn clear_statement<'a>(key: &'a str) -> _ {
     dsl::delete(throttles::table.find(key))
 }
-
-/// Forgets the keys without an attempt since `before`; how many.
-pub async fn forget_idle(conn: &mut Conn, before: DateTime<Utc>) -> Result<usize> {
-    let forgotten = run!(conn, |c| diesel::delete(
-        throttles::table.filter(throttles::last_attempt_at.lt(Ts(before)))
-    )
-    .execute(c)
-    .await)?;
-    Ok(forgotten)
-}

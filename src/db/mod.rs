@@ -30,6 +30,7 @@ pub mod login_throttles;
 mod lookups;
 pub mod password_resets;
 mod prepared;
+pub mod retention;
 pub mod schema;
 pub mod sessions;
 pub mod tasks;

@@ -129,6 +129,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::PortableTimestamp;
+
+    job_runs (name) {
+        name -> Text,
+        ran_at -> PortableTimestamp,
+        holder -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(tasks -> users (user_id));
 diesel::joinable!(password_reset_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(

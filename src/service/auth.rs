@@ -200,16 +200,9 @@ fn throttle_key(account: Option<UserId>, name: &LoginName) -> String {
     )
 }
 
-/// How long consecutive failures are remembered without a new attempt.
-const FAILURES_REMEMBERED: chrono::Duration = chrono::Duration::days(1);
-
-/// Forgets the failures of keys without an attempt for a day (the housekeeping task).
-pub async fn forget_idle_failures(ctx: &Context) -> Result<usize> {
-    let before = db::types::now() - FAILURES_REMEMBERED;
-    ctx.db
-        .write(move |c| Box::pin(async move { db::login_throttles::forget_idle(c, before).await }))
-        .await
-}
+/// How long consecutive failures are remembered without a new attempt (the retention job
+/// forgets them then).
+pub(crate) const FAILURES_REMEMBERED: chrono::Duration = chrono::Duration::days(1);
 
 /// Counts an attempt on `key` (see [`login`]) and locks it when the count calls for it:
 /// the consecutive failures this attempt would make, or 429 when the key is locked by now.

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod keys;
 pub mod password_reset;
 pub mod policy;
+pub mod retention;
 pub mod sessions;
 pub mod tasks;
 pub mod users;
@@ -42,6 +43,12 @@ pub struct Settings {
     pub jwt_alg: crate::config::JwtAlg,
     pub key_file: Option<String>,
     pub hs256_secret: Option<secrecy::SecretString>,
+    /// Ended sessions are kept this long, then removed by the retention job.
+    pub session_retention: Duration,
+    /// Audit events are kept this long; `None` keeps them forever.
+    pub audit_retention: Option<Duration>,
+    /// How often the retention job runs (once across all instances).
+    pub retention_interval: Duration,
 }
 
 /// `chrono` form of a configured duration (saturating; durations come from config).

@@ -2,6 +2,11 @@
 //! database. `TEST_DATABASE_URL=postgres://…` runs every test on PostgreSQL (a fresh
 //! database each); otherwise each test gets a fresh SQLite file.
 
+#![allow(
+    clippy::expect_used,
+    reason = "a test that cannot go on stops with a message saying why"
+)]
+
 mod helpers;
 
 mod abuse;
@@ -19,6 +24,7 @@ mod password_reset;
 mod portable_sql;
 mod proxies;
 mod registration;
+mod retention;
 mod smtp;
 mod sqlite_wal;
 mod staff;

@@ -1,0 +1,137 @@
+//! The retention job's statements: claiming a run, and deletes in small batches. A batch
+//! reads up to `batch` ids that qualify, then deletes those ids that still qualify (Diesel
+//! cannot delete from a table through a subquery on the same table): two short statements,
+//! neither holding a request up for long.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::schema::{audit_events, job_runs, login_throttles, password_reset_tokens, sessions};
+use super::types::{Id, Ts};
+use super::{Conn, run};
+use crate::error::Result;
+
+/// Claims this run of `job` for `holder` when the last run began before `due`: one
+/// conditional update, so of the instances that try at once exactly one succeeds.
+pub async fn claim_run(
+    conn: &mut Conn,
+    job: &str,
+    holder: &str,
+    now: DateTime<Utc>,
+    due: DateTime<Utc>,
+) -> Result<bool> {
+    let claimed = run!(conn, |c| diesel::update(
+        job_runs::table
+            .filter(job_runs::name.eq(job))
+            .filter(job_runs::ran_at.le(Ts(due)))
+    )
+    .set((job_runs::ran_at.eq(Ts(now)), job_runs::holder.eq(holder)))
+    .execute(c)
+    .await)?;
+    Ok(claimed == 1)
+}
+
+/// Deletes up to `batch` sessions that ended (revoked or expired) before `cutoff`.
+pub async fn delete_ended_sessions(
+    conn: &mut Conn,
+    cutoff: DateTime<Utc>,
+    batch: i64,
+) -> Result<usize> {
+    let deleted = run!(conn, |c| {
+        let ended = || {
+            sessions::revoked_at
+                .lt(Ts(cutoff))
+                .or(sessions::expires_at.lt(Ts(cutoff)))
+        };
+        let ids: Vec<Id> = sessions::table
+            .select(sessions::id)
+            .filter(ended())
+            .limit(batch)
+            .load(c)
+            .await?;
+        diesel::delete(
+            sessions::table
+                .filter(sessions::id.eq_any(ids))
+                .filter(ended()),
+        )
+        .execute(c)
+        .await
+    })?;
+    Ok(deleted)
+}
+
+/// Deletes up to `batch` reset tokens that were used or have expired by `now`.
+pub async fn delete_spent_reset_tokens(
+    conn: &mut Conn,
+    now: DateTime<Utc>,
+    batch: i64,
+) -> Result<usize> {
+    let deleted = run!(conn, |c| {
+        let spent = || {
+            password_reset_tokens::used_at
+                .is_not_null()
+                .or(password_reset_tokens::expires_at.lt(Ts(now)))
+        };
+        let ids: Vec<Id> = password_reset_tokens::table
+            .select(password_reset_tokens::id)
+            .filter(spent())
+            .limit(batch)
+            .load(c)
+            .await?;
+        diesel::delete(
+            password_reset_tokens::table
+                .filter(password_reset_tokens::id.eq_any(ids))
+                .filter(spent()),
+        )
+        .execute(c)
+        .await
+    })?;
+    Ok(deleted)
+}
+
+/// Deletes up to `batch` audit events older than `cutoff`.
+pub async fn delete_audit_events(
+    conn: &mut Conn,
+    cutoff: DateTime<Utc>,
+    batch: i64,
+) -> Result<usize> {
+    let deleted = run!(conn, |c| {
+        let ids: Vec<Id> = audit_events::table
+            .select(audit_events::id)
+            .filter(audit_events::at.lt(Ts(cutoff)))
+            .limit(batch)
+            .load(c)
+            .await?;
+        diesel::delete(audit_events::table.filter(audit_events::id.eq_any(ids)))
+            .execute(c)
+            .await
+    })?;
+    Ok(deleted)
+}
+
+/// Deletes up to `batch` failed-login rows without an attempt since `before` (a lock lasts
+/// at most 15 minutes, so such a row no longer locks anything).
+pub async fn delete_idle_throttles(
+    conn: &mut Conn,
+    before: DateTime<Utc>,
+    batch: i64,
+) -> Result<usize> {
+    let deleted = run!(conn, |c| {
+        let idle = || login_throttles::last_attempt_at.lt(Ts(before));
+        let keys: Vec<String> = login_throttles::table
+            .select(login_throttles::key)
+            .filter(idle())
+            .limit(batch)
+            .load(c)
+            .await?;
+        diesel::delete(
+            login_throttles::table
+                .filter(login_throttles::key.eq_any(keys))
+                .filter(idle()),
+        )
+        .execute(c)
+        .await
+    })?;
+    Ok(deleted)
+}

@@ -1,0 +1,34 @@
+//! The retention loop: one turn at start and one each `DOORMAN_RETENTION_INTERVAL`; the
+//! instance that claims the turn does the work (see `service::retention`).
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use crate::service::{Context, retention};
+
+/// Starts the loop on the current runtime.
+pub fn spawn(ctx: Arc<Context>) -> JoinHandle<()> {
+    let holder = uuid::Uuid::new_v4().to_string();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(ctx.settings.retention_interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match retention::run_if_due(&ctx, &holder).await {
+                Ok(Some(removed)) => tracing::info!(
+                    sessions = removed.sessions,
+                    reset_tokens = removed.reset_tokens,
+                    login_throttles = removed.login_throttles,
+                    audit_events = removed.audit_events,
+                    "retention removed what is no longer needed"
+                ),
+                Ok(None) => tracing::debug!("retention ran on another instance this interval"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "retention failed; it runs again next interval")
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,115 @@
+//! Retention: what the database no longer needs goes, in small batches, so tables stay
+//! bounded under any steady load. One instance runs it per interval (a claimed row, no
+//! lock held); each batch is one statement of its own, with a pause between batches, so
+//! the job never holds a request up for longer than one small delete.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{Context, span};
+use crate::db;
+use crate::error::Result;
+
+/// Rows removed by one statement at most.
+const BATCH: i64 = 500;
+/// The pause between two batches, which lets queued writers in.
+const PAUSE: Duration = Duration::from_millis(20);
+
+/// What one run removed, per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Removed {
+    pub sessions: usize,
+    pub reset_tokens: usize,
+    pub login_throttles: usize,
+    pub audit_events: usize,
+}
+
+/// Runs the job when no instance (this one included) has run it within the interval;
+/// `None` when another did. `holder` names this instance in `job_runs`.
+pub async fn run_if_due(ctx: &Context, holder: &str) -> Result<Option<Removed>> {
+    let now = db::types::now();
+    // A tenth of slack, so an instance ticking every interval does not miss its turn by
+    // the jitter of its own timer.
+    let interval = ctx.settings.retention_interval;
+    let due = now - span(interval - interval / 10);
+    let holder = holder.to_owned();
+    let claimed = ctx
+        .db
+        .write(move |c| {
+            Box::pin(
+                async move { db::retention::claim_run(c, "retention", &holder, now, due).await },
+            )
+        })
+        .await?;
+    if !claimed {
+        ctx.metrics.retention_run(false);
+        return Ok(None);
+    }
+    ctx.metrics.retention_run(true);
+    let settings = &ctx.settings;
+    let mut removed = Removed {
+        sessions: drain(ctx, Sweep::Sessions(now - span(settings.session_retention))).await?,
+        reset_tokens: drain(ctx, Sweep::ResetTokens(now)).await?,
+        login_throttles: drain(
+            ctx,
+            Sweep::Throttles(now - super::auth::FAILURES_REMEMBERED),
+        )
+        .await?,
+        audit_events: 0,
+    };
+    if let Some(kept) = settings.audit_retention {
+        removed.audit_events = drain(ctx, Sweep::AuditEvents(now - span(kept))).await?;
+    }
+    Ok(Some(removed))
+}
+
+/// One table's sweep, with the moment before which its rows go.
+#[derive(Debug, Clone, Copy)]
+enum Sweep {
+    /// Sessions revoked or expired before it.
+    Sessions(DateTime<Utc>),
+    /// Reset tokens used, or expired by it.
+    ResetTokens(DateTime<Utc>),
+    /// Failed-login rows without an attempt since it.
+    Throttles(DateTime<Utc>),
+    /// Audit events older than it.
+    AuditEvents(DateTime<Utc>),
+}
+
+impl Sweep {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Sessions(_) => "sessions",
+            Self::ResetTokens(_) => "password_reset_tokens",
+            Self::Throttles(_) => "login_throttles",
+            Self::AuditEvents(_) => "audit_events",
+        }
+    }
+
+    async fn batch(self, c: &mut db::Conn) -> Result<usize> {
+        match self {
+            Self::Sessions(before) => db::retention::delete_ended_sessions(c, before, BATCH).await,
+            Self::ResetTokens(now) => db::retention::delete_spent_reset_tokens(c, now, BATCH).await,
+            Self::Throttles(before) => db::retention::delete_idle_throttles(c, before, BATCH).await,
+            Self::AuditEvents(before) => db::retention::delete_audit_events(c, before, BATCH).await,
+        }
+    }
+}
+
+/// Runs `sweep` a batch at a time until a batch is not whole; how many rows it removed.
+async fn drain(ctx: &Context, sweep: Sweep) -> Result<usize> {
+    let mut total = 0;
+    loop {
+        let removed = ctx
+            .db
+            .write(move |c| Box::pin(async move { sweep.batch(c).await }))
+            .await?;
+        total += removed;
+        ctx.metrics.retention_removed(sweep.table(), removed);
+        if removed < BATCH as usize {
+            return Ok(total);
+        }
+        tokio::time::sleep(PAUSE).await;
+    }
+}

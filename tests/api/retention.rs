@@ -1,0 +1,179 @@
+//! The retention job: ended sessions, spent reset tokens and old audit events go, in
+//! batches, run by one instance per interval.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, TestApp};
+
+/// Waits until `check` holds; the deadline only tells a hang from slowness.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn count(app: &TestApp, sql_from_where: &str) -> usize {
+    let rows = app
+        .query_text(&format!(
+            "SELECT CAST(COUNT(*) AS TEXT) AS value FROM {sql_from_where}"
+        ))
+        .await;
+    rows.first()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count from {sql_from_where}: {rows:?}"))
+}
+
+/// `doorman_retention_runs_total{outcome}` as this instance reports it.
+async fn turns(app: &TestApp, outcome: &str) -> u64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    let series = format!("doorman_retention_runs_total{{outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0, |n| n.trim().parse().expect("a count"))
+}
+
+fn every_second(config: &mut doorman::config::Config) {
+    config.retention_interval = Duration::from_secs(1);
+    config.session_retention = Duration::from_secs(1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ended_sessions_are_removed_after_the_retention_and_live_ones_stay() {
+    let app = TestApp::spawn_with(every_second).await;
+    let ended = app.signed_in("ended@example.com").await;
+    let live = app.login("ended@example.com", PASSWORD).await;
+    assert_eq!(live.status, 200);
+    let live_access = live.body["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+
+    let logout = app
+        .request(
+            Method::POST,
+            "/api/v1/auth/logout",
+            Some(&ended.access),
+            None,
+        )
+        .await;
+    assert_eq!(logout.status, 204);
+
+    eventually("the ended session is removed", || async {
+        count(&app, "sessions").await == 1
+    })
+    .await;
+    let me = app.get("/api/v1/users/me", &live_access).await;
+    assert_eq!(me.status, 200, "the live session still works");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn voided_and_used_reset_tokens_are_removed() {
+    let app =
+        TestApp::spawn_with(|config| config.retention_interval = Duration::from_secs(1)).await;
+    app.register("reset@example.com").await;
+    for _ in 0..2 {
+        let forgot = app
+            .post(
+                "/api/v1/auth/password/forgot",
+                json!({ "email": "reset@example.com" }),
+            )
+            .await;
+        assert_eq!(forgot.status, 202);
+    }
+    // Unused and unexpired: the token of the latest request stays.
+    eventually(
+        "the token of the latest request is all that is left",
+        || async { count(&app, "password_reset_tokens").await == 1 },
+    )
+    .await;
+    app.query_text("UPDATE password_reset_tokens SET used_at = expires_at RETURNING 'x' AS value")
+        .await;
+
+    eventually("the used token is removed", || async {
+        count(&app, "password_reset_tokens").await == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_events_older_than_the_retention_are_removed() {
+    let app = TestApp::spawn_with(|config| {
+        every_second(config);
+        config.audit_retention = Duration::from_secs(1);
+    })
+    .await;
+    app.register("audited@example.com").await;
+    assert!(count(&app, "audit_events").await >= 1);
+
+    eventually("the registration's audit event is removed", || async {
+        count(&app, "audit_events").await == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_audit_retention_of_zero_keeps_audit_events_forever() {
+    let app = TestApp::spawn_with(|config| {
+        every_second(config);
+        config.audit_retention = Duration::ZERO;
+    })
+    .await;
+    let tokens = app.signed_in("kept@example.com").await;
+    app.request(
+        Method::POST,
+        "/api/v1/auth/logout",
+        Some(&tokens.access),
+        None,
+    )
+    .await;
+    let events = count(&app, "audit_events").await;
+
+    eventually("the job has run since the logout", || async {
+        count(&app, "sessions").await == 0
+    })
+    .await;
+
+    assert_eq!(count(&app, "audit_events").await, events);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_instances_on_one_database_run_each_turn_once_between_them() {
+    let hourly = |config: &mut doorman::config::Config| {
+        config.retention_interval = Duration::from_secs(3600);
+    };
+    let first = TestApp::spawn_with(hourly).await;
+    let (second, third) = tokio::join!(first.replica(hourly), first.replica(hourly));
+    let instances = [&first, &second, &third];
+
+    eventually("every instance has taken its first turn", || async {
+        let mut all = true;
+        for app in instances {
+            all &= turns(app, "ran").await + turns(app, "skipped").await == 1;
+        }
+        all
+    })
+    .await;
+
+    let mut ran = 0;
+    for app in instances {
+        ran += turns(app, "ran").await;
+    }
+    assert_eq!(ran, 1, "one instance ran the turn, the others skipped it");
+}

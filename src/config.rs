@@ -449,12 +449,12 @@ fn check_cors_origin(raw: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     let uri: Result<actix_web::http::Uri, _> = raw.parse();
+    let authority = raw.split_once("://").map_or("", |(_, rest)| rest);
     match uri {
         Ok(uri)
             if uri.scheme().is_some()
                 && uri.host().is_some_and(|h| !h.is_empty())
-                && uri.path_and_query().is_none_or(|p| p.as_str().is_empty())
-                && !raw.ends_with('/') =>
+                && !authority.contains(['/', '?', '#']) =>
         {
             Ok(())
         }
@@ -729,5 +729,37 @@ mod tests {
     #[test]
     fn the_defaults_validate() {
         assert!(Config::defaults().validate().is_ok());
+    }
+
+    #[test]
+    fn hashing_runs_at_nice_10_by_default_and_idle_only_when_asked() {
+        assert_eq!(Config::defaults().hash_priority, HashPriority::Nice(10));
+    }
+
+    fn refusal(change: impl FnOnce(&mut Config)) -> String {
+        let mut config = Config::defaults();
+        change(&mut config);
+        config
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| panic!("accepted"))
+    }
+
+    #[test]
+    fn origins_and_urls_are_checked_and_good_ones_pass() {
+        let mut config = Config::defaults();
+        config.cors_origins = vec![
+            "*".into(),
+            "https://app.example.com".into(),
+            "http://localhost:3000".into(),
+        ];
+        config.public_url = "https://accounts.example.com/auth/".into();
+        config.bind = "[::]:8080".into();
+        assert!(config.validate().is_ok());
+        assert!(refusal(|c| c.cors_origins = vec!["https://a.example/".into()]).contains("origin"));
+        assert!(refusal(|c| c.public_url = "example.com".into()).contains("DOORMAN_PUBLIC_URL"));
+        assert!(refusal(|c| c.bind = "8081".into()).contains("0.0.0.0:8081"));
+        assert!(refusal(|c| c.bind = "localhost".into()).contains("DOORMAN_BIND"));
     }
 }

@@ -138,3 +138,73 @@ async fn create_admin_calls_an_empty_password_empty() {
         "{output:?}"
     );
 }
+
+/// `create-admin` on a terminal (a pseudo-terminal from util-linux's `script`), answering
+/// each prompt once it is shown; returns everything the terminal displayed.
+fn create_admin_on_a_terminal(db: &TestDb, answers: &[&str]) -> String {
+    use std::io::Read;
+    let program = env!("CARGO_BIN_EXE_doorman");
+    let mut child = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{program} create-admin --email root@example.com"),
+            "/dev/null",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", db.url())
+        .env("DOORMAN_ARGON2_MEMORY_KIB", "1024")
+        .env("DOORMAN_ARGON2_ITERATIONS", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run script: {e}"));
+    let mut input = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
+    let mut output = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let mut shown = String::new();
+    for (asked, answer) in answers.iter().enumerate() {
+        // Wait for prompt number `asked + 1` before typing, as a person would.
+        while shown.matches("assword").count() <= asked {
+            let mut buffer = [0u8; 256];
+            let read = output.read(&mut buffer).unwrap_or_else(|e| panic!("{e}"));
+            assert!(read > 0, "ended before prompt {}: {shown}", asked + 1);
+            shown.push_str(&String::from_utf8_lossy(&buffer[..read]));
+        }
+        input
+            .write_all(format!("{answer}\n").as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    output
+        .read_to_string(&mut shown)
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(input);
+    let _ = child.wait();
+    shown
+}
+
+#[tokio::test]
+async fn create_admin_on_a_terminal_asks_twice_without_echo() {
+    let db = TestDb::create().await;
+
+    let shown = create_admin_on_a_terminal(&db, &["a long admin passphrase"; 2]);
+
+    assert!(shown.contains("Password for the new admin:"), "{shown}");
+    assert!(shown.contains("The same password again:"), "{shown}");
+    assert!(shown.contains("created admin root@example.com"), "{shown}");
+    assert!(
+        !shown.contains("passphrase"),
+        "the password was echoed: {shown}"
+    );
+}
+
+#[tokio::test]
+async fn create_admin_on_a_terminal_refuses_two_different_passwords() {
+    let db = TestDb::create().await;
+
+    let shown =
+        create_admin_on_a_terminal(&db, &["a long admin passphrase", "another long passphrase"]);
+
+    assert!(shown.contains("the two passwords differ"), "{shown}");
+    assert!(!shown.contains("created admin"), "{shown}");
+}

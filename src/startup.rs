@@ -260,7 +260,7 @@ fn cors(origins: &[String]) -> Cors {
 }
 
 /// Opens the database, and when that fails says which server or file, and why.
-async fn connect(url: &str, pool_size: usize) -> anyhow::Result<Db> {
+pub async fn connect(url: &str, pool_size: usize) -> anyhow::Result<Db> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let (host, port) = postgres_address(url);
         if !host.starts_with('/') {

@@ -171,6 +171,8 @@ fn create_admin_on_a_terminal(db: &TestDb, answers: &[&str]) -> String {
             assert!(read > 0, "ended before prompt {}: {shown}", asked + 1);
             shown.push_str(&String::from_utf8_lossy(&buffer[..read]));
         }
+        // The prompt comes just before echo is turned off: type only once it is.
+        wait_for_echo_off(&db.url());
         input
             .write_all(format!("{answer}\n").as_bytes())
             .unwrap_or_else(|e| panic!("{e}"));
@@ -181,6 +183,37 @@ fn create_admin_on_a_terminal(db: &TestDb, answers: &[&str]) -> String {
     drop(input);
     let _ = child.wait();
     shown
+}
+
+/// Waits until the terminal of the `doorman` started with `database_url` in its environment
+/// has echo turned off (`stty` on its standard input shows `-echo`), or doorman has exited.
+fn wait_for_echo_off(database_url: &str) {
+    let marker = format!("DATABASE_URL={database_url}\0");
+    loop {
+        let doorman = std::fs::read_dir("/proc")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .find(|process| {
+                std::fs::read_to_string(process.join("comm")).is_ok_and(|c| c.trim() == "doorman")
+                    && std::fs::read(process.join("environ"))
+                        .is_ok_and(|env| String::from_utf8_lossy(&env).contains(&marker))
+            });
+        // Gone (it failed): the caller's assertions say why.
+        let Some(process) = doorman else { return };
+        let stty = Command::new("stty")
+            .arg("-a")
+            .stdin(
+                std::fs::File::open(process.join("fd/0"))
+                    .map_or_else(|_| Stdio::null(), Stdio::from),
+            )
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        if stty.split_whitespace().any(|flag| flag == "-echo") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 #[tokio::test]

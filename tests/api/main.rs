@@ -12,6 +12,7 @@ mod bootstrap;
 mod cli;
 mod concurrency;
 mod conventions;
+mod hash_priority;
 mod keys;
 mod last_admin;
 mod login_writes;

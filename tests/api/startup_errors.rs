@@ -216,7 +216,13 @@ async fn an_access_lifetime_longer_than_the_refresh_lifetime_is_refused_at_start
 }
 
 /// Kills the server when the test ends, however it ends.
-struct Running(Child);
+pub struct Running(Child);
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -226,7 +232,7 @@ impl Drop for Running {
 }
 
 /// Starts `doorman serve` and returns it with its log up to the health check's line.
-fn serve(command: &mut Command) -> (Running, Vec<String>) {
+pub fn serve(command: &mut Command) -> (Running, Vec<String>) {
     let mut child = command
         .arg("serve")
         .stdin(Stdio::null())

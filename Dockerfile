@@ -13,9 +13,8 @@ RUN mkdir src \
  && cargo build --release --locked \
  && rm -rf src target/release/doorman target/release/deps/doorman-* target/release/deps/libdoorman-* \
     target/release/.fingerprint/doorman-*
-COPY src src
-COPY migrations migrations
-COPY data data
+# The sources, migrations and data files the binary embeds: all .dockerignore lets through.
+COPY . .
 RUN cargo build --release --locked && strip target/release/doorman
 
 FROM debian:bookworm-slim

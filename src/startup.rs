@@ -263,7 +263,11 @@ fn cors(origins: &[String]) -> Cors {
 pub async fn connect(url: &str, pool_size: usize) -> anyhow::Result<Db> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let (host, port) = postgres_address(url);
-        if !host.starts_with('/') {
+        // A `?host=` parameter (a Unix socket, say) overrides the URL's host: not checked here.
+        let host_parameter = url
+            .split_once('?')
+            .is_some_and(|(_, query)| query.split('&').any(|p| p.starts_with("host=")));
+        if !host.starts_with('/') && !host_parameter {
             reachable(&host, port).await?;
         }
         Db::connect(url, pool_size).await.map_err(|err| {
@@ -364,4 +368,47 @@ fn openable(path: &str) -> anyhow::Result<()> {
         _ => err.to_string(),
     };
     anyhow::bail!("cannot open the SQLite database {path} (DATABASE_URL): {why}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_name_their_host_and_port() {
+        for (url, host, port) in [
+            (
+                "postgres://u:p@db.internal:6432/doorman",
+                "db.internal",
+                6432,
+            ),
+            ("postgres://db/doorman?sslmode=disable", "db", 5432),
+            ("postgresql://u@[::1]:5433/x", "::1", 5433),
+            ("postgres:///doorman", "localhost", 5432),
+            ("postgres://u:p@a:5001,b:5002/x", "a", 5001),
+        ] {
+            assert_eq!(postgres_address(url), (host.to_owned(), port), "{url}");
+        }
+    }
+
+    #[test]
+    fn the_logged_base_url_follows_the_bound_port_while_the_public_url_is_the_default() {
+        let bound = |addr: &str| addr.parse().unwrap_or_else(|e| panic!("{addr}: {e}"));
+        assert_eq!(
+            base_url(crate::config::DEFAULT_PUBLIC_URL, bound("0.0.0.0:8080")),
+            "http://localhost:8080"
+        );
+        assert_eq!(
+            base_url(crate::config::DEFAULT_PUBLIC_URL, bound("127.0.0.1:9000")),
+            "http://localhost:9000"
+        );
+        assert_eq!(
+            base_url(crate::config::DEFAULT_PUBLIC_URL, bound("10.1.2.3:9000")),
+            "http://10.1.2.3:9000"
+        );
+        assert_eq!(
+            base_url("https://id.example.com/", bound("0.0.0.0:9000")),
+            "https://id.example.com"
+        );
+    }
 }

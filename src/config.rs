@@ -8,7 +8,12 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 
-/// Where the configuration lives: every field is an environment variable and a flag.
+/// `DOORMAN_PUBLIC_URL` when unset.
+pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:8080";
+
+/// Where the configuration lives: every field is an environment variable and a flag of
+/// `doorman serve`. An empty variable (`DOORMAN_SMTP_URL=`) counts as unset (see
+/// [`Config::without_empty_env`]). Each doc comment is one line of `--help`.
 /// No `Debug`: `database_url` can hold a password.
 #[derive(Clone, Args)]
 pub struct Config {
@@ -17,30 +22,35 @@ pub struct Config {
         long,
         env = "DATABASE_URL",
         default_value = "sqlite://doorman.db",
-        global = true
+        help_heading = "Database"
     )]
     pub database_url: String,
 
-    /// The address the HTTP server listens on.
+    /// Address and port to listen on (`0.0.0.0:8080`: every interface).
     #[arg(
         long,
         env = "DOORMAN_BIND",
         default_value = "0.0.0.0:8080",
-        global = true
+        help_heading = "HTTP"
     )]
     pub bind: String,
 
-    /// The public base URL, used in links sent by mail.
+    /// Base URL people reach doorman at, for links in mail and the start-up log.
     #[arg(
         long,
         env = "DOORMAN_PUBLIC_URL",
-        default_value = "http://localhost:8080",
-        global = true
+        default_value = DEFAULT_PUBLIC_URL,
+        help_heading = "HTTP"
     )]
     pub public_url: String,
 
     /// The `iss` claim of every token.
-    #[arg(long, env = "DOORMAN_ISSUER", default_value = "doorman", global = true)]
+    #[arg(
+        long,
+        env = "DOORMAN_ISSUER",
+        default_value = "doorman",
+        help_heading = "Tokens"
+    )]
     pub issuer: String,
 
     /// The `aud` claim of every token.
@@ -48,83 +58,85 @@ pub struct Config {
         long,
         env = "DOORMAN_AUDIENCE",
         default_value = "doorman",
-        global = true
+        help_heading = "Tokens"
     )]
     pub audience: String,
 
-    /// The signing algorithm.
+    /// Signing algorithm.
     #[arg(
         long,
         env = "DOORMAN_JWT_ALG",
         value_enum,
         default_value = "EdDSA",
-        global = true
+        help_heading = "Tokens"
     )]
     pub jwt_alg: JwtAlg,
 
-    /// A PEM file (PKCS#8) with the private signing key; keys are generated and kept in the
-    /// database when unset.
-    #[arg(long, env = "DOORMAN_JWT_PRIVATE_KEY_FILE", global = true)]
+    /// PKCS#8 PEM signing key file (unset: keys kept in the database).
+    #[arg(long, env = "DOORMAN_JWT_PRIVATE_KEY_FILE", help_heading = "Tokens")]
     pub jwt_private_key_file: Option<String>,
 
-    /// The HS256 secret; generated and kept in the database when unset.
+    /// HS256 secret, 32 bytes or more (unset: generated, kept in the database).
     #[arg(
         long,
         env = "DOORMAN_JWT_SECRET",
         hide_env_values = true,
-        global = true
+        help_heading = "Tokens"
     )]
     pub jwt_secret: Option<SecretString>,
 
     /// Access token lifetime (`900s`, `15m`, `1h`, `30d`).
-    #[arg(long, env = "DOORMAN_ACCESS_TTL", default_value = "15m", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "DOORMAN_ACCESS_TTL", default_value = "15m", value_parser = parse_duration, help_heading = "Tokens")]
     pub access_ttl: Duration,
 
-    /// Refresh token lifetime.
-    #[arg(long, env = "DOORMAN_REFRESH_TTL", default_value = "30d", value_parser = parse_duration, global = true)]
+    /// Refresh token lifetime (at least the access token's).
+    #[arg(long, env = "DOORMAN_REFRESH_TTL", default_value = "30d", value_parser = parse_duration, help_heading = "Tokens")]
     pub refresh_ttl: Duration,
 
     /// Absolute session lifetime: no refresh token outlives it.
-    #[arg(long, env = "DOORMAN_SESSION_TTL", default_value = "30d", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "DOORMAN_SESSION_TTL", default_value = "30d", value_parser = parse_duration, help_heading = "Tokens")]
     pub session_ttl: Duration,
 
-    /// How long an already-exchanged refresh token is still answered (concurrent refreshes).
-    #[arg(long, env = "DOORMAN_REFRESH_REUSE_GRACE", default_value = "10s", value_parser = parse_duration, global = true)]
+    /// How long a used refresh token still answers (concurrent refreshes).
+    #[arg(long, env = "DOORMAN_REFRESH_REUSE_GRACE", default_value = "10s", value_parser = parse_duration, help_heading = "Tokens")]
     pub refresh_reuse_grace: Duration,
 
-    /// How long ended (revoked or expired) sessions are kept before the retention job
-    /// removes them.
-    #[arg(long, env = "DOORMAN_SESSION_RETENTION", default_value = "7d", value_parser = parse_duration, global = true)]
+    /// How long ended sessions are kept before retention removes them.
+    #[arg(long, env = "DOORMAN_SESSION_RETENTION", default_value = "7d", value_parser = parse_duration, help_heading = "Retention")]
     pub session_retention: Duration,
 
-    /// How long audit events are kept (`0` keeps them forever).
-    #[arg(long, env = "DOORMAN_AUDIT_RETENTION", default_value = "365d", value_parser = parse_duration, global = true)]
+    /// How long audit events are kept (`0`: forever).
+    #[arg(long, env = "DOORMAN_AUDIT_RETENTION", default_value = "365d", value_parser = parse_duration, help_heading = "Retention")]
     pub audit_retention: Duration,
 
-    /// How often the retention job runs (once per interval across all instances).
-    #[arg(long, env = "DOORMAN_RETENTION_INTERVAL", default_value = "10m", value_parser = parse_duration, global = true)]
+    /// How often the retention job runs (once across all instances).
+    #[arg(long, env = "DOORMAN_RETENTION_INTERVAL", default_value = "10m", value_parser = parse_duration, help_heading = "Retention")]
     pub retention_interval: Duration,
 
-    /// How long a password reset token is valid.
-    #[arg(long, env = "DOORMAN_RESET_TOKEN_TTL", default_value = "30m", value_parser = parse_duration, global = true)]
+    /// How long a password reset link is valid.
+    #[arg(long, env = "DOORMAN_RESET_TOKEN_TTL", default_value = "30m", value_parser = parse_duration, help_heading = "Accounts")]
     pub reset_token_ttl: Duration,
 
-    /// SMTP server for outgoing mail (`smtp://host:port`, `smtp://user:pass@host:587?tls=required`,
-    /// `smtps://…`); mail goes to the log when unset.
-    #[arg(long, env = "DOORMAN_SMTP_URL", hide_env_values = true, global = true)]
+    /// SMTP server (`smtp://user:pass@host:587?tls=required`, `smtps://…`; unset: mail to the log).
+    #[arg(
+        long,
+        env = "DOORMAN_SMTP_URL",
+        hide_env_values = true,
+        help_heading = "Mail"
+    )]
     pub smtp_url: Option<SecretString>,
 
-    /// The sender of outgoing mail.
+    /// Sender of outgoing mail.
     #[arg(
         long,
         env = "DOORMAN_MAIL_FROM",
         default_value = "doorman <no-reply@localhost>",
-        global = true
+        help_heading = "Mail"
     )]
     pub mail_from: String,
 
     /// Create this admin at start when no admin exists.
-    #[arg(long, env = "DOORMAN_BOOTSTRAP_ADMIN_EMAIL", global = true)]
+    #[arg(long, env = "DOORMAN_BOOTSTRAP_ADMIN_EMAIL", help_heading = "Accounts")]
     pub bootstrap_admin_email: Option<String>,
 
     /// The bootstrap admin's password.
@@ -132,25 +144,25 @@ pub struct Config {
         long,
         env = "DOORMAN_BOOTSTRAP_ADMIN_PASSWORD",
         hide_env_values = true,
-        global = true
+        help_heading = "Accounts"
     )]
     pub bootstrap_admin_password: Option<SecretString>,
 
-    /// Requests per second per client IP on the auth endpoints (0 turns the limit off).
+    /// Requests per second per client IP on the auth endpoints (0: no limit).
     #[arg(
         long,
         env = "DOORMAN_RATE_LIMIT_PER_SECOND",
         default_value_t = 5,
-        global = true
+        help_heading = "Limits"
     )]
     pub rate_limit_per_second: u32,
 
-    /// Burst size of the per-IP limit (0 turns the limit off).
+    /// Burst size of the per-IP limit (0: no limit).
     #[arg(
         long,
         env = "DOORMAN_RATE_LIMIT_BURST",
         default_value_t = 20,
-        global = true
+        help_heading = "Limits"
     )]
     pub rate_limit_burst: u32,
 
@@ -160,20 +172,20 @@ pub struct Config {
         env = "DOORMAN_REGISTRATION",
         value_enum,
         default_value = "open",
-        global = true
+        help_heading = "Accounts"
     )]
     pub registration: Registration,
 
     /// Peers whose `X-Forwarded-For` is believed: comma-separated IPs or CIDRs.
-    #[arg(long, env = "DOORMAN_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_ip_net, global = true)]
+    #[arg(long, env = "DOORMAN_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_ip_net, help_heading = "HTTP")]
     pub trusted_proxies: Vec<IpNet>,
 
-    /// Origins allowed by CORS, comma-separated (`*` for any). None when unset.
+    /// Origins allowed by CORS, comma-separated (`https://app.example.com`, or `*`).
     #[arg(
         long,
         env = "DOORMAN_CORS_ORIGINS",
         value_delimiter = ',',
-        global = true
+        help_heading = "HTTP"
     )]
     pub cors_origins: Vec<String>,
 
@@ -183,7 +195,7 @@ pub struct Config {
         env = "DOORMAN_LOG_FORMAT",
         value_enum,
         default_value = "pretty",
-        global = true
+        help_heading = "Logging"
     )]
     pub log_format: LogFormat,
 
@@ -192,7 +204,7 @@ pub struct Config {
         long,
         env = "DOORMAN_ARGON2_MEMORY_KIB",
         default_value_t = 19_456,
-        global = true
+        help_heading = "Password hashing"
     )]
     pub argon2_memory_kib: u32,
 
@@ -201,7 +213,7 @@ pub struct Config {
         long,
         env = "DOORMAN_ARGON2_ITERATIONS",
         default_value_t = 2,
-        global = true
+        help_heading = "Password hashing"
     )]
     pub argon2_iterations: u32,
 
@@ -210,51 +222,70 @@ pub struct Config {
         long,
         env = "DOORMAN_ARGON2_PARALLELISM",
         default_value_t = 1,
-        global = true
+        help_heading = "Password hashing"
     )]
     pub argon2_parallelism: u32,
 
     /// Threads that hash passwords (0: one per core).
-    #[arg(long, env = "DOORMAN_HASH_WORKERS", default_value_t = 0, global = true)]
+    #[arg(
+        long,
+        env = "DOORMAN_HASH_WORKERS",
+        default_value_t = 0,
+        help_heading = "Password hashing"
+    )]
     pub hash_workers: usize,
 
-    /// Scheduling priority of the hashing threads: `idle` (Linux SCHED_IDLE: they run
-    /// only when the threads that serve reads and refreshes have nothing to do, and yield
-    /// to them at once), or a nice value 0–19.
-    #[arg(long, env = "DOORMAN_HASH_PRIORITY", default_value = "idle", value_parser = parse_hash_priority, global = true)]
+    // A positive nice value by default: the hashing threads still get their share of a busy
+    // host, so logins never starve, yet yield to doorman's request threads. `idle`
+    // (SCHED_IDLE) runs them only when nothing else wants the CPU: measured in
+    // bench/RESULTS.md, that starves logins beside any other busy process.
+    /// Priority of the hashing threads: a nice value 0–19, or `idle` (Linux SCHED_IDLE).
+    #[arg(long, env = "DOORMAN_HASH_PRIORITY", default_value = "10", value_parser = parse_hash_priority, help_heading = "Password hashing")]
     pub hash_priority: HashPriority,
 
-    /// A cgroup the hashing threads join at start, made beforehand by the operator with
-    /// `cpu.idle = 1` (or a low `cpu.weight`/`cpu.shares`). SCHED_IDLE ranks the hashing
-    /// threads below doorman's other threads only: a process in another scheduling group
-    /// (PostgreSQL's backends on the same host under autogroups, or in a cgroup of their
-    /// own) shares the CPU with doorman's group as an equal and can wait behind a hash. In
-    /// an idle cgroup beside those groups they yield to all of them. cgroup v1: a directory
-    /// of the `cpu` hierarchy; v2: a threaded cgroup in doorman's threaded subtree.
-    #[arg(long, env = "DOORMAN_HASH_CGROUP", global = true)]
+    // Made beforehand by the operator with `cpu.idle = 1` (or a low `cpu.weight`/
+    // `cpu.shares`). A thread's own priority ranks it only within its scheduling group: a
+    // process in another group (PostgreSQL's backends under autogroups, or in a cgroup of
+    // their own) shares the CPU with doorman's group as an equal and can wait behind a
+    // hash. In an idle cgroup beside those groups the hashing threads yield to all of them.
+    // cgroup v1: a directory of the `cpu` hierarchy; v2: a threaded cgroup in doorman's
+    // threaded subtree.
+    /// A cgroup (with `cpu.idle` 1) the hashing threads join at start.
+    #[arg(long, env = "DOORMAN_HASH_CGROUP", help_heading = "Password hashing")]
     pub hash_cgroup: Option<PathBuf>,
 
-    /// While doorman serves requests with a valid token (authenticated requests, refreshes,
-    /// introspections), each hashing thread gives way (`sched_yield`, from a timer signal)
-    /// this often, in microseconds: the kernel can otherwise leave a woken request waiting
-    /// behind a hash until its next tick (4 ms at HZ=250). 0: never; else at least 100 (a
-    /// shorter interval would leave the hashing threads little but signals to handle).
-    #[arg(long, env = "DOORMAN_HASH_GIVE_WAY_US", default_value = "1000", value_parser = parse_give_way_us, global = true)]
+    // While doorman serves requests with a valid token (authenticated requests, refreshes,
+    // introspections), each hashing thread gives way (`sched_yield`, from a timer signal):
+    // the kernel can otherwise leave a woken request waiting behind a hash until its next
+    // tick (4 ms at HZ=250). A shorter interval than 100 µs would leave the hashing threads
+    // little but signals to handle.
+    /// How often hashing threads yield to requests, in µs (0: never; else 100 or more).
+    #[arg(long, env = "DOORMAN_HASH_GIVE_WAY_US", default_value = "1000", value_parser = parse_give_way_us, help_heading = "Password hashing")]
     pub hash_give_way_us: u64,
 
-    /// Requests allowed to wait for a hashing thread; beyond that a login is shed with 503.
-    /// A login takes its place before it counts its attempt, so a shed one counts nothing.
-    #[arg(long, env = "DOORMAN_HASH_QUEUE", default_value_t = 64, global = true)]
+    // A login takes its place before it counts its attempt, so a shed one counts nothing.
+    /// Logins allowed to wait for a hashing thread; beyond that they are shed with 503.
+    #[arg(
+        long,
+        env = "DOORMAN_HASH_QUEUE",
+        default_value_t = 64,
+        help_heading = "Password hashing"
+    )]
     pub hash_queue: usize,
 
-    /// Database connections for requests (default: 16 on PostgreSQL, where each HTTP
-    /// worker keeps an even share; two per core on SQLite, whose queries run on the CPU
-    /// here and gain nothing from more). Background work opens up to as many more.
-    #[arg(long, env = "DOORMAN_DB_POOL_SIZE", global = true)]
+    // PostgreSQL: each HTTP worker keeps an even share. SQLite: its queries run on the CPU
+    // here and gain nothing from more. Background work opens up to as many more.
+    /// Database connections for requests (default: 16 on PostgreSQL, 2 per core on SQLite).
+    #[arg(long, env = "DOORMAN_DB_POOL_SIZE", help_heading = "Database")]
     pub db_pool_size: Option<usize>,
 
     /// HTTP worker threads (0: one per core).
-    #[arg(long, env = "DOORMAN_HTTP_WORKERS", default_value_t = 0, global = true)]
+    #[arg(
+        long,
+        env = "DOORMAN_HTTP_WORKERS",
+        default_value_t = 0,
+        help_heading = "HTTP"
+    )]
     pub http_workers: usize,
 }
 
@@ -296,6 +327,34 @@ impl Config {
             .unwrap_or_else(|err| unreachable!("defaults must parse: {err}"))
     }
 
+    /// The configuration from the environment alone (no flags), for the subcommands other
+    /// than `serve`; an empty variable counts as unset.
+    pub fn from_env() -> Result<Self, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        #[derive(clap::Parser)]
+        struct Bare {
+            #[command(flatten)]
+            config: Config,
+        }
+        let matches = Self::without_empty_env(Bare::command()).try_get_matches_from(["doorman"])?;
+        Bare::from_arg_matches(&matches).map(|bare| bare.config)
+    }
+
+    /// Ignores every environment variable of `command` (and its subcommands) that is set but
+    /// empty, so that `DOORMAN_SMTP_URL=` means unset (as compose's `${VAR:-}` writes it)
+    /// rather than an invalid value.
+    pub fn without_empty_env(command: clap::Command) -> clap::Command {
+        command
+            .mut_args(|arg| {
+                let empty = arg
+                    .get_env()
+                    .and_then(std::env::var_os)
+                    .is_some_and(|value| value.is_empty());
+                if empty { arg.env(None) } else { arg }
+            })
+            .mut_subcommands(Self::without_empty_env)
+    }
+
     /// Checks what clap cannot: relations between fields.
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
@@ -310,6 +369,18 @@ impl Config {
             !self.session_ttl.is_zero(),
             "DOORMAN_SESSION_TTL must be positive"
         );
+        anyhow::ensure!(
+            self.access_ttl <= self.refresh_ttl,
+            "DOORMAN_ACCESS_TTL ({}) is longer than DOORMAN_REFRESH_TTL ({}): an access token \
+             must not outlive the refresh token that renews it; shorten the first or lengthen the second",
+            seconds(self.access_ttl),
+            seconds(self.refresh_ttl)
+        );
+        check_bind(&self.bind)?;
+        check_public_url(&self.public_url)?;
+        for origin in &self.cors_origins {
+            check_cors_origin(origin)?;
+        }
         anyhow::ensure!(
             self.bootstrap_admin_email.is_some() == self.bootstrap_admin_password.is_some(),
             "DOORMAN_BOOTSTRAP_ADMIN_EMAIL and DOORMAN_BOOTSTRAP_ADMIN_PASSWORD go together"
@@ -342,6 +413,71 @@ impl Config {
 
     pub fn cores() -> usize {
         std::thread::available_parallelism().map_or(1, usize::from)
+    }
+}
+
+fn seconds(duration: Duration) -> String {
+    format!("{}s", duration.as_secs())
+}
+
+/// `DOORMAN_BIND` is an address and a port; a bare port is explained rather than guessed
+/// at, since which interfaces to expose is the operator's choice.
+fn check_bind(bind: &str) -> anyhow::Result<()> {
+    let bind = bind.trim();
+    if let Ok(port) = bind.parse::<u16>() {
+        anyhow::bail!(
+            "DOORMAN_BIND={bind} is a port without an address: write 0.0.0.0:{port} \
+             (every interface) or 127.0.0.1:{port} (this machine only)"
+        );
+    }
+    let port = bind
+        .rsplit_once(':')
+        .map(|(host, port)| (host, port.parse::<u16>()));
+    match port {
+        Some((host, Ok(_))) if !host.is_empty() => Ok(()),
+        _ => anyhow::bail!(
+            "DOORMAN_BIND={bind} is not an address and port such as 0.0.0.0:8080 or [::]:8080"
+        ),
+    }
+}
+
+/// `http(s)://host[:port][/path]`.
+fn check_public_url(raw: &str) -> anyhow::Result<()> {
+    let uri: Result<actix_web::http::Uri, _> = raw.parse();
+    match uri {
+        Ok(uri)
+            if matches!(uri.scheme_str(), Some("http" | "https"))
+                && uri.host().is_some_and(|h| !h.is_empty())
+                && uri.query().is_none() =>
+        {
+            Ok(())
+        }
+        _ => anyhow::bail!(
+            "DOORMAN_PUBLIC_URL={raw} is not a URL such as https://accounts.example.com \
+             (http or https, a host, no query)"
+        ),
+    }
+}
+
+/// `*`, or an origin as browsers send it: `scheme://host[:port]`, no path.
+fn check_cors_origin(raw: &str) -> anyhow::Result<()> {
+    if raw == "*" {
+        return Ok(());
+    }
+    let uri: Result<actix_web::http::Uri, _> = raw.parse();
+    let authority = raw.split_once("://").map_or("", |(_, rest)| rest);
+    match uri {
+        Ok(uri)
+            if uri.scheme().is_some()
+                && uri.host().is_some_and(|h| !h.is_empty())
+                && !authority.contains(['/', '?', '#']) =>
+        {
+            Ok(())
+        }
+        _ => anyhow::bail!(
+            "DOORMAN_CORS_ORIGINS: `{raw}` is not an origin such as https://app.example.com \
+             (scheme and host, an optional port, no path or trailing slash), nor `*`"
+        ),
     }
 }
 
@@ -609,5 +745,37 @@ mod tests {
     #[test]
     fn the_defaults_validate() {
         assert!(Config::defaults().validate().is_ok());
+    }
+
+    #[test]
+    fn hashing_runs_at_nice_10_by_default_and_idle_only_when_asked() {
+        assert_eq!(Config::defaults().hash_priority, HashPriority::Nice(10));
+    }
+
+    fn refusal(change: impl FnOnce(&mut Config)) -> String {
+        let mut config = Config::defaults();
+        change(&mut config);
+        config
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| panic!("accepted"))
+    }
+
+    #[test]
+    fn origins_and_urls_are_checked_and_good_ones_pass() {
+        let mut config = Config::defaults();
+        config.cors_origins = vec![
+            "*".into(),
+            "https://app.example.com".into(),
+            "http://localhost:3000".into(),
+        ];
+        config.public_url = "https://accounts.example.com/auth/".into();
+        config.bind = "[::]:8080".into();
+        assert!(config.validate().is_ok());
+        assert!(refusal(|c| c.cors_origins = vec!["https://a.example/".into()]).contains("origin"));
+        assert!(refusal(|c| c.public_url = "example.com".into()).contains("DOORMAN_PUBLIC_URL"));
+        assert!(refusal(|c| c.bind = "8081".into()).contains("0.0.0.0:8081"));
+        assert!(refusal(|c| c.bind = "localhost".into()).contains("DOORMAN_BIND"));
     }
 }

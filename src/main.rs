@@ -3,8 +3,10 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use doorman::config::{Config, LogFormat};
+use std::io::IsTerminal;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use doorman::config::{Config, JwtAlg, LogFormat};
 use doorman::startup::Application;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::filter_fn;
@@ -14,41 +16,64 @@ use tracing_subscriber::prelude::*;
 #[command(
     name = "doorman",
     version,
-    about = "A user service: accounts, sessions and tokens"
+    about = "A user service: accounts, sessions and tokens",
+    term_width = 0,
+    after_help = "Without a command, doorman serves (see `doorman serve --help`). Every \
+                  setting is also an environment variable; an empty one counts as unset."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    #[command(flatten)]
-    config: Config,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP service (the default).
-    Serve,
+    Serve(Box<Config>),
     /// Apply pending database migrations and exit.
-    Migrate,
-    /// Create an admin account; the password is read from standard input.
+    Migrate(Database),
+    /// Create an admin account; the password is asked for (or read from standard input).
     CreateAdmin {
+        /// The admin's email address.
         #[arg(long)]
         email: String,
+        #[command(flatten)]
+        database: Database,
     },
     /// Add a new signing key; the old ones stay published until their tokens expire.
-    RotateKeys,
+    RotateKeys {
+        #[command(flatten)]
+        database: Database,
+        /// Algorithm of the new key.
+        #[arg(long, env = "DOORMAN_JWT_ALG", value_enum, default_value = "EdDSA")]
+        jwt_alg: JwtAlg,
+    },
     /// Print the OpenAPI document.
     Openapi,
 }
 
+/// The one setting every command but `openapi` needs; the rest come from the environment.
+#[derive(Args)]
+struct Database {
+    /// `sqlite://PATH` or `postgres://...`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://doorman.db")]
+    database_url: String,
+}
+
 fn main() -> ExitCode {
     return_freed_memory();
-    let cli = Cli::parse();
-    init_tracing(cli.config.log_format);
+    let command = Config::without_empty_env(Cli::command());
+    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|err| err.exit());
+    let config = match config(cli.command.as_ref()) {
+        Ok(config) => config,
+        Err(err) => err.exit(),
+    };
+    init_tracing(config.log_format);
     // The runtime that runs the database work (see `db`). SQLite queries run on its
     // blocking threads, never more at once than there are pooled connections.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(cli.config.pool_size())
+        .max_blocking_threads(config.pool_size())
         .build();
     let runtime = match runtime {
         Ok(runtime) => runtime,
@@ -57,44 +82,71 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let log_format = config.log_format;
+    match runtime.block_on(run(
+        cli.command
+            .unwrap_or(Command::Serve(Box::new(config.clone()))),
+        config,
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "doorman stopped");
-            eprintln!("doorman: {err:#}");
+            // Once, on one line: for people on standard error, for machines in the JSON log.
+            let message = format!("{err:#}").replace('\n', " ");
+            match log_format {
+                LogFormat::Json => tracing::error!(error = message, "doorman stopped"),
+                LogFormat::Pretty => eprintln!("doorman: {message}"),
+            }
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = cli.config;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            Application::build(config)
+/// `serve`'s flags and environment, or for the other commands the environment with their
+/// own options on top.
+fn config(command: Option<&Command>) -> Result<Config, clap::Error> {
+    let mut config = match command {
+        Some(Command::Serve(config)) => return Ok(config.as_ref().clone()),
+        _ => Config::from_env()?,
+    };
+    match command {
+        Some(
+            Command::Migrate(database)
+            | Command::CreateAdmin { database, .. }
+            | Command::RotateKeys { database, .. },
+        ) => config.database_url.clone_from(&database.database_url),
+        Some(Command::Serve(_) | Command::Openapi) | None => {}
+    }
+    if let Some(Command::RotateKeys { jwt_alg, .. }) = command {
+        config.jwt_alg = *jwt_alg;
+    }
+    Ok(config)
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(config) => {
+            Application::build(*config)
                 .await?
                 .run_until_stopped()
                 .await?
         }
-        Command::Migrate => {
+        Command::Migrate(_) => {
             config.validate()?;
-            let db = doorman::db::Db::connect(&config.database_url, 1).await?;
+            let db = doorman::startup::connect(&config.database_url, 1).await?;
             db.migrate().await?;
             println!("migrations applied");
         }
-        Command::RotateKeys => {
+        Command::RotateKeys { .. } => {
             config.validate()?;
-            let db = doorman::db::Db::connect(&config.database_url, 1).await?;
+            let db = doorman::startup::connect(&config.database_url, 1).await?;
             db.migrate().await?;
             let kid = doorman::service::keys::rotate(&db, config.jwt_alg).await?;
             println!("new signing key {kid}; instances pick it up within a minute");
         }
-        Command::CreateAdmin { email } => {
+        Command::CreateAdmin { email, .. } => {
             config.validate()?;
-            let mut password = String::new();
-            std::io::stdin().read_line(&mut password)?;
-            let password = password.trim_end_matches(['\r', '\n']);
-            let (email, password) = doorman::startup::admin_credentials(&email, password)?;
+            let password = admin_password()?;
+            let (email, password) = doorman::startup::admin_credentials(&email, &password)?;
             let context = doorman::startup::context(&config).await?;
             let admin = doorman::service::admin::create_admin(&context, email, password)
                 .await
@@ -104,6 +156,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Openapi => println!("{}", doorman::openapi::document().to_pretty_json()?),
     }
     Ok(())
+}
+
+/// On a terminal, asked twice without echo; from a pipe, the first line of standard input.
+fn admin_password() -> anyhow::Result<String> {
+    if !std::io::stdin().is_terminal() {
+        let mut password = String::new();
+        std::io::stdin().read_line(&mut password)?;
+        let password = password.trim_end_matches(['\r', '\n']);
+        anyhow::ensure!(!password.is_empty(), "the admin password is empty");
+        return Ok(password.to_owned());
+    }
+    let password = rpassword::prompt_password("Password for the new admin: ")?;
+    anyhow::ensure!(!password.is_empty(), "the admin password is empty");
+    let again = rpassword::prompt_password("The same password again: ")?;
+    anyhow::ensure!(password == again, "the two passwords differ");
+    Ok(password)
 }
 
 /// Whatever `RUST_LOG` asks, nothing below info from tokio-postgres: at debug it logs every

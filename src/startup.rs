@@ -42,10 +42,12 @@ impl Application {
     /// Connects, migrates, loads keys, binds. The server runs once `run_until_stopped` is awaited.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
+        // Bound before anything is created, so a busy port leaves no database behind.
+        let listener = listen(&config.bind)?;
+        let address = listener.local_addr()?;
+        let port = address.port();
         let context = web::Data::new(context(&config).await?);
         bootstrap_admin(&context, &config).await?;
-        let listener = TcpListener::bind(&config.bind)?;
-        let port = listener.local_addr()?.port();
         let route_table = web::Data::new(RouteTable::from_openapi(&document()));
         let http_settings = web::Data::new(HttpSettings {
             trusted_proxies: config.trusted_proxies.clone(),
@@ -106,6 +108,10 @@ impl Application {
         });
         jobs::retention::spawn(context.clone().into_inner());
         tracing::info!(port, backend = ?context.db.backend(), "doorman is listening");
+        let base = base_url(&config.public_url, address);
+        tracing::info!("console:    {base}/");
+        tracing::info!("Swagger UI: {base}/docs/");
+        tracing::info!("health:     {base}/health/ready");
         Ok(Self { port, server })
     }
 
@@ -118,9 +124,36 @@ impl Application {
     }
 }
 
+/// Binds `DOORMAN_BIND`, saying what to change when it cannot.
+fn listen(bind: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(bind).map_err(|err| match err.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "cannot listen on {bind}: the address is already in use (another doorman?); \
+             stop it or set DOORMAN_BIND to another address, e.g. DOORMAN_BIND=127.0.0.1:8081"
+        ),
+        _ => anyhow::anyhow!("cannot listen on {bind} (DOORMAN_BIND): {err}"),
+    })
+}
+
+/// Where people reach this instance: `DOORMAN_PUBLIC_URL`, unless it is the default
+/// while doorman listens on another port, when the bound port is the better guess.
+fn base_url(public_url: &str, bound: std::net::SocketAddr) -> String {
+    let public_url = public_url.trim_end_matches('/');
+    let default = crate::config::DEFAULT_PUBLIC_URL;
+    if public_url != default || bound.port() == 8080 {
+        return public_url.to_owned();
+    }
+    let host = match bound.ip() {
+        ip if ip.is_unspecified() || ip.is_loopback() => "localhost".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("http://{host}:{}", bound.port())
+}
+
 /// Database, keys and hashing pool: everything the service layer needs.
 pub async fn context(config: &Config) -> anyhow::Result<Context> {
-    let db = Db::connect(&config.database_url, config.pool_size()).await?;
+    let db = connect(&config.database_url, config.pool_size()).await?;
     db.migrate().await?;
     let settings = settings(config);
     let keys = service::keys::load(&db, &settings).await?;
@@ -225,4 +258,158 @@ fn cors(origins: &[String]) -> Cors {
             http::header::HeaderName::from_static("x-request-id"),
         ])
         .max_age(3600)
+}
+
+/// Opens the database, and when that fails says which server or file, and why.
+pub async fn connect(url: &str, pool_size: usize) -> anyhow::Result<Db> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let (host, port) = postgres_address(url);
+        // A `?host=` parameter (a Unix socket, say) overrides the URL's host: not checked here.
+        let host_parameter = url
+            .split_once('?')
+            .is_some_and(|(_, query)| query.split('&').any(|p| p.starts_with("host=")));
+        if !host.starts_with('/') && !host_parameter {
+            reachable(&host, port).await?;
+        }
+        Db::connect(url, pool_size).await.map_err(|err| {
+            let mut why = one_line(&err, "cannot connect to PostgreSQL: ");
+            if why.starts_with("Timeout occurred") {
+                why = "it took the connection but did not answer within 5 s (is it PostgreSQL?)"
+                    .to_owned();
+            }
+            anyhow::anyhow!("cannot connect to PostgreSQL at {host}:{port} (DATABASE_URL): {why}")
+        })
+    } else {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        openable(path)?;
+        Db::connect(url, pool_size).await.map_err(|err| {
+            anyhow::anyhow!(
+                "cannot open the SQLite database {path} (DATABASE_URL): {}",
+                one_line(&err, "cannot open the SQLite database: ")
+            )
+        })
+    }
+}
+
+/// The error on one line, without the prefix `db` gave it (said already, with more).
+fn one_line(err: &anyhow::Error, prefix: &str) -> String {
+    let line = format!("{err:#}").replace('\n', " ");
+    line.strip_prefix(prefix)
+        .map_or(line.clone(), str::to_owned)
+}
+
+/// The host and port of a `postgres://` URL (libpq's defaults when absent).
+fn postgres_address(url: &str) -> (String, u16) {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    // With several hosts (`h1:5432,h2:5432`) the first is named.
+    let first = hosts.split(',').next().unwrap_or_default();
+    let (host, port) = if let Some(v6) = first.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').unwrap_or((v6, ""));
+        (host, after.strip_prefix(':'))
+    } else {
+        first
+            .rsplit_once(':')
+            .map_or((first, None), |(h, p)| (h, Some(p)))
+    };
+    let host = if host.is_empty() { "localhost" } else { host };
+    let port = port.and_then(|p| p.parse().ok()).unwrap_or(5432);
+    (host.to_owned(), port)
+}
+
+/// A TCP connection to PostgreSQL's address, to tell a refused connection from one that
+/// times out before the driver's error hides which it was.
+async fn reachable(host: &str, port: u16) -> anyhow::Result<()> {
+    const WAIT: Duration = Duration::from_secs(5);
+    let attempt = tokio::time::timeout(WAIT, tokio::net::TcpStream::connect((host, port))).await;
+    let why = match attempt {
+        Ok(Ok(_)) => return Ok(()),
+        Ok(Err(err)) if err.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "the connection was refused (is PostgreSQL running and listening there?)".to_owned()
+        }
+        Ok(Err(err)) => err.to_string(),
+        Err(_) => format!(
+            "no answer within {} s (a firewall, or a wrong host?)",
+            WAIT.as_secs()
+        ),
+    };
+    anyhow::bail!("cannot connect to PostgreSQL at {host}:{port} (DATABASE_URL): {why}")
+}
+
+/// Opens (or creates) the SQLite file the way SQLite will, to name the path and the reason
+/// when it cannot be.
+fn openable(path: &str) -> anyhow::Result<()> {
+    if path.is_empty() || path.contains(":memory:") {
+        return Ok(()); // refused by `Db::connect` with its own message
+    }
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path);
+    let Err(err) = opened else { return Ok(()) };
+    let file = std::path::Path::new(path);
+    let parent = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let why = match err.kind() {
+        std::io::ErrorKind::NotFound => {
+            format!("its directory {} does not exist", parent.display())
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            format!("permission denied (to {} or its directory)", file.display())
+        }
+        std::io::ErrorKind::IsADirectory => "it is a directory".to_owned(),
+        _ => err.to_string(),
+    };
+    anyhow::bail!("cannot open the SQLite database {path} (DATABASE_URL): {why}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_name_their_host_and_port() {
+        for (url, host, port) in [
+            (
+                "postgres://u:p@db.internal:6432/doorman",
+                "db.internal",
+                6432,
+            ),
+            ("postgres://db/doorman?sslmode=disable", "db", 5432),
+            ("postgresql://u@[::1]:5433/x", "::1", 5433),
+            ("postgres:///doorman", "localhost", 5432),
+            ("postgres://u:p@a:5001,b:5002/x", "a", 5001),
+        ] {
+            assert_eq!(postgres_address(url), (host.to_owned(), port), "{url}");
+        }
+    }
+
+    #[test]
+    fn the_logged_base_url_follows_the_bound_port_while_the_public_url_is_the_default() {
+        let bound = |addr: &str| addr.parse().unwrap_or_else(|e| panic!("{addr}: {e}"));
+        assert_eq!(
+            base_url(crate::config::DEFAULT_PUBLIC_URL, bound("0.0.0.0:8080")),
+            "http://localhost:8080"
+        );
+        assert_eq!(
+            base_url(crate::config::DEFAULT_PUBLIC_URL, bound("127.0.0.1:9000")),
+            "http://localhost:9000"
+        );
+        assert_eq!(
+            base_url(crate::config::DEFAULT_PUBLIC_URL, bound("10.1.2.3:9000")),
+            "http://10.1.2.3:9000"
+        );
+        assert_eq!(
+            base_url("https://id.example.com/", bound("0.0.0.0:9000")),
+            "https://id.example.com"
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! Hashing threads that give way to requests every so often, while there are any.
 //!
-//! SCHED_IDLE (or an idle cgroup) should let a waking HTTP worker or PostgreSQL backend
-//! take the CPU from a hashing thread at once, and usually does. But when the thread that
+//! A lower priority (nice 10 by default, SCHED_IDLE, or an idle cgroup) should let a waking
+//! HTTP worker or PostgreSQL backend take the CPU from a hashing thread at once, and usually
+//! does. But when the thread that
 //! wakes it is itself a normal one on the same CPU (the load generator, a client, another
 //! worker), no preemption is due at the wake-up, and when that thread goes to sleep the
 //! kernel's EEVDF pick can choose the hashing group over the woken one (it is not yet

@@ -401,7 +401,7 @@ fn join_cgroup(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Hashing threads run below the threads that serve refreshes and authenticated reads
-/// (SCHED_IDLE by default), so a login flood yields the CPU to them.
+/// (nice 10 by default, SCHED_IDLE as an opt-in), so a login flood yields the CPU to them.
 fn lower_thread_priority(priority: HashPriority) {
     #[cfg(not(target_os = "linux"))]
     let _ = priority;

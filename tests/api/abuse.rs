@@ -598,40 +598,6 @@ async fn methods_outside_the_standard_ones_share_one_series() {
     assert_eq!(others, 3.0, "{text}");
 }
 
-/// The scheduling policy (`SCHED_*`) of every thread of this process whose name starts
-/// with `prefix`, read from `/proc/self/task/*/stat` (field 41).
-#[cfg(target_os = "linux")]
-fn thread_policies(prefix: &str) -> Vec<u32> {
-    let tasks = std::fs::read_dir("/proc/self/task").unwrap_or_else(|e| panic!("{e}"));
-    tasks
-        .filter_map(|task| {
-            let path = task.ok()?.path();
-            let name = std::fs::read_to_string(path.join("comm")).ok()?;
-            if !name.starts_with(prefix) {
-                return None;
-            }
-            let stat = std::fs::read_to_string(path.join("stat")).ok()?;
-            let after_name = &stat[stat.rfind(')')? + 2..];
-            after_name.split(' ').nth(41 - 3)?.parse().ok()
-        })
-        .collect()
-}
-
-#[cfg(target_os = "linux")]
-#[tokio::test(flavor = "multi_thread")]
-async fn hashing_threads_run_under_sched_idle_by_default() {
-    const SCHED_IDLE: u32 = 5;
-    let _app = TestApp::spawn().await;
-
-    let policies = thread_policies("doorman-hash");
-
-    assert!(!policies.is_empty(), "no hashing threads found");
-    assert!(
-        policies.iter().all(|&policy| policy == SCHED_IDLE),
-        "{policies:?}"
-    );
-}
-
 /// The hashing threads join `DOORMAN_HASH_CGROUP` at start: here a stand-in directory
 /// whose `tasks` file (cgroup v1's) keeps what is written to it. A cgroup that cannot be
 /// joined stops the start with an error naming the setting.

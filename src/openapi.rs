@@ -165,10 +165,7 @@ fn add_documentation_paths(doc: &mut utoipa::openapi::OpenApi) {
             .schema(Some(string())),
     )
     .response("200", response("The file", "*/*", string().into()))
-    .response(
-        "404",
-        response("`not_found`", "application/problem+json", problem_ref()),
-    );
+    .response("404", Response::new("No such file (an empty body)"));
     let document = get("get_openapi_document", "This OpenAPI document").response(
         "200",
         response(
@@ -187,10 +184,6 @@ fn add_documentation_paths(doc: &mut utoipa::openapi::OpenApi) {
             .paths
             .insert(path.into(), PathItem::new(HttpMethod::Get, operation));
     }
-}
-
-fn problem_ref() -> RefOr<Schema> {
-    RefOr::Ref(utoipa::openapi::Ref::from_schema_name("Problem"))
 }
 
 /// One error of each code, as the server renders it: (code, status, body).

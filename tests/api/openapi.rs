@@ -157,6 +157,15 @@ async fn the_document_lists_every_endpoint_outside_the_api_and_each_answers_as_d
             "GET {concrete}: {status}"
         );
     }
+    let missing = app
+        .request(Method::GET, "/docs/no-such-file.js", None, None)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(
+        operation(&doc, "get", "/docs/{file}")["responses"]
+            .get("404")
+            .is_some()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

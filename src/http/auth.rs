@@ -134,32 +134,19 @@ impl TokenRequest {
     /// Reads the form as RFC 6749 §3.2 asks: an empty parameter counts as absent, a repeated
     /// one is refused, unknown ones (`client_id`, `client_secret`) are ignored.
     fn parse(body: &[u8]) -> Result<Self, TokenError> {
-        let mut given: Vec<(String, String)> = Vec::new();
+        const NAMES: [&str; 4] = ["grant_type", "username", "password", "scope"];
+        let mut values: [Option<String>; 4] = Default::default();
         for (name, value) in form_urlencoded::parse(body) {
-            if value.is_empty()
-                || !["grant_type", "username", "password", "scope"].contains(&&*name)
-            {
+            let Some(at) = NAMES.iter().position(|known| *known == name) else {
                 continue;
-            }
-            if given.iter().any(|(seen, _)| *seen == name) {
+            };
+            if !value.is_empty() && values[at].replace(value.into_owned()).is_some() {
                 return Err(TokenError::Request(format!(
                     "the {name} parameter is given more than once"
                 )));
             }
-            given.push((name.into_owned(), value.into_owned()));
         }
-        let mut take = |name: &str| {
-            given
-                .iter()
-                .position(|(seen, _)| seen == name)
-                .map(|at| given.swap_remove(at).1)
-        };
-        let (grant_type, username, password, scope) = (
-            take("grant_type"),
-            take("username"),
-            take("password"),
-            take("scope"),
-        );
+        let [grant_type, username, password, scope] = values;
         let missing = |name: &str| TokenError::Request(format!("the {name} parameter is missing"));
         let grant_type = grant_type.ok_or_else(|| missing("grant_type"))?;
         if grant_type != "password" {

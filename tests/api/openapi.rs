@@ -506,3 +506,15 @@ async fn authorize_offers_a_password_flow_whose_token_works_on_every_bearer_oper
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
     assert_eq!(me.body["email"], "ada@example.com");
 }
+
+/// CI validates what `doorman openapi` prints; Swagger UI reads what is served.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_served_document_is_the_one_doorman_openapi_prints() {
+    let app = TestApp::spawn().await;
+
+    let served = document(&app).await;
+    let printed = serde_json::to_value(doorman::openapi::document())
+        .unwrap_or_else(|e| panic!("the document does not serialise: {e}"));
+
+    assert_eq!(served, printed);
+}

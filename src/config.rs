@@ -443,12 +443,11 @@ fn check_bind(bind: &str) -> anyhow::Result<()> {
 
 /// `http(s)://host[:port][/path]`.
 fn check_public_url(raw: &str) -> anyhow::Result<()> {
-    let uri: Result<actix_web::http::Uri, _> = raw.parse();
-    match uri {
-        Ok(uri)
-            if matches!(uri.scheme_str(), Some("http" | "https"))
-                && uri.host().is_some_and(|h| !h.is_empty())
-                && uri.query().is_none() =>
+    match url::Url::parse(raw) {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some_and(|h| !h.is_empty())
+                && url.query().is_none() =>
         {
             Ok(())
         }
@@ -464,12 +463,10 @@ fn check_cors_origin(raw: &str) -> anyhow::Result<()> {
     if raw == "*" {
         return Ok(());
     }
-    let uri: Result<actix_web::http::Uri, _> = raw.parse();
     let authority = raw.split_once("://").map_or("", |(_, rest)| rest);
-    match uri {
-        Ok(uri)
-            if uri.scheme().is_some()
-                && uri.host().is_some_and(|h| !h.is_empty())
+    match url::Url::parse(raw) {
+        Ok(url)
+            if url.host_str().is_some_and(|h| !h.is_empty())
                 && !authority.contains(['/', '?', '#']) =>
         {
             Ok(())

@@ -24,7 +24,7 @@ use crate::http::{RouteTable, fallback, request_context, routes};
 use crate::jobs;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
-use crate::openapi::{ApiDoc, document};
+use crate::openapi::{ApiDoc, complete, document};
 use crate::service::{self, Context, Settings};
 use secrecy::ExposeSecret;
 
@@ -79,7 +79,7 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .configure(routes)
                 .openapi_service(|api| {
-                    SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", api)
+                    SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", complete(api))
                 })
                 .into_app()
                 .service(web::redirect("/docs", "/docs/"))

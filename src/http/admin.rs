@@ -38,7 +38,9 @@ pub struct ListUsersQuery {
     pub sort: Option<String>,
 }
 
-/// List users. **Roles:** `sub_admin`, `admin`.
+/// List users (staff).
+///
+/// **Roles:** `sub_admin`, `admin`.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -114,6 +116,14 @@ pub async fn list_users(
 /// Registration fields plus the role and status of the new account.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "email": "grace@example.com",
+    "password": "compilers and nanoseconds",
+    "first_name": "Grace",
+    "last_name": "Hopper",
+    "role": "sub_admin",
+    "is_active": true
+}))]
 pub struct CreateUserRequest {
     pub email: String,
     pub password: String,
@@ -130,7 +140,9 @@ pub struct CreateUserRequest {
     pub is_active: Option<bool>,
 }
 
-/// Create an account with any role. **Roles:** `admin`.
+/// Create an account with any role (admins).
+///
+/// **Roles:** `admin`.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -145,7 +157,7 @@ pub struct CreateUserRequest {
     )
 )]
 #[post("/admin/users")]
-pub async fn create_user(
+pub async fn admin_create_user(
     MayCreateUser(actor): MayCreateUser,
     ctx: web::Data<Context>,
     client: ClientInfo,
@@ -172,7 +184,9 @@ pub async fn create_user(
         .json(User::from(user)))
 }
 
-/// One user. **Roles:** `sub_admin`, `admin`.
+/// One user (staff).
+///
+/// **Roles:** `sub_admin`, `admin`.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -185,7 +199,7 @@ pub async fn create_user(
     )
 )]
 #[get("/admin/users/{id}")]
-pub async fn get_user(
+pub async fn admin_get_user(
     MayViewUser(actor): MayViewUser,
     ctx: web::Data<Context>,
     id: web::Path<UserId>,
@@ -198,6 +212,7 @@ pub async fn get_user(
 /// Changes to a user; `null` clears an optional field.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"is_active": true}))]
 pub struct UpdateUserRequest {
     pub email: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
@@ -269,13 +284,14 @@ pub async fn update_user(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"role": "sub_admin"}))]
 pub struct SetRoleRequest {
     pub role: Role,
 }
 
-/// Promote or demote a user. **Roles:** `admin`.
+/// Promote or demote a user (admins).
 ///
-/// Demoting the last active admin is `409 last_admin`. The new role shows in the user's
+/// **Roles:** `admin`. Demoting the last active admin is `409 last_admin`. The new role shows in the user's
 /// next refreshed access token (and at once on this service, which reads roles from the database).
 #[utoipa::path(
     tag = "admin",
@@ -306,7 +322,9 @@ pub async fn set_role(
     ))
 }
 
-/// Delete a user with its sessions, credentials and tasks. **Roles:** `admin`.
+/// Delete a user with its sessions, credentials and tasks (admins).
+///
+/// **Roles:** `admin`.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -330,7 +348,9 @@ pub async fn delete_user(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// A user's live sessions. **Roles:** `admin`; `sub_admin` on role `user`.
+/// A user's live sessions (staff).
+///
+/// **Roles:** `admin`; `sub_admin` on role `user`.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -357,7 +377,9 @@ pub async fn list_user_sessions(
     ))
 }
 
-/// Revoke every session of a user. **Roles:** `admin`; `sub_admin` on role `user`.
+/// Revoke every session of a user (staff).
+///
+/// **Roles:** `admin`; `sub_admin` on role `user`.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -424,7 +446,9 @@ pub struct AuditQuery {
     pub type_: Option<String>,
 }
 
-/// The audit trail, newest first. **Roles:** `admin`.
+/// The audit trail, newest first (admins).
+///
+/// **Roles:** `admin`.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),

@@ -1,13 +1,15 @@
 //! `/api/v1/auth`: login, refresh, logout, introspection, password reset.
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::middleware::from_fn;
-use actix_web::{HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, post, web};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::dto::TokenPair;
-use super::extract::ApiJson;
+use super::extract::{ApiJson, BODY_LIMIT};
 use super::limits::rate_limit;
 use crate::crypto::jwt::TokenType;
 use crate::domain::{
@@ -21,6 +23,7 @@ use crate::service::password_reset;
 /// `password` and exactly one of `email`, `username`, `phone_number`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple"}))]
 pub struct LoginRequest {
     #[schema(example = "ada@example.com")]
     pub email: Option<String>,
@@ -107,13 +110,257 @@ pub async fn login(
     Ok(no_store(pair.into()))
 }
 
+/// The OAuth 2.0 password grant (RFC 6749 §4.3.2), form-encoded.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "grant_type": "password",
+    "username": "ada@example.com",
+    "password": "correct horse battery staple"
+}))]
+pub struct TokenRequest {
+    /// `password`.
+    #[schema(example = "password")]
+    pub grant_type: String,
+    /// An email address, a username or a phone number (E.164).
+    #[schema(example = "ada@example.com")]
+    pub username: String,
+    #[schema(example = "correct horse battery staple")]
+    pub password: String,
+    /// Ignored: doorman has no scopes.
+    pub scope: Option<String>,
+}
+
+impl TokenRequest {
+    /// Reads the form as RFC 6749 §3.2 asks: an empty parameter counts as absent, a repeated
+    /// one is refused, unknown ones (`client_id`, `client_secret`) are ignored.
+    fn parse(body: &[u8]) -> Result<Self, TokenError> {
+        const NAMES: [&str; 4] = ["grant_type", "username", "password", "scope"];
+        let mut values: [Option<String>; 4] = Default::default();
+        for (name, value) in form_urlencoded::parse(body) {
+            let Some(at) = NAMES.iter().position(|known| *known == name) else {
+                continue;
+            };
+            if !value.is_empty() && values[at].replace(value.into_owned()).is_some() {
+                return Err(TokenError::Request(format!(
+                    "the {name} parameter is given more than once"
+                )));
+            }
+        }
+        let [grant_type, username, password, scope] = values;
+        let missing = |name: &str| TokenError::Request(format!("the {name} parameter is missing"));
+        let grant_type = grant_type.ok_or_else(|| missing("grant_type"))?;
+        if grant_type != "password" {
+            return Err(TokenError::GrantType);
+        }
+        Ok(Self {
+            grant_type,
+            username: username.ok_or_else(|| missing("username"))?,
+            password: password.ok_or_else(|| missing("password"))?,
+            scope,
+        })
+    }
+
+    /// The login request this grant is: `username` is an email address when it has an `@`,
+    /// a phone number when it starts with `+` (neither can be in a username), else a username.
+    fn into_login(self) -> LoginRequest {
+        let name = self.username;
+        let trimmed = name.trim();
+        let (email, username, phone_number) = if trimmed.contains('@') {
+            (Some(name), None, None)
+        } else if trimmed.starts_with('+') {
+            (None, None, Some(name))
+        } else {
+            (None, Some(name), None)
+        };
+        LoginRequest {
+            email,
+            username,
+            phone_number,
+            password: self.password,
+        }
+    }
+}
+
+/// A failed token request.
+enum TokenError {
+    /// RFC 6749 `invalid_request`: a parameter missing, repeated or malformed.
+    Request(String),
+    /// RFC 6749 `unsupported_grant_type`: only `password` is offered.
+    GrantType,
+    /// What `/auth/login` would answer; wrong credentials become `invalid_grant`.
+    Service(Error),
+}
+
+impl From<Error> for TokenError {
+    fn from(err: Error) -> Self {
+        Self::Service(err)
+    }
+}
+
+/// An RFC 6749 §5.2 error as a problem: `code` is the OAuth `error`, and
+/// `error_description` repeats `detail`.
+#[derive(Serialize)]
+struct OAuthProblem {
+    #[serde(flatten)]
+    problem: Problem,
+    error: &'static str,
+    error_description: String,
+}
+
+impl TokenError {
+    fn into_response(self) -> HttpResponse {
+        let (error, description) = match self {
+            Self::Request(detail) => ("invalid_request", detail),
+            Self::GrantType => (
+                "unsupported_grant_type",
+                "the only grant_type offered is password".to_owned(),
+            ),
+            Self::Service(err @ (Error::InvalidCredentials | Error::AccountDisabled)) => {
+                ("invalid_grant", err.to_string())
+            }
+            Self::Service(Error::Validation(errors)) => ("invalid_request", describe(&errors)),
+            Self::Service(other) => return other.error_response(),
+        };
+        let status = StatusCode::BAD_REQUEST;
+        let body = OAuthProblem {
+            problem: Problem {
+                type_: format!("https://doorman.dev/problems/{error}"),
+                title: status.canonical_reason().unwrap_or("Error").to_owned(),
+                status: status.as_u16(),
+                detail: description.clone(),
+                code: error.to_owned(),
+                errors: None,
+            },
+            error,
+            error_description: description,
+        };
+        HttpResponse::build(status)
+            .content_type("application/problem+json")
+            .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+            .insert_header((header::PRAGMA, "no-cache"))
+            .json(body)
+    }
+}
+
+/// Field problems of the login name or password, told in terms of the form's parameters.
+fn describe(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| {
+            let parameter = if e.field == "password" {
+                "password"
+            } else {
+                "username"
+            };
+            format!("{parameter} {}", e.message)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// One response of each RFC 6749 error the token endpoint gives, for the document's examples.
+pub fn token_error_samples() -> Vec<HttpResponse> {
+    [
+        TokenError::Request("the password parameter is missing".into()),
+        TokenError::GrantType,
+        TokenError::Service(Error::InvalidCredentials),
+    ]
+    .into_iter()
+    .map(TokenError::into_response)
+    .collect()
+}
+
+/// Sign in for a token the OAuth 2.0 way (password grant), as Authorize in Swagger UI does.
+///
+/// The form's `username` is an email address, a username or a phone number. It is the same
+/// sign-in as `/api/v1/auth/login` (lockout, per-IP limit, session, audit), answered as
+/// RFC 6749 §5.1 (`access_token`, `token_type`, `expires_in`, `refresh_token`) with the rest
+/// of doorman's token pair beside. Errors follow RFC 6749 §5.2: 400 with `error` and
+/// `error_description` (and `code` equal to `error`); a locked account, the per-IP limit and
+/// a full hashing queue answer 429 and 503 as on login. `scope`, `client_id`,
+/// `client_secret` and HTTP Basic client credentials are ignored: doorman has no clients.
+#[utoipa::path(
+    tag = "auth",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "OK", body = TokenPair),
+        (status = 400, description = "`invalid_request` (a parameter missing or repeated, or not a form), `invalid_grant` (wrong credentials, or a disabled account after a correct password) or `unsupported_grant_type`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: over the per-IP limit, or the account or name is locked; `Retry-After` gives the seconds to wait", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: hashing queue full", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/token", wrap = "from_fn(rate_limit)")]
+pub async fn issue_token(
+    ctx: web::Data<Context>,
+    client: ClientInfo,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    match password_grant(&ctx, &client, &req, payload).await {
+        Ok(pair) => no_store(pair),
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn password_grant(
+    ctx: &Context,
+    client: &ClientInfo,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<TokenPair, TokenError> {
+    let body = read_form(req, payload).await?;
+    let request = TokenRequest::parse(&body)?.into_login();
+    let name = request.login_name()?;
+    Ok(auth::login(ctx, name, &request.password, client)
+        .await?
+        .into())
+}
+
+/// The body of a form post, at most 64 KiB.
+async fn read_form(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, TokenError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(TokenError::Request(
+            "the request body must be application/x-www-form-urlencoded".into(),
+        ));
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > BODY_LIMIT) {
+        return Err(Error::PayloadTooLarge.into());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|_| TokenError::Request("the request body could not be read".into()))?;
+        if body.len() + chunk.len() > BODY_LIMIT {
+            return Err(Error::PayloadTooLarge.into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
+    /// The `refresh_token` of the last login or refresh.
     pub refresh_token: String,
 }
 
-/// Exchange a refresh token for a new pair (same `session_id`).
+/// Exchange a refresh token for a new pair in the same session.
 ///
 /// A refresh token can be exchanged once. Presented again within the reuse grace interval
 /// (default 10 s) it returns a new access token and the session's current refresh token;
@@ -186,8 +433,10 @@ pub struct IntrospectResponse {
     pub jti: Option<uuid::Uuid>,
 }
 
-/// Ask whether a token is active: valid, unexpired, its session live and its user active
-/// (a refresh token must also be the session's current one).
+/// Ask whether a token is active.
+///
+/// Active means valid, unexpired, its session live and its user active (a refresh token
+/// must also be the session's current one).
 #[utoipa::path(
     tag = "auth",
     request_body = IntrospectRequest,
@@ -226,6 +475,7 @@ pub async fn introspect(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com"}))]
 pub struct ForgotPasswordRequest {
     pub email: String,
 }
@@ -260,6 +510,7 @@ pub async fn forgot_password(
 pub struct ResetPasswordRequest {
     /// The token from the reset link.
     pub token: String,
+    #[schema(example = "analytical engine punch cards")]
     pub new_password: String,
 }
 

@@ -9,6 +9,21 @@ use crate::error::{Error, FieldError};
 
 /// A user. Never carries a password or hash.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "019ae8a4-7c1e-7d3a-9f3e-2b6c1d0e4a57",
+    "email": "ada@example.com",
+    "username": "ada",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "phone_number": "+4915112345678",
+    "date_of_birth": "1990-12-10",
+    "role": "user",
+    "is_admin": false,
+    "is_active": true,
+    "created_at": "2026-12-06T15:04:05.123456Z",
+    "updated_at": "2026-12-06T15:04:05.123456Z",
+    "last_login_at": null
+}))]
 pub struct User {
     pub id: UserId,
     pub email: String,

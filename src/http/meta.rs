@@ -21,7 +21,9 @@ pub async fn live() -> web::Json<Health> {
     web::Json(Health { status: "ok" })
 }
 
-/// Readiness: the database answers (on SQLite: and its file is still the one opened at start).
+/// Readiness: the database answers.
+///
+/// On SQLite, also that its file is still the one opened at start.
 #[utoipa::path(tag = "meta", responses(
     (status = 200, description = "OK", body = Health),
     (status = 503, description = "`service_unavailable`: the database is unreachable (SQLite: or its file is gone or was replaced)", body = Problem, content_type = "application/problem+json"),
@@ -45,8 +47,9 @@ pub struct Jwks {
     pub keys: Vec<serde_json::Value>,
 }
 
-/// The public keys that verify doorman's tokens. A rotated-out key stays until the tokens
-/// it signed have expired.
+/// The public keys that verify doorman's tokens.
+///
+/// A rotated-out key stays until the tokens it signed have expired.
 #[utoipa::path(tag = "meta", responses((status = 200, description = "OK", body = Jwks)))]
 #[get("/.well-known/jwks.json")]
 pub async fn jwks(ctx: web::Data<Context>) -> HttpResponse {
@@ -58,9 +61,10 @@ pub async fn jwks(ctx: web::Data<Context>) -> HttpResponse {
         .json(&ctx.tokens.keys().jwks)
 }
 
-/// Prometheus metrics: `http_requests_total{method,route,status}`,
-/// `http_request_duration_seconds`, login outcomes, hashing queue depth and sheds,
-/// database pool figures.
+/// Prometheus metrics.
+///
+/// `http_requests_total{method,route,status}`, `http_request_duration_seconds`, login
+/// outcomes, hashing queue depth and sheds, database pool figures.
 #[utoipa::path(tag = "meta", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4")))]
 #[get("/metrics")]
 pub async fn metrics(ctx: web::Data<Context>) -> Result<HttpResponse, Error> {

@@ -9,7 +9,9 @@ use crate::service::Context;
 use crate::service::auth::Principal;
 use crate::service::sessions;
 
-/// The signed-in user's live sessions, newest first; `current` marks this request's.
+/// The signed-in user's live sessions, newest first.
+///
+/// `current` marks the session of the token that made the request.
 #[utoipa::path(
     tag = "sessions",
     security(("bearer" = [])),

@@ -40,6 +40,11 @@ impl From<domain::Task> for Task {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "title": "Write the notes on the Analytical Engine",
+    "description": "Note G: Bernoulli numbers",
+    "done": false
+}))]
 pub struct CreateTaskRequest {
     /// 1–200 characters.
     pub title: String,
@@ -136,6 +141,7 @@ pub async fn get_task(
 /// Changes to a task; `description: null` clears it.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"done": true}))]
 pub struct UpdateTaskRequest {
     pub title: Option<String>,
     #[serde(default, deserialize_with = "nullable")]

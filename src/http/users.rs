@@ -20,6 +20,16 @@ use crate::service::users::{self, NewAccount};
 /// Sign-up fields. Unknown fields (such as `role`) are refused.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "email": "ada@example.com",
+    "password": "correct horse battery staple",
+    "confirm_password": "correct horse battery staple",
+    "username": "ada",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "phone_number": "+4915112345678",
+    "date_of_birth": "1990-12-10"
+}))]
 pub struct RegisterRequest {
     /// ≤ 254 characters; stored lower-cased; unique case-insensitively.
     #[schema(example = "ada@example.com")]
@@ -85,7 +95,9 @@ impl RegisterRequest {
     }
 }
 
-/// Register a new account. The role is always `user`.
+/// Register a new account.
+///
+/// The role is always `user`.
 #[utoipa::path(
     tag = "users",
     request_body = RegisterRequest,
@@ -133,6 +145,7 @@ pub async fn get_me(principal: Principal) -> Result<web::Json<User>, Error> {
 /// changed here (unknown fields are refused).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"first_name": "Augusta Ada", "last_name": "King"}))]
 pub struct UpdateMeRequest {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
@@ -203,6 +216,10 @@ pub async fn update_me(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "current_password": "correct horse battery staple",
+    "new_password": "analytical engine punch cards"
+}))]
 pub struct ChangePasswordRequest {
     pub current_password: String,
     /// Obeys the password rules; must differ from the current one and the 4 before it.
@@ -241,6 +258,7 @@ pub async fn change_password(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"password": "correct horse battery staple"}))]
 pub struct DeleteMeRequest {
     pub password: String,
 }
@@ -278,7 +296,7 @@ pub async fn delete_me(
     responses(
         (status = 200, description = "OK", body = User),
         (status = 401, description = "A token problem", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: not your own account, and you are not staff", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found` (staff only)", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -11,6 +11,7 @@ mod auth;
 mod bootstrap;
 mod concurrency;
 mod conventions;
+mod hardening_rules;
 mod keys;
 mod last_admin;
 mod login_writes;

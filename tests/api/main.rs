@@ -12,6 +12,7 @@ mod bootstrap;
 mod concurrency;
 mod conventions;
 mod hardening_rules;
+mod hardening_tokens;
 mod keys;
 mod last_admin;
 mod login_writes;

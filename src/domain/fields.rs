@@ -142,7 +142,64 @@ impl Username {
     }
 }
 
-/// A first or last name: 1–100 characters after trimming.
+/// Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): text
+/// holding them can show staff something other than what it says ("Trojan Source").
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that show nothing on their own: white space, format characters (zero-width
+/// space, joiners, marks, the BOM, soft hyphen, tags, …), variation selectors and the
+/// fillers that render blank.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
+/// Refuses text that would show staff something else than it holds: bidirectional
+/// override or isolate characters, or nothing visible at all.
+fn check_displayable(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.chars().any(is_bidi_control) {
+        return Err(FieldError::new(
+            field,
+            "bidi_control_characters",
+            "must not contain bidirectional override or isolate characters",
+        ));
+    }
+    if !value.is_empty() && value.chars().all(is_invisible) {
+        return Err(FieldError::new(
+            field,
+            "no_visible_characters",
+            "must contain at least one visible character",
+        ));
+    }
+    Ok(())
+}
+
+/// A first or last name: 1–100 characters after trimming, at least one of them visible,
+/// no bidirectional overrides or isolates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Name(String);
 
@@ -151,6 +208,7 @@ impl Name {
         check_no_control_chars(field, raw, false)?;
         let value = raw.trim();
         length_between(field, value, 1, 100)?;
+        check_displayable(field, value)?;
         Ok(Self(value.to_owned()))
     }
 
@@ -461,6 +519,28 @@ mod tests {
         assert_eq!(
             set.as_deref(),
             Ok(PasswordAttempt::new(decomposed).expose())
+        );
+    }
+
+    #[test]
+    fn names_must_show_something_and_hold_no_bidi_controls() {
+        let code = |raw| Name::parse("first_name", raw).err().map(|e| e.code);
+        assert_eq!(code("Ada"), None);
+        assert_eq!(code("Zoë-Ångström"), None);
+        assert_eq!(code("عائشة"), None, "right-to-left scripts are fine");
+        assert_eq!(code("\u{200B}"), Some("no_visible_characters".into()));
+        assert_eq!(
+            code("\u{200D}\u{FEFF}\u{2060}"),
+            Some("no_visible_characters".into())
+        );
+        assert_eq!(code("\u{3164}"), Some("no_visible_characters".into()));
+        assert_eq!(
+            code("Ada\u{202E}nimda"),
+            Some("bidi_control_characters".into())
+        );
+        assert_eq!(
+            code("\u{2066}Ada\u{2069}"),
+            Some("bidi_control_characters".into())
         );
     }
 

@@ -439,3 +439,123 @@ async fn a_reset_racing_password_changes_leaves_one_current_credential_and_no_50
         .await;
     assert_eq!(current.len(), 1, "one current credential");
 }
+
+// ---------------------------------------------------------------------------------------
+// 7. JSON and text that mean two things
+
+/// Sends `body` as it is, so it may hold what `json!` cannot (a key twice).
+async fn post_raw(app: &TestApp, path: &str, token: Option<&str>, body: &str) -> Reply {
+    let mut request = app
+        .client
+        .post(app.url(path))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    Reply::from(request.send().await.unwrap_or_else(|e| panic!("{e}"))).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_with_a_key_given_twice_at_any_depth_is_400_malformed_request() {
+    let app = TestApp::spawn().await;
+    let tokens = app.signed_in("ada@example.com").await;
+
+    for body in [
+        r#"{"email": "eve@example.com", "email": "mallory@example.com", "password": "correct horse battery staple"}"#,
+        r#"{"email": "eve@example.com", "password": "correct horse battery staple", "\u0065mail": "mallory@example.com"}"#,
+        r#"{"email": "eve@example.com", "password": "correct horse battery staple", "first_name": {"a": 1, "a": 2}}"#,
+        r#"{"email": "eve@example.com", "password": "correct horse battery staple", "first_name": [{"a": 1}, {"b": [{"c": 1, "c": 1}]}]}"#,
+    ] {
+        post_raw(&app, "/api/v1/users", None, body)
+            .await
+            .assert_problem(400, "malformed_request");
+    }
+    post_raw(
+        &app,
+        "/api/v1/auth/login",
+        None,
+        r#"{"email": "ada@example.com", "password": "wrong", "password": "correct horse battery staple"}"#,
+    )
+    .await
+    .assert_problem(400, "malformed_request");
+    post_raw(
+        &app,
+        "/api/v1/tasks",
+        Some(&tokens.access),
+        r#"{"title": "one", "title": "two"}"#,
+    )
+    .await
+    .assert_problem(400, "malformed_request");
+    assert_eq!(
+        app.query_text("SELECT email AS value FROM users").await,
+        ["ada@example.com"]
+    );
+    let same_value_in_two_objects = post_raw(
+        &app,
+        "/api/v1/users",
+        None,
+        r#"{"email": "eve@example.com", "password": "correct horse battery staple"}"#,
+    )
+    .await;
+    assert_eq!(same_value_in_two_objects.status, StatusCode::CREATED);
+}
+
+/// Name values that show staff nothing, or something other than they hold.
+const SPOOFING_NAMES: [(&str, &str); 6] = [
+    ("\u{200B}", "no_visible_characters"),
+    ("\u{200D}\u{FEFF}\u{2060}", "no_visible_characters"),
+    (" \u{3164} \u{00AD} ", "no_visible_characters"),
+    ("Ada\u{202E}nimda", "bidi_control_characters"),
+    ("\u{2066}Ada\u{2069}", "bidi_control_characters"),
+    ("Ada\u{202A}", "bidi_control_characters"),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_that_are_invisible_or_hold_bidi_overrides_are_422_where_set() {
+    let staff = staff_app().await;
+    let app = &staff.app;
+
+    for (name, code) in SPOOFING_NAMES {
+        for field in ["first_name", "last_name"] {
+            let expected = vec![(field.to_owned(), code.to_owned())];
+            let registered = app
+                .post(
+                    "/api/v1/users",
+                    json!({ "email": "eve@example.com", "password": PASSWORD, field: name }),
+                )
+                .await;
+            registered.assert_problem(422, "validation_failed");
+            assert_eq!(registered.field_errors(), expected, "{name:?}");
+
+            let patched = app
+                .request(
+                    Method::PATCH,
+                    "/api/v1/users/me",
+                    Some(&staff.user.access),
+                    Some(json!({ field: name })),
+                )
+                .await;
+            patched.assert_problem(422, "validation_failed");
+            assert_eq!(patched.field_errors(), expected, "{name:?}");
+
+            let created = app
+                .request(
+                    Method::POST,
+                    "/api/v1/admin/users",
+                    Some(&staff.admin.access),
+                    Some(json!({ "email": "eve@example.com", "password": PASSWORD, field: name })),
+                )
+                .await;
+            created.assert_problem(422, "validation_failed");
+            assert_eq!(created.field_errors(), expected, "{name:?}");
+        }
+    }
+    let fine = app
+        .post(
+            "/api/v1/users",
+            json!({ "email": "eve@example.com", "password": PASSWORD, "first_name": "عائشة", "last_name": "Zoë Ångström" }),
+        )
+        .await;
+    assert_eq!(fine.status, StatusCode::CREATED, "{}", fine.body);
+}

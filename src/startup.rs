@@ -214,8 +214,8 @@ async fn bootstrap_admin(context: &Context, config: &Config) -> anyhow::Result<(
 pub fn admin_credentials(email: &str, password: &str) -> anyhow::Result<(Email, NewPassword)> {
     let email = Email::parse("email", email)
         .map_err(|e| anyhow::anyhow!("the admin email {}", e.message))?;
-    let password = NewPassword::parse("password", password, Some(email.as_str()), None)
-        .map_err(|(_, e)| anyhow::anyhow!("the admin password {}", e.message))?;
+    let password = NewPassword::parse(password, Some(email.as_str()), None)
+        .map_err(|problem| anyhow::anyhow!("the admin password {}", problem.message()))?;
     Ok((email, password))
 }
 

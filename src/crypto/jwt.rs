@@ -15,7 +15,7 @@ use super::keys::{KeySet, algorithm};
 use crate::domain::{Role, SessionId, User, UserId};
 use crate::error::{Error, Result};
 
-/// Clock leeway for `exp` and `nbf` (the contract allows at most 30 s).
+/// Clock leeway for `exp`, `nbf` and `iat` (the contract allows at most 30 s).
 const LEEWAY_SECS: u64 = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,10 +208,12 @@ impl TokenCodec {
         if let Some(claims) = self.verified.get(token, now) {
             return Ok(claims);
         }
-        let claims: AccessClaims = self.verify(token, true).map_err(|failure| match failure {
-            Failure::Expired => Error::TokenExpired,
-            Failure::Invalid(reason) => Error::Unauthenticated(reason),
-        })?;
+        let claims: AccessClaims =
+            self.verify(token, true, Some(ACCESS_TYP))
+                .map_err(|failure| match failure {
+                    Failure::Expired => Error::TokenExpired,
+                    Failure::Invalid(reason) => Error::Unauthenticated(reason),
+                })?;
         if claims.typ != TokenType::Access {
             return Err(Error::Unauthenticated("the token is not an access token"));
         }
@@ -223,7 +225,7 @@ impl TokenCodec {
     /// Verifies a refresh token. Every failure is `401 invalid_refresh_token`.
     pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims> {
         let claims: RefreshClaims = self
-            .verify(token, false)
+            .verify(token, false, None)
             .map_err(|_| Error::InvalidRefreshToken)?;
         if claims.typ != TokenType::Refresh {
             return Err(Error::InvalidRefreshToken);
@@ -233,7 +235,7 @@ impl TokenCodec {
 
     /// Verifies a token of either type, for introspection.
     pub fn verify_any(&self, token: &str) -> Option<AnyClaims> {
-        self.verify(token, false).ok()
+        self.verify(token, false, None).ok()
     }
 
     /// The `kid` of a token whose key this instance does not know, if that is why it fails.
@@ -242,16 +244,38 @@ impl TokenCodec {
         (!self.knows_kid(&kid)).then_some(kid)
     }
 
-    fn verify<T: serde::de::DeserializeOwned>(
+    /// Verifies signature, header and claims. `typ` is the media type the header must
+    /// name (RFC 9068 for access tokens; the `application/` prefix may be left out, RFC
+    /// 7515 §4.1.9).
+    fn verify<T: serde::de::DeserializeOwned + Issued>(
         &self,
         token: &str,
         require_nbf: bool,
+        typ: Option<&str>,
     ) -> Result<T, Failure> {
         let keys = self.keys();
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| Failure::Invalid("the token is malformed"))?;
         if header.alg != algorithm(keys.alg) {
             return Err(Failure::Invalid("the token uses another algorithm"));
+        }
+        // RFC 7515 §4.1.11: a recipient must refuse a token whose `crit` lists an extension
+        // it does not understand; this service understands none (and an empty list is
+        // itself invalid).
+        if header.crit.is_some() {
+            return Err(Failure::Invalid(
+                "the token has critical header parameters this service does not understand",
+            ));
+        }
+        if let Some(expected) = typ {
+            let given = header
+                .typ
+                .as_deref()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if given.strip_prefix("application/").unwrap_or(&given) != expected {
+                return Err(Failure::Invalid("the token's header has the wrong type"));
+            }
         }
         let kid = header
             .kid
@@ -270,7 +294,7 @@ impl TokenCodec {
             required.push("nbf");
         }
         validation.set_required_spec_claims(&required);
-        jsonwebtoken::decode::<T>(token, key, &validation)
+        let claims = jsonwebtoken::decode::<T>(token, key, &validation)
             .map(|data| data.claims)
             .map_err(|err| match err.kind() {
                 ErrorKind::ExpiredSignature => Failure::Expired,
@@ -279,7 +303,37 @@ impl TokenCodec {
                 ErrorKind::InvalidAudience => Failure::Invalid("the token has the wrong audience"),
                 ErrorKind::InvalidSignature => Failure::Invalid("the token's signature is invalid"),
                 _ => Failure::Invalid("the token is invalid"),
-            })
+            })?;
+        if claims.iat() > Utc::now().timestamp() + LEEWAY_SECS as i64 {
+            return Err(Failure::Invalid("the token was issued in the future"));
+        }
+        Ok(claims)
+    }
+}
+
+/// The header `typ` of access tokens (RFC 9068 §2.1).
+const ACCESS_TYP: &str = "at+jwt";
+
+/// Claims with an issue time, which must not lie in the future beyond the leeway.
+trait Issued {
+    fn iat(&self) -> i64;
+}
+
+impl Issued for AccessClaims {
+    fn iat(&self) -> i64 {
+        self.iat
+    }
+}
+
+impl Issued for RefreshClaims {
+    fn iat(&self) -> i64 {
+        self.iat
+    }
+}
+
+impl Issued for AnyClaims {
+    fn iat(&self) -> i64 {
+        self.iat
     }
 }
 

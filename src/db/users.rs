@@ -353,14 +353,69 @@ pub async fn recent_hashes(conn: &mut Conn, id: UserId, n: i64) -> Result<Vec<St
     Ok(hashes)
 }
 
-/// Makes `hash` the current credential, keeping the last `keep` in history.
+/// One stored credential (a password hash), by its row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialId(uuid::Uuid);
+
+/// The user's current credential and its hash.
+pub async fn current_credential(
+    conn: &mut Conn,
+    id: UserId,
+) -> Result<Option<(CredentialId, String)>> {
+    let row: Option<(Id, String)> = run!(conn, |c| credentials::table
+        .filter(credentials::user_id.eq(Id(id.0)))
+        .filter(credentials::is_current)
+        .select((credentials::id, credentials::password_hash))
+        .first(c)
+        .await
+        .optional())?;
+    Ok(row.map(|(credential, hash)| (CredentialId(credential.0), hash)))
+}
+
+/// Whether `credential` is still the user's current one.
+pub async fn is_current_credential(
+    conn: &mut Conn,
+    id: UserId,
+    credential: CredentialId,
+) -> Result<bool> {
+    let count: i64 = run!(conn, |c| credentials::table
+        .filter(credentials::id.eq(Id(credential.0)))
+        .filter(credentials::user_id.eq(Id(id.0)))
+        .filter(credentials::is_current)
+        .count()
+        .get_result(c)
+        .await)?;
+    Ok(count > 0)
+}
+
+/// Locks the user's row until the transaction ends (PostgreSQL; on SQLite the write
+/// transaction already holds the database), so credential changes of one user take turns.
+async fn lock_user(conn: &mut Conn, id: UserId) -> Result<()> {
+    if let ConnInner::Pg(c) = &mut conn.0 {
+        users::table
+            .find(Id(id.0))
+            .select(users::id)
+            .for_update()
+            .load::<Id>(&mut **c)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Makes `hash` the current credential, keeping the last `keep` in history; inside a
+/// transaction. With `replacing`, only if that credential is still the current one: the
+/// check and the replacement are one conditional update, under the user's row lock, so of
+/// concurrent changes made on the strength of the same password one wins and the others
+/// get `false` (and change nothing). Without it (a reset) whatever is current is replaced.
 pub async fn push_credential(
     conn: &mut Conn,
     id: UserId,
+    replacing: Option<CredentialId>,
     hash: &str,
     at: DateTime<Utc>,
     keep: i64,
-) -> Result<()> {
+) -> Result<bool> {
+    lock_user(conn, id).await?;
     let credential = (
         credentials::id.eq(Id(uuid::Uuid::now_v7())),
         credentials::user_id.eq(Id(id.0)),
@@ -368,8 +423,19 @@ pub async fn push_credential(
         credentials::is_current.eq(true),
         credentials::created_at.eq(Ts(at)),
     );
-    run!(conn, |c| {
-        by_text(
+    let retired = match replacing {
+        Some(CredentialId(expected)) => run!(conn, |c| by_text(
+            diesel::update(
+                credentials::table
+                    .filter(credentials::id.eq(Id(expected)))
+                    .filter(credentials::user_id.eq(Id(id.0)))
+                    .filter(credentials::is_current),
+            )
+            .set(credentials::is_current.eq(false)),
+        )
+        .execute(c)
+        .await)?,
+        None => run!(conn, |c| by_text(
             diesel::update(
                 credentials::table
                     .filter(credentials::user_id.eq(Id(id.0)))
@@ -378,7 +444,12 @@ pub async fn push_credential(
             .set(credentials::is_current.eq(false)),
         )
         .execute(c)
-        .await?;
+        .await)?,
+    };
+    if replacing.is_some() && retired != 1 {
+        return Ok(false);
+    }
+    run!(conn, |c| {
         by_text(diesel::insert_into(credentials::table).values(credential))
             .execute(c)
             .await?;
@@ -397,7 +468,7 @@ pub async fn push_credential(
         .execute(c)
         .await
     })?;
-    Ok(())
+    Ok(true)
 }
 
 pub async fn list(conn: &mut Conn, filter: &UserFilter, page: PageRequest) -> Result<Page<User>> {

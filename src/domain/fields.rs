@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use chrono::{NaiveDate, Utc};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::error::FieldError;
 
@@ -141,7 +142,64 @@ impl Username {
     }
 }
 
-/// A first or last name: 1–100 characters after trimming.
+/// Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): text
+/// holding them can show staff something other than what it says ("Trojan Source").
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that show nothing on their own: white space, format characters (zero-width
+/// space, joiners, marks, the BOM, soft hyphen, tags, …), variation selectors and the
+/// fillers that render blank.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
+/// Refuses text that would show staff something else than it holds: bidirectional
+/// override or isolate characters, or nothing visible at all.
+fn check_displayable(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.chars().any(is_bidi_control) {
+        return Err(FieldError::new(
+            field,
+            "bidi_control_characters",
+            "must not contain bidirectional override or isolate characters",
+        ));
+    }
+    if !value.is_empty() && value.chars().all(is_invisible) {
+        return Err(FieldError::new(
+            field,
+            "no_visible_characters",
+            "must contain at least one visible character",
+        ));
+    }
+    Ok(())
+}
+
+/// A first or last name: 1–100 characters after trimming, at least one of them visible,
+/// no bidirectional overrides or isolates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Name(String);
 
@@ -150,6 +208,7 @@ impl Name {
         check_no_control_chars(field, raw, false)?;
         let value = raw.trim();
         length_between(field, value, 1, 100)?;
+        check_displayable(field, value)?;
         Ok(Self(value.to_owned()))
     }
 
@@ -218,7 +277,69 @@ impl DateOfBirth {
     }
 }
 
-/// A password that obeys the password rules. Holds the plain text only until it is hashed.
+/// Why a password cannot be set. One rule for every place a password is set (registration,
+/// change, reset, staff creation, `create-admin`, the bootstrap admin): the characters it may
+/// hold follow NIST SP 800-63B: every printing character and the space, any Unicode, compared
+/// after NFKC normalisation; control characters (C0, DEL, C1: tab, newline, NUL, …) are
+/// refused, because a login form cannot reliably send them back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordProblem {
+    ControlCharacters,
+    TooShort,
+    TooLong,
+    OnlyWhitespace,
+    SameAsEmail,
+    SameAsUsername,
+    TooCommon,
+}
+
+impl PasswordProblem {
+    /// The field error's code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::ControlCharacters => "control_characters",
+            Self::TooShort => "too_short",
+            Self::TooLong => "too_long",
+            Self::OnlyWhitespace => "only_whitespace",
+            Self::SameAsEmail => "same_as_email",
+            Self::SameAsUsername => "same_as_username",
+            Self::TooCommon => "too_common",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::ControlCharacters => {
+                "must not contain control characters (tab, newline, NUL, DEL, …)"
+            }
+            Self::TooShort => "must be at least 8 characters",
+            Self::TooLong => "must be at most 128 characters",
+            Self::OnlyWhitespace => "must not be only whitespace",
+            Self::SameAsEmail => "must not be the email address",
+            Self::SameAsUsername => "must not be the username",
+            Self::TooCommon => "is one of the 10,000 most common passwords",
+        }
+    }
+
+    /// Malformed text (`validation_failed`, as for every text field) rather than a broken
+    /// password rule (`weak_password`).
+    pub fn is_malformed(self) -> bool {
+        self == Self::ControlCharacters
+    }
+
+    pub fn field_error(self, field: &str) -> FieldError {
+        FieldError::new(field, self.code(), self.message())
+    }
+}
+
+/// The one normalisation of a password, applied where it is set and where it is checked:
+/// NFKC, so that the same text typed on another keyboard or system matches.
+fn normalise_password(raw: &str) -> String {
+    raw.nfkc().collect()
+}
+
+/// A password that obeys the password rules, normalised. Holds the plain text only until it
+/// is hashed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewPassword(String);
 
@@ -229,42 +350,60 @@ impl std::fmt::Debug for NewPassword {
 }
 
 impl NewPassword {
-    /// Checks the rules of the contract. Control characters are a `validation_failed`
-    /// problem; every other broken rule is a `weak_password` problem, returned as `Err(true)`.
+    /// Checks the rules of the contract on the normalised password.
     pub fn parse(
-        field: &str,
         raw: &str,
         email: Option<&str>,
         username: Option<&str>,
-    ) -> Result<Self, (bool, FieldError)> {
-        if raw.contains('\0') {
-            return Err((
-                false,
-                FieldError::new(field, "control_characters", "must not contain NUL bytes"),
-            ));
+    ) -> Result<Self, PasswordProblem> {
+        let value = normalise_password(raw);
+        if value.chars().any(char::is_control) {
+            return Err(PasswordProblem::ControlCharacters);
         }
-        let weak = |code: &str, message: &str| Err((true, FieldError::new(field, code, message)));
-        let len = raw.chars().count();
+        let len = value.chars().count();
         if len < 8 {
-            return weak("too_short", "must be at least 8 characters");
+            return Err(PasswordProblem::TooShort);
         }
         if len > 128 {
-            return weak("too_long", "must be at most 128 characters");
+            return Err(PasswordProblem::TooLong);
         }
-        if raw.trim().is_empty() {
-            return weak("only_whitespace", "must not be only whitespace");
+        if value.trim().is_empty() {
+            return Err(PasswordProblem::OnlyWhitespace);
         }
-        let lowered = raw.to_lowercase();
-        if email.is_some_and(|e| e.eq_ignore_ascii_case(raw.trim())) {
-            return weak("same_as_email", "must not be the email address");
+        let trimmed = value.trim();
+        if email.is_some_and(|e| e.trim().eq_ignore_ascii_case(trimmed)) {
+            return Err(PasswordProblem::SameAsEmail);
         }
-        if username.is_some_and(|u| u.eq_ignore_ascii_case(raw.trim())) {
-            return weak("same_as_username", "must not be the username");
+        if username.is_some_and(|u| u.eq_ignore_ascii_case(trimmed)) {
+            return Err(PasswordProblem::SameAsUsername);
         }
-        if COMMON_PASSWORDS.contains(lowered.as_str()) {
-            return weak("too_common", "is one of the 10,000 most common passwords");
+        if COMMON_PASSWORDS.contains(value.to_lowercase().as_str()) {
+            return Err(PasswordProblem::TooCommon);
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self(value))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password someone gives to prove who they are (login, password change, account
+/// deletion), normalised as [`NewPassword`] is. It is never refused for its characters: one
+/// that could not have been set simply matches no credential (`invalid_credentials`, after
+/// the same work as any wrong password).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordAttempt(String);
+
+impl std::fmt::Debug for PasswordAttempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordAttempt(***)")
+    }
+}
+
+impl PasswordAttempt {
+    pub fn new(raw: &str) -> Self {
+        Self(normalise_password(raw))
     }
 
     pub fn expose(&self) -> &str {
@@ -338,19 +477,71 @@ mod tests {
 
     #[test]
     fn common_and_short_passwords_are_weak() {
-        assert!(
-            matches!(NewPassword::parse("password", "password", None, None), Err((true, e)) if e.code == "too_common")
+        let problem = |raw| NewPassword::parse(raw, None, None).err();
+        assert_eq!(problem("password"), Some(PasswordProblem::TooCommon));
+        assert_eq!(problem("QWERTYUIOP"), Some(PasswordProblem::TooCommon));
+        assert_eq!(problem("short"), Some(PasswordProblem::TooShort));
+        assert_eq!(problem("         "), Some(PasswordProblem::OnlyWhitespace));
+        assert_eq!(problem("correct horse battery"), None);
+    }
+
+    #[test]
+    fn passwords_may_hold_any_printing_unicode_but_no_control_character() {
+        for ok in [
+            "pässwörd ünïcödé",
+            "пароль-надёжный",
+            "🔐🔑🗝️ emoji pass",
+            "tab\u{00A0}less nbsp",
+        ] {
+            assert!(NewPassword::parse(ok, None, None).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            "with\ttab inside",
+            "new\nline inside",
+            "bell\u{7} inside",
+            "del\u{7f} inside",
+            "nel\u{85} inside",
+            "nul\u{0} inside",
+        ] {
+            assert_eq!(
+                NewPassword::parse(bad, None, None).err(),
+                Some(PasswordProblem::ControlCharacters),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_password_is_normalised_alike_where_it_is_set_and_where_it_is_checked() {
+        let composed = "caf\u{e9} au lait fort";
+        let decomposed = "cafe\u{301} au lait fort";
+        let set = NewPassword::parse(composed, None, None).map(|p| p.expose().to_owned());
+        assert_eq!(
+            set.as_deref(),
+            Ok(PasswordAttempt::new(decomposed).expose())
         );
-        assert!(
-            matches!(NewPassword::parse("password", "QWERTYUIOP", None, None), Err((true, e)) if e.code == "too_common")
+    }
+
+    #[test]
+    fn names_must_show_something_and_hold_no_bidi_controls() {
+        let code = |raw| Name::parse("first_name", raw).err().map(|e| e.code);
+        assert_eq!(code("Ada"), None);
+        assert_eq!(code("Zoë-Ångström"), None);
+        assert_eq!(code("عائشة"), None, "right-to-left scripts are fine");
+        assert_eq!(code("\u{200B}"), Some("no_visible_characters".into()));
+        assert_eq!(
+            code("\u{200D}\u{FEFF}\u{2060}"),
+            Some("no_visible_characters".into())
         );
-        assert!(
-            matches!(NewPassword::parse("password", "short", None, None), Err((true, e)) if e.code == "too_short")
+        assert_eq!(code("\u{3164}"), Some("no_visible_characters".into()));
+        assert_eq!(
+            code("Ada\u{202E}nimda"),
+            Some("bidi_control_characters".into())
         );
-        assert!(
-            matches!(NewPassword::parse("password", "         ", None, None), Err((true, e)) if e.code == "only_whitespace")
+        assert_eq!(
+            code("\u{2066}Ada\u{2069}"),
+            Some("bidi_control_characters".into())
         );
-        assert!(NewPassword::parse("password", "correct horse battery", None, None).is_ok());
     }
 
     #[test]

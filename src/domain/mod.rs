@@ -4,8 +4,8 @@
 mod fields;
 
 pub use fields::{
-    DateOfBirth, Email, Name, NewPassword, Phone, TaskDescription, TaskTitle, Username,
-    check_no_control_chars,
+    DateOfBirth, Email, Name, NewPassword, PasswordAttempt, PasswordProblem, Phone,
+    TaskDescription, TaskTitle, Username, check_no_control_chars,
 };
 
 use chrono::{DateTime, Utc};

@@ -51,8 +51,6 @@ impl LoginRequest {
             ));
         };
         check_no_control_chars(field, value, false).map_err(|e| Error::Validation(vec![e]))?;
-        check_no_control_chars("password", &self.password, false)
-            .map_err(|e| Error::Validation(vec![e]))?;
         if value.chars().count() > 254 {
             return Err(Error::Validation(vec![FieldError::new(
                 field,

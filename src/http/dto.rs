@@ -113,15 +113,19 @@ impl Fields {
     }
 
     /// A password rule problem (`weak_password`) or a malformed password (`validation_failed`).
-    pub fn take_password<T>(&mut self, parsed: Result<T, (bool, FieldError)>) -> Option<T> {
+    pub fn take_password<T>(
+        &mut self,
+        field: &str,
+        parsed: Result<T, domain::PasswordProblem>,
+    ) -> Option<T> {
         match parsed {
             Ok(value) => Some(value),
-            Err((true, e)) => {
-                self.weak.push(e);
+            Err(problem) if problem.is_malformed() => {
+                self.invalid.push(problem.field_error(field));
                 None
             }
-            Err((false, e)) => {
-                self.invalid.push(e);
+            Err(problem) => {
+                self.weak.push(problem.field_error(field));
                 None
             }
         }

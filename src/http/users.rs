@@ -10,7 +10,8 @@ use super::dto::{Fields, User, nullable, vouched};
 use super::extract::ApiJson;
 use super::limits::rate_limit;
 use crate::domain::{
-    ClientInfo, DateOfBirth, Email, Name, NewPassword, Phone, ProfileChanges, UserId, Username,
+    ClientInfo, DateOfBirth, Email, Name, NewPassword, PasswordAttempt, Phone, ProfileChanges,
+    UserId, Username,
 };
 use crate::error::{Error, FieldError, Problem};
 use crate::service::Context;
@@ -65,23 +66,23 @@ impl RegisterRequest {
         let date_of_birth = fields.take_opt(self.date_of_birth.as_deref(), |v| {
             DateOfBirth::parse("date_of_birth", v)
         });
-        if self
-            .confirm_password
-            .as_ref()
-            .is_some_and(|confirm| *confirm != self.password)
-        {
+        if self.confirm_password.as_ref().is_some_and(|confirm| {
+            PasswordAttempt::new(confirm) != PasswordAttempt::new(&self.password)
+        }) {
             fields.push(FieldError::new(
                 "confirm_password",
                 "mismatch",
                 "must equal password",
             ));
         }
-        let password = fields.take_password(NewPassword::parse(
+        let password = fields.take_password(
             "password",
-            &self.password,
-            Some(self.email.trim()),
-            self.username.as_deref(),
-        ));
+            NewPassword::parse(
+                &self.password,
+                Some(self.email.trim()),
+                self.username.as_deref(),
+            ),
+        );
         fields.finish()?;
         Ok(NewAccount {
             email: vouched(email)?,

@@ -8,7 +8,8 @@ use super::{Context, keys, span};
 use crate::crypto::jwt::{AccessClaims, TokenCodec, TokenType};
 use crate::db::{self, users::LoginRecord};
 use crate::domain::{
-    AuditEvent, AuditKind, ClientInfo, LoginName, Session, SessionId, TokenPair, User, UserId,
+    AuditEvent, AuditKind, ClientInfo, LoginName, PasswordAttempt, Session, SessionId, TokenPair,
+    User, UserId,
 };
 use crate::error::{Error, Result};
 use crate::metrics::LoginOutcome;
@@ -61,6 +62,8 @@ pub async fn login(
     password: &str,
     client: &ClientInfo,
 ) -> Result<TokenPair> {
+    let password = PasswordAttempt::new(password);
+    let password = password.expose();
     let looked_up = name.clone();
     let found = ctx
         .db

@@ -113,8 +113,15 @@ pub async fn reset(
                     .filter(|row| row.is_usable(now))
                     .ok_or(Error::InvalidResetToken)?;
                 db::password_resets::consume(tx, &row, now).await?;
-                db::users::push_credential(tx, row.user_id(), &new_hash, now, PASSWORD_HISTORY)
-                    .await?;
+                db::users::push_credential(
+                    tx,
+                    row.user_id(),
+                    None,
+                    &new_hash,
+                    now,
+                    PASSWORD_HISTORY,
+                )
+                .await?;
                 let revoked = db::sessions::revoke_all(tx, row.user_id(), None, now).await?;
                 db::audit::insert(
                     tx,

@@ -4,8 +4,8 @@ use super::auth::Principal;
 use super::{Context, PASSWORD_HISTORY};
 use crate::db;
 use crate::domain::{
-    AuditEvent, AuditKind, ClientInfo, DateOfBirth, Email, Name, NewPassword, Phone,
-    ProfileChanges, Role, User, UserId, Username,
+    AuditEvent, AuditKind, ClientInfo, DateOfBirth, Email, Name, NewPassword, PasswordAttempt,
+    Phone, ProfileChanges, Role, User, UserId, Username,
 };
 use crate::error::{Error, Result};
 
@@ -153,19 +153,30 @@ pub(crate) fn changed_fields(changes: &ProfileChanges) -> Vec<&'static str> {
     .collect()
 }
 
-/// Checks `password` against the user's current credential.
-pub(crate) async fn check_password(ctx: &Context, user: UserId, password: &str) -> Result<()> {
+/// Checks `password` against the user's current credential, and returns that credential:
+/// whatever is done on the strength of this check must make sure, in its transaction, that
+/// it is still the current one (see [`db::users::push_credential`]).
+pub(crate) async fn check_password(
+    ctx: &Context,
+    user: UserId,
+    password: &str,
+) -> Result<db::users::CredentialId> {
+    let password = PasswordAttempt::new(password);
     let current = ctx
         .db
-        .run(move |c| Box::pin(db::users::recent_hashes(c, user, 1)))
-        .await?
-        .into_iter()
-        .next();
-    let verified = ctx.hasher.verify(password, current.as_deref()).await?;
-    if !verified.matches {
-        return Err(Error::InvalidCredentials);
+        .run(move |c| Box::pin(db::users::current_credential(c, user)))
+        .await?;
+    let verified = ctx
+        .hasher
+        .verify(
+            password.expose(),
+            current.as_ref().map(|(_, hash)| hash.as_str()),
+        )
+        .await?;
+    match current {
+        Some((credential, _)) if verified.matches => Ok(credential),
+        _ => Err(Error::InvalidCredentials),
     }
-    Ok(())
 }
 
 /// Parses a new password for `user` under the password rules and the history rule, and
@@ -176,14 +187,15 @@ pub(crate) async fn new_password_hash(
     field: &str,
     raw: &str,
 ) -> Result<String> {
-    let password = NewPassword::parse(field, raw, Some(&user.email), user.username.as_deref())
-        .map_err(|(weak, e)| {
-            if weak {
-                Error::WeakPassword(vec![e])
+    let password = NewPassword::parse(raw, Some(&user.email), user.username.as_deref()).map_err(
+        |problem| {
+            if problem.is_malformed() {
+                Error::Validation(vec![problem.field_error(field)])
             } else {
-                Error::Validation(vec![e])
+                Error::WeakPassword(vec![problem.field_error(field)])
             }
-        })?;
+        },
+    )?;
     let id = user.id;
     let history = ctx
         .db
@@ -195,7 +207,10 @@ pub(crate) async fn new_password_hash(
     ctx.hasher.hash(password.expose()).await
 }
 
-/// Changes the caller's password; every other session of theirs is revoked.
+/// Changes the caller's password; every other session of theirs is revoked. The credential
+/// the current password was checked against is replaced only if it is still the current one,
+/// so of concurrent changes with the same current password exactly one succeeds and the
+/// others are `invalid_credentials`.
 pub async fn change_password(
     ctx: &Context,
     actor: &Principal,
@@ -203,7 +218,7 @@ pub async fn change_password(
     new: &str,
     client: &ClientInfo,
 ) -> Result<()> {
-    check_password(ctx, actor.user.id, current).await?;
+    let checked = check_password(ctx, actor.user.id, current).await?;
     let hash = new_password_hash(ctx, &actor.user, "new_password", new).await?;
     let (id, keep) = (actor.user.id, actor.session_id);
     let event = AuditEvent::new(AuditKind::PasswordChanged, db::types::now(), client)
@@ -212,7 +227,18 @@ pub async fn change_password(
     ctx.db
         .transaction(move |tx| {
             Box::pin(async move {
-                db::users::push_credential(tx, id, &hash, event.at, PASSWORD_HISTORY).await?;
+                let replaced = db::users::push_credential(
+                    tx,
+                    id,
+                    Some(checked),
+                    &hash,
+                    event.at,
+                    PASSWORD_HISTORY,
+                )
+                .await?;
+                if !replaced {
+                    return Err(Error::InvalidCredentials);
+                }
                 let revoked = db::sessions::revoke_all(tx, id, Some(keep), event.at).await?;
                 let event = event.detail(serde_json::json!({ "sessions_revoked": revoked }));
                 db::audit::insert(tx, &event).await
@@ -222,21 +248,35 @@ pub async fn change_password(
 }
 
 /// Deletes the caller's account with its sessions, credentials and tasks. The last active
-/// admin cannot delete itself.
+/// admin cannot delete itself. The password must still be the current one when the
+/// deletion runs: an account deleted or given a new password meanwhile is
+/// `invalid_credentials`.
 pub async fn delete_me(
     ctx: &Context,
     actor: &Principal,
     password: &str,
     client: &ClientInfo,
 ) -> Result<()> {
-    check_password(ctx, actor.user.id, password).await?;
+    let checked = check_password(ctx, actor.user.id, password).await?;
     let id = actor.user.id;
     let event = AuditEvent::new(AuditKind::UserDeleted, db::types::now(), client)
         .actor(id)
         .subject(id)
         .detail(serde_json::json!({ "self_service": true }));
     ctx.db
-        .transaction(move |tx| Box::pin(async move { delete_in(tx, id, event).await }))
+        .transaction(move |tx| {
+            Box::pin(async move {
+                let (user, admins) = match lock_target(tx, id).await {
+                    Err(Error::NotFound) => return Err(Error::InvalidCredentials),
+                    other => other?,
+                };
+                if !db::users::is_current_credential(tx, id, checked).await? {
+                    return Err(Error::InvalidCredentials);
+                }
+                keep_an_admin(&user, admins, false)?;
+                remove(tx, id, event).await
+            })
+        })
         .await
 }
 
@@ -244,6 +284,11 @@ pub async fn delete_me(
 pub(crate) async fn delete_in(tx: &mut db::Conn, id: UserId, event: AuditEvent) -> Result<()> {
     let (user, admins) = lock_target(tx, id).await?;
     keep_an_admin(&user, admins, false)?;
+    remove(tx, id, event).await
+}
+
+/// Removes a user (already locked by [`lock_target`]) with everything that is theirs.
+async fn remove(tx: &mut db::Conn, id: UserId, event: AuditEvent) -> Result<()> {
     db::tasks::delete_all(tx, id).await?;
     db::sessions::delete_all(tx, id).await?;
     db::users::delete(tx, id).await?;

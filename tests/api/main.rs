@@ -18,6 +18,8 @@ mod cli;
 mod concurrency;
 mod conventions;
 mod hash_priority;
+mod hardening_rules;
+mod hardening_tokens;
 mod keys;
 mod last_admin;
 mod login_writes;

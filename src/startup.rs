@@ -120,7 +120,8 @@ impl Application {
 
 /// Database, keys and hashing pool: everything the service layer needs.
 pub async fn context(config: &Config) -> anyhow::Result<Context> {
-    let db = Db::connect(&config.database_url, config.pool_size()).await?;
+    let db = Db::connect_with_timeout(&config.database_url, config.pool_size(), config.db_timeout)
+        .await?;
     db.migrate().await?;
     let settings = settings(config);
     let keys = service::keys::load(&db, &settings, config.access_ttl).await?;

@@ -15,6 +15,7 @@ mod keys;
 mod last_admin;
 mod login_writes;
 mod logs;
+mod outage;
 mod password_reset;
 mod proxies;
 mod registration;

@@ -68,6 +68,8 @@ pub enum Error {
     PhoneTaken,
     #[error("this would leave no active admin")]
     LastAdmin,
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("the request body is larger than 64 KiB")]
     PayloadTooLarge,
     #[error("the request body must be application/json")]
@@ -113,6 +115,7 @@ impl Error {
             Self::UsernameTaken => "username_taken",
             Self::PhoneTaken => "phone_taken",
             Self::LastAdmin => "last_admin",
+            Self::RequestTimeout => "request_timeout",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Validation(_) => "validation_failed",
@@ -139,6 +142,7 @@ impl Error {
             Self::EmailTaken | Self::UsernameTaken | Self::PhoneTaken | Self::LastAdmin => {
                 StatusCode::CONFLICT
             }
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::WeakPassword(_) | Self::PasswordReused => {

@@ -20,6 +20,7 @@ use crate::db::Db;
 use crate::domain::{Email, NewPassword};
 use crate::http::extract::{HttpSettings, path_error};
 use crate::http::limits::IpRateLimit;
+use crate::http::transport::{self, Transport};
 use crate::http::{RouteTable, fallback, request_context, routes};
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
@@ -30,6 +31,10 @@ use secrecy::ExposeSecret;
 /// How often an instance re-reads the signing keys (to learn of rotations elsewhere),
 /// forgets idle clients of the rate limiter, and forgets failed logins a day old.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long a client may take to send a request head, and a connection may stay idle
+/// between requests.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Application {
     port: u16,
@@ -61,6 +66,11 @@ impl Application {
             config.http_workers
         };
         let worker_connections = config.pool_size().div_ceil(http_workers);
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let transport = web::Data::new(Transport {
+            body_timeout: config.body_timeout,
+            stopping: stopping.clone(),
+        });
         let server = HttpServer::new(move || {
             if let Err(err) = app_context.db.adopt_worker_thread(worker_connections) {
                 tracing::warn!(error = %err, "this HTTP worker uses the shared database pool");
@@ -72,6 +82,7 @@ impl Application {
                 .app_data(http_settings.clone())
                 .app_data(route_table.clone())
                 .app_data(ip_limits.clone())
+                .app_data(transport.clone())
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .configure(routes)
                 .openapi_service(|api| {
@@ -84,18 +95,29 @@ impl Application {
                     !cors_origins.is_empty(),
                     cors(&cors_origins),
                 ))
+                .wrap(from_fn(transport::bounded_body))
+                .wrap(from_fn(transport::head_as_get))
                 .wrap(from_fn(request_context))
         })
         .workers(http_workers)
+        .client_request_timeout(HEAD_TIMEOUT)
+        .keep_alive(HEAD_TIMEOUT)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .shutdown_timeout(config.shutdown_grace.as_secs())
+        .disable_signals()
+        .shutdown_signal(stop_on_signal(stop))
         .listen(listener)?
         .run();
 
-        let (reloading, limits) = (context.clone(), idle_limits);
+        let (reloading, limits, mut stopped) = (context.clone(), idle_limits, stopping);
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(HOUSEKEEPING_INTERVAL);
             ticks.tick().await;
             loop {
-                ticks.tick().await;
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    _ = stopped.wait_for(|stopping| *stopping) => break,
+                }
                 limits.forget_idle();
                 if let Err(err) = service::keys::reload(&reloading).await {
                     tracing::warn!(error = %err, "reloading signing keys failed");
@@ -116,6 +138,39 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Waits for SIGTERM or SIGINT, then tells the server to stop gracefully (it stops
+/// accepting, closes idle connections, and gives requests in flight `DOORMAN_SHUTDOWN_GRACE`)
+/// and everything watching `stop` (stalled bodies, background jobs) that it is stopping.
+async fn stop_on_signal(stop: tokio::sync::watch::Sender<bool>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::warn!("cannot listen for SIGTERM and SIGINT; stop doorman with SIGKILL");
+            return std::future::pending().await;
+        };
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(
+            signal = name,
+            "shutting down: finishing the requests in flight"
+        );
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return std::future::pending().await;
+        }
+        tracing::info!("shutting down: finishing the requests in flight");
+    }
+    stop.send_replace(true);
 }
 
 /// Database, keys and hashing pool: everything the service layer needs.

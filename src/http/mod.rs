@@ -9,6 +9,7 @@ pub mod limits;
 pub mod meta;
 pub mod sessions;
 pub mod tasks;
+pub mod transport;
 pub mod users;
 
 use std::time::Instant;
@@ -77,6 +78,7 @@ impl RouteTable {
             .map(|(path, item)| {
                 let methods = [
                     ("GET", item.get.is_some()),
+                    ("HEAD", item.get.is_some()),
                     ("POST", item.post.is_some()),
                     ("PUT", item.put.is_some()),
                     ("PATCH", item.patch.is_some()),

@@ -306,3 +306,97 @@ async fn a_sqlite_database_locked_by_another_process_gives_503_with_retry_after_
         .unwrap_or_else(|_| panic!("the lock holder panicked"));
     app.register("locked@example.com").await;
 }
+
+/// A tmpfs of `size` mounted for one test (CI runs as root), unmounted when dropped.
+struct TinyFilesystem {
+    dir: std::path::PathBuf,
+}
+
+impl TinyFilesystem {
+    fn mount(size: &str) -> Result<Self, String> {
+        let dir = std::env::temp_dir().join(format!("doorman-full-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !mounted.status.success() {
+            let _ = std::fs::remove_dir(&dir);
+            return Err(String::from_utf8_lossy(&mounted.stderr).into_owned());
+        }
+        Ok(Self { dir })
+    }
+
+    /// Takes every byte left on the file system with one file; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{e}"));
+        for chunk in [64 * 1024, 4096, 512, 1] {
+            let bytes = vec![0u8; chunk];
+            while file.write_all(&bytes).and_then(|()| file.flush()).is_ok() {}
+        }
+        path
+    }
+}
+
+impl Drop for TinyFilesystem {
+    fn drop(&mut self) {
+        // Lazily: the app may still hold the database open.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// A full disk under SQLite is temporary: writes answer 503 with Retry-After (never 500)
+/// while it lasts, and work again, with every acknowledged account intact, once space is
+/// freed. Needs a tmpfs mount (root); skipped with a message where mounting fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_under_sqlite_gives_503_with_retry_after_and_writes_resume_once_space_is_freed()
+{
+    if postgres_server().is_some() {
+        eprintln!("skipped: the full-disk test is SQLite's");
+        return;
+    }
+    let disk = match TinyFilesystem::mount("4m") {
+        Ok(disk) => disk,
+        Err(err) => {
+            eprintln!("skipped: cannot mount a tiny tmpfs ({err})");
+            return;
+        }
+    };
+    let url = format!("sqlite://{}", disk.dir.join("doorman.db").display());
+    let app = TestApp::spawn_with(|c| c.database_url = url).await;
+    app.register("before@example.com").await;
+
+    let filler = disk.fill();
+    let mut unavailable = 0;
+    for n in 0..200 {
+        let reply = app
+            .post(
+                "/api/v1/users",
+                json!({ "email": format!("full{n}@example.com"), "password": PASSWORD }),
+            )
+            .await;
+        match reply.status {
+            StatusCode::CREATED => {}
+            _ => {
+                assert_unavailable(&reply);
+                unavailable += 1;
+                if unavailable == 3 {
+                    break;
+                }
+            }
+        }
+    }
+    assert!(unavailable > 0, "200 registrations fitted on a full disk");
+
+    std::fs::remove_file(filler).unwrap_or_else(|e| panic!("{e}"));
+    app.register("after@example.com").await;
+    let login = app.login("before@example.com", PASSWORD).await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+}

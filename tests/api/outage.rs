@@ -154,8 +154,13 @@ async fn ready(app: &TestApp) -> Reply {
 
 /// Polls `/health/ready` until it is 200; a hang detector, not a timing assertion.
 async fn until_ready(app: &TestApp) {
+    let restored = std::time::Instant::now();
     for _ in 0..300 {
         if ready(app).await.status == StatusCode::OK {
+            eprintln!(
+                "ready again {:?} after the database returned",
+                restored.elapsed()
+            );
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -208,7 +213,12 @@ async fn a_frozen_database_gives_503_with_retry_after_instead_of_a_hang_and_serv
     let tokens = app.signed_in("before@example.com").await;
 
     proxy.set(Mode::Frozen);
+    let frozen = std::time::Instant::now();
     assert_every_kind_of_request_is_503(&app, &tokens).await;
+    eprintln!(
+        "five requests on a frozen database answered 503 in {:?}",
+        frozen.elapsed()
+    );
     // Again: the connections the first requests left behind were closed, not reused.
     assert_every_kind_of_request_is_503(&app, &tokens).await;
 

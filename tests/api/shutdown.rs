@@ -160,6 +160,7 @@ async fn stops_gracefully_on(signal: libc::c_int) {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     send_signal(&running.child, signal);
+    let signalled = std::time::Instant::now();
     tokio::time::sleep(Duration::from_millis(200)).await;
     send(&mut in_flight, &body[5..]).await;
 
@@ -176,6 +177,7 @@ async fn stops_gracefully_on(signal: libc::c_int) {
     read_until_closed(&mut idle).await;
 
     let status = exit_status(running.child).await;
+    eprintln!("doorman exited {:?} after the signal", signalled.elapsed());
     assert!(status.success(), "doorman exited with {status}");
     if let TestDb::Sqlite { path } = &db {
         let wal = std::fs::metadata(format!("{}-wal", path.display()));

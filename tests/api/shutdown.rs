@@ -127,9 +127,9 @@ fn registration(email: &str) -> (String, Vec<u8>) {
     (head, body.into_bytes())
 }
 
-/// A request in flight, an idle keep-alive connection and a stalled body are open when
-/// `signal` arrives: the request finishes (201), the others are closed, and doorman exits 0
-/// without waiting out its grace.
+/// A request in flight, an idle keep-alive connection, a half-sent request head and a
+/// stalled body are open when `signal` arrives: the request finishes (201), the others are
+/// closed, and doorman exits 0 without waiting out its grace.
 async fn stops_gracefully_on(signal: libc::c_int) {
     let db = TestDb::create().await;
     let running = start(&db).await;
@@ -146,6 +146,10 @@ async fn stops_gracefully_on(signal: libc::c_int) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(&first, b"HTTP/1.1 200");
+
+    // A client that stopped in the middle of its request head.
+    let mut half_head = connect(port).await;
+    send(&mut half_head, b"GET /health/live HTTP/1.1\r\nHost: doo").await;
 
     let (stalled_head, stalled_body) = registration("stalled@example.com");
     let mut stalled = connect(port).await;
@@ -175,6 +179,7 @@ async fn stops_gracefully_on(signal: libc::c_int) {
         "the stalled body got: {cut}"
     );
     read_until_closed(&mut idle).await;
+    read_until_closed(&mut half_head).await;
 
     let status = exit_status(running.child).await;
     eprintln!("doorman exited {:?} after the signal", signalled.elapsed());

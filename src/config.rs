@@ -287,6 +287,21 @@ pub struct Config {
         help_heading = "HTTP"
     )]
     pub http_workers: usize,
+
+    /// The deadline of every database call: past it the request answers `503
+    /// service_unavailable` and its connection is closed. `/health/ready` waits at most 2 s.
+    #[arg(long, env = "DOORMAN_DB_TIMEOUT", default_value = "5s", value_parser = parse_duration, global = true)]
+    pub db_timeout: Duration,
+
+    /// On SIGTERM or SIGINT, how long requests in flight may take to finish before the
+    /// connections are closed and doorman exits.
+    #[arg(long, env = "DOORMAN_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub shutdown_grace: Duration,
+
+    /// How long a request body may take to arrive once the headers have: past it, `408
+    /// request_timeout` and the connection is closed.
+    #[arg(long, env = "DOORMAN_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub body_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -390,6 +405,14 @@ impl Config {
             "DOORMAN_RETENTION_INTERVAL must be positive"
         );
         anyhow::ensure!(self.hash_queue > 0, "DOORMAN_HASH_QUEUE must be at least 1");
+        anyhow::ensure!(
+            !self.db_timeout.is_zero(),
+            "DOORMAN_DB_TIMEOUT must be positive"
+        );
+        anyhow::ensure!(
+            !self.body_timeout.is_zero(),
+            "DOORMAN_BODY_TIMEOUT must be positive"
+        );
         anyhow::ensure!(
             self.db_pool_size != Some(0),
             "DOORMAN_DB_POOL_SIZE must be at least 1"

@@ -66,6 +66,8 @@ pub enum Error {
     PhoneTaken,
     #[error("this would leave no active admin")]
     LastAdmin,
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("the request body is larger than 64 KiB")]
     PayloadTooLarge,
     #[error("the request body must be application/json")]
@@ -111,6 +113,7 @@ impl Error {
             Self::UsernameTaken => "username_taken",
             Self::PhoneTaken => "phone_taken",
             Self::LastAdmin => "last_admin",
+            Self::RequestTimeout => "request_timeout",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Validation(_) => "validation_failed",
@@ -136,6 +139,7 @@ impl Error {
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::EmailTaken | Self::UsernameTaken | Self::PhoneTaken | Self::LastAdmin => 409,
+            Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::Validation(_) | Self::WeakPassword(_) | Self::PasswordReused => 422,

@@ -132,13 +132,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Migrate(_) => {
             config.validate()?;
-            let db = doorman::startup::connect(&config.database_url, 1).await?;
+            let db = doorman::startup::connect(&config.database_url, 1, config.db_timeout).await?;
             db.migrate().await?;
             println!("migrations applied");
         }
         Command::RotateKeys { .. } => {
             config.validate()?;
-            let db = doorman::startup::connect(&config.database_url, 1).await?;
+            let db = doorman::startup::connect(&config.database_url, 1, config.db_timeout).await?;
             db.migrate().await?;
             let kid = doorman::service::keys::rotate(&db, config.jwt_alg).await?;
             println!("new signing key {kid}; instances pick it up within a minute");

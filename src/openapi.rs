@@ -35,7 +35,10 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
             sessions, and a staff API with roles and an audit trail.\n\n\
             Every error is `application/problem+json` (RFC 9457) with a stable `code`. \
             Every response carries `X-Request-Id`. Request bodies are JSON objects of at most 64 KiB; \
-            unknown fields are refused with `422 validation_failed`.\n\n\
+            unknown fields are refused with `422 validation_failed`. A body that does not arrive within \
+            `DOORMAN_BODY_TIMEOUT` (default 10 s) is `408 request_timeout`. While the database is \
+            unavailable, requests answer `503 service_unavailable` with `Retry-After`. `HEAD` is \
+            answered on every `GET` route.\n\n\
             To try the signed-in endpoints here: register, then press **Authorize** and sign in \
             with your email and password (OAuth2 password flow), or paste an access token \
             from `/api/v1/auth/login` under `bearer`.",

@@ -20,6 +20,7 @@ use crate::db::Db;
 use crate::domain::{Email, NewPassword};
 use crate::http::extract::{HttpSettings, path_error};
 use crate::http::limits::IpRateLimit;
+use crate::http::transport::{self, Transport};
 use crate::http::{RouteTable, fallback, request_context, routes};
 use crate::jobs;
 use crate::mail::Mailer;
@@ -28,10 +29,9 @@ use crate::openapi::{ApiDoc, complete, document};
 use crate::service::{self, Context, Settings};
 use secrecy::ExposeSecret;
 
-/// How often an instance re-reads the signing keys (to learn of rotations elsewhere: the
-/// contract publishes a rotated key on every instance within 30 s) and forgets idle
-/// clients of the rate limiter.
-const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(20);
+/// How long a client may take to send a request head, and a connection may stay idle
+/// between requests.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Application {
     port: u16,
@@ -65,6 +65,11 @@ impl Application {
             config.http_workers
         };
         let worker_connections = config.pool_size().div_ceil(http_workers);
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let transport = web::Data::new(Transport {
+            body_timeout: config.body_timeout,
+            stopping: stopping.clone(),
+        });
         let server = HttpServer::new(move || {
             if let Err(err) = app_context.db.adopt_worker_thread(worker_connections) {
                 tracing::warn!(error = %err, "this HTTP worker uses the shared database pool");
@@ -76,6 +81,7 @@ impl Application {
                 .app_data(http_settings.clone())
                 .app_data(route_table.clone())
                 .app_data(ip_limits.clone())
+                .app_data(transport.clone())
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .configure(routes)
                 .openapi_service(|api| {
@@ -88,25 +94,26 @@ impl Application {
                     !cors_origins.is_empty(),
                     cors(&cors_origins),
                 ))
+                .wrap(from_fn(transport::bounded_body))
+                .wrap(from_fn(transport::head_as_get))
                 .wrap(from_fn(request_context))
         })
         .workers(http_workers)
+        .client_request_timeout(HEAD_TIMEOUT)
+        .keep_alive(HEAD_TIMEOUT)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .shutdown_timeout(config.shutdown_grace.as_secs())
+        .disable_signals()
+        .shutdown_signal(stop_on_signal(stop))
         .listen(listener)?
         .run();
 
-        let (reloading, limits) = (context.clone(), idle_limits);
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(HOUSEKEEPING_INTERVAL);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
-                limits.forget_idle();
-                if let Err(err) = service::keys::reload(&reloading).await {
-                    tracing::warn!(error = %err, "reloading signing keys failed");
-                }
-            }
-        });
-        jobs::retention::spawn(context.clone().into_inner());
+        jobs::housekeeping::spawn(
+            context.clone().into_inner(),
+            idle_limits.into_inner(),
+            stopping.clone(),
+        );
+        jobs::retention::spawn(context.clone().into_inner(), stopping);
         tracing::info!(port, backend = ?context.db.backend(), "doorman is listening");
         let base = base_url(&config.public_url, address);
         tracing::info!("console:    {base}/");
@@ -151,9 +158,42 @@ fn base_url(public_url: &str, bound: std::net::SocketAddr) -> String {
     format!("http://{host}:{}", bound.port())
 }
 
+/// Waits for SIGTERM or SIGINT, then tells the server to stop gracefully (it stops
+/// accepting, closes idle connections, and gives requests in flight `DOORMAN_SHUTDOWN_GRACE`)
+/// and everything watching `stop` (stalled bodies, background jobs) that it is stopping.
+async fn stop_on_signal(stop: tokio::sync::watch::Sender<bool>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::warn!("cannot listen for SIGTERM and SIGINT; stop doorman with SIGKILL");
+            return std::future::pending().await;
+        };
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(
+            signal = name,
+            "shutting down: finishing the requests in flight"
+        );
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return std::future::pending().await;
+        }
+        tracing::info!("shutting down: finishing the requests in flight");
+    }
+    stop.send_replace(true);
+}
+
 /// Database, keys and hashing pool: everything the service layer needs.
 pub async fn context(config: &Config) -> anyhow::Result<Context> {
-    let db = connect(&config.database_url, config.pool_size()).await?;
+    let db = connect(&config.database_url, config.pool_size(), config.db_timeout).await?;
     db.migrate().await?;
     let settings = settings(config);
     let keys = service::keys::load(&db, &settings).await?;
@@ -261,7 +301,7 @@ fn cors(origins: &[String]) -> Cors {
 }
 
 /// Opens the database, and when that fails says which server or file, and why.
-pub async fn connect(url: &str, pool_size: usize) -> anyhow::Result<Db> {
+pub async fn connect(url: &str, pool_size: usize, timeout: Duration) -> anyhow::Result<Db> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let (host, port) = postgres_address(url);
         // A `?host=` parameter (a Unix socket, say) overrides the URL's host: not checked here.
@@ -271,26 +311,34 @@ pub async fn connect(url: &str, pool_size: usize) -> anyhow::Result<Db> {
         if !host.starts_with('/') && !host_parameter {
             reachable(&host, port).await?;
         }
-        Db::connect(url, pool_size).await.map_err(|err| {
-            let mut why = one_line(&err, "cannot connect to PostgreSQL: ");
-            if why.starts_with("Timeout occurred") {
-                why = "it took the connection but did not answer within 5 s (is it PostgreSQL?)"
-                    .to_owned();
-            }
-            anyhow::anyhow!("cannot connect to PostgreSQL at {host}:{port} (DATABASE_URL): {why}")
-        })
+        Db::connect_with_timeout(url, pool_size, timeout)
+            .await
+            .map_err(|err| {
+                let mut why = one_line(&err, "cannot connect to PostgreSQL: ");
+                if why.starts_with("Timeout occurred") {
+                    why = format!(
+                        "it took the connection but did not answer within {} s (is it PostgreSQL?)",
+                        timeout.as_secs_f32()
+                    );
+                }
+                anyhow::anyhow!(
+                    "cannot connect to PostgreSQL at {host}:{port} (DATABASE_URL): {why}"
+                )
+            })
     } else {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
             .unwrap_or(url);
         openable(path)?;
-        Db::connect(url, pool_size).await.map_err(|err| {
-            anyhow::anyhow!(
-                "cannot open the SQLite database {path} (DATABASE_URL): {}",
-                one_line(&err, "cannot open the SQLite database: ")
-            )
-        })
+        Db::connect_with_timeout(url, pool_size, timeout)
+            .await
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "cannot open the SQLite database {path} (DATABASE_URL): {}",
+                    one_line(&err, "cannot open the SQLite database: ")
+                )
+            })
     }
 }
 

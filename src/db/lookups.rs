@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 
-use super::{Db, sessions};
+use super::{Db, Guarded, past_deadline, sessions};
 use crate::domain::{Session, SessionId, User};
 use crate::error::{Error, Result};
 
@@ -102,7 +102,10 @@ impl Db {
 fn flush(db: Db, queue: SharedQueue) -> BoxFuture<'static, ()> {
     Box::pin(async move {
         let (pool, _) = db.route();
-        let conn = Db::checkout(&pool).await;
+        let until = tokio::time::Instant::now() + db.timeout;
+        let conn = tokio::time::timeout_at(until, Db::checkout(&pool))
+            .await
+            .unwrap_or_else(|_| Err(past_deadline(db.timeout)));
         let (batch, more) = {
             let mut queue = lock(&queue);
             // Without a connection, answer everyone waiting (with the error).
@@ -115,17 +118,31 @@ fn flush(db: Db, queue: SharedQueue) -> BoxFuture<'static, ()> {
             (batch, queue.flush_scheduled)
         };
         if more {
-            tokio::spawn(flush(db, Arc::clone(&queue)));
+            tokio::spawn(flush(db.clone(), Arc::clone(&queue)));
         }
         let found = match conn {
-            Ok(mut conn) => {
+            Ok(conn) => {
                 let mut ids: Vec<SessionId> = batch.iter().map(|(id, _)| *id).collect();
                 ids.sort_unstable_by_key(|id| id.0);
                 ids.dedup();
-                sessions::find_many_with_user(&mut conn, &ids).await
+                // Closed unless the read ends cleanly within the deadline (see `Guarded`).
+                let mut guard = Guarded(Some(conn));
+                let found = tokio::time::timeout_at(
+                    until,
+                    sessions::find_many_with_user(guard.conn(), &ids),
+                )
+                .await
+                .unwrap_or_else(|_| Err(past_deadline(db.timeout)));
+                if found.is_ok() {
+                    guard.release();
+                }
+                found
             }
             Err(err) => Err(err),
         };
+        if let Err(Error::ServiceUnavailable { .. }) = found {
+            pool.forget_idle();
+        }
         answer(batch, found);
     })
 }

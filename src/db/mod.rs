@@ -19,6 +19,13 @@
 //!   thread, through diesel's own connection: `sessions::find_many_with_user`), and writes
 //!   are prepared once per connection (`prepared`).
 //!
+//! Every call has a deadline ([`Db::connect_with_timeout`], `DOORMAN_DB_TIMEOUT`): past it the
+//! caller gets `503 service_unavailable`, and the connection, which may be in the middle of
+//! a query or a transaction, is closed instead of going back to the pool. A connection whose
+//! work failed unexpectedly is closed too, and when the database looks unreachable (a
+//! deadline passed, a connection broke) the pool's idle connections go with it: they were
+//! opened to the same server, and a frozen one gives no sign until a query hangs.
+//!
 //! Lookups by a unique key use `get_result`, not `first`: `first` adds a bound `LIMIT ?`,
 //! and SQLite compiles a statement again each time a parameter that its LIMIT reads is
 //! bound, which made every cached statement parse and plan anew.
@@ -72,6 +79,12 @@ const MIGRATION_LOCK_TABLE: &str = "CREATE TABLE IF NOT EXISTS doorman_migration
      INSERT INTO doorman_migration_lock (id) VALUES (1) ON CONFLICT DO NOTHING";
 const MIGRATION_LOCK: &str = "BEGIN; SELECT id FROM doorman_migration_lock WHERE id = 1 FOR UPDATE";
 
+/// The deadline of a database call unless configured (`DOORMAN_DB_TIMEOUT`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The readiness probe's own deadline, shorter than a request's when that is longer.
+const READY_DEADLINE: Duration = Duration::from_secs(2);
+
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
@@ -108,6 +121,8 @@ pub struct Db {
     /// order, instead of in SQLite's busy handler, which sleeps and retries and so gave
     /// concurrent refreshes a p99 above a second.
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    /// The deadline of every call (see the module doc).
+    timeout: Duration,
     /// On SQLite, the thread that checkpoints the WAL (see `checkpoint`).
     _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
@@ -116,6 +131,17 @@ pub struct Db {
 enum DbPool {
     Pg(Pool<AsyncPgConnection>),
     Sqlite(Pool<SqliteConn>),
+}
+
+impl DbPool {
+    /// Closes the idle PostgreSQL connections: after a deadline passed or a connection
+    /// broke, the others to the same server are no better, and a frozen server gives no
+    /// sign until a query hangs. (SQLite connections are local files: kept.)
+    fn forget_idle(&self) {
+        if let Self::Pg(pool) = self {
+            pool.retain(|_, _| false);
+        }
+    }
 }
 
 /// Where a unit of database work runs: as an async task of a runtime, or whole on one of
@@ -201,8 +227,19 @@ macro_rules! execute_together {
 pub(crate) use execute_together;
 
 impl Db {
-    /// Opens a pool for `url` (`sqlite://PATH` or `postgres://...`).
+    /// Opens a pool for `url` (`sqlite://PATH` or `postgres://...`), with the default deadline.
     pub async fn connect(url: &str, max_size: usize) -> anyhow::Result<Self> {
+        Self::connect_with_timeout(url, max_size, DEFAULT_TIMEOUT).await
+    }
+
+    /// Opens a pool for `url` whose calls each answer within `timeout` (see the module doc).
+    pub async fn connect_with_timeout(
+        url: &str,
+        max_size: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let timeout = timeout.max(Duration::from_millis(1));
+        let busy_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
         let sqlite_writer = Arc::default();
         let (pool, sqlite_file, checkpointer) = if postgres {
@@ -212,7 +249,7 @@ impl Db {
         } else {
             let path = sqlite_path(url)?;
             let setup: SetupCallback<SqliteConn> =
-                Box::new(|path| Box::pin(setup_sqlite(path.to_owned())));
+                Box::new(move |path| Box::pin(setup_sqlite(path.to_owned(), busy_ms)));
             let pool = build_pool(&path, setup, max_size)?;
             let pool = first_connection(pool, "cannot open the SQLite database").await?;
             let id = file_id(&path).context("cannot read the SQLite database file")?;
@@ -232,6 +269,7 @@ impl Db {
             sqlite_file,
             worker_pools: Arc::default(),
             sqlite_writer,
+            timeout,
             _checkpointer: checkpointer,
         })
     }
@@ -262,7 +300,7 @@ impl Db {
         R: Send + 'static,
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
-        self.with_connection(None, work).await
+        self.call(Unit::Read, self.timeout, work).await
     }
 
     /// Runs `work`, whose writes are single statements (each atomic on its own), as its own
@@ -272,21 +310,7 @@ impl Db {
         R: Send + 'static,
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
-        let turn = self.writer_turn().await;
-        self.with_connection(turn, work).await
-    }
-
-    async fn with_connection<R, F>(&self, turn: Option<OwnedMutexGuard<()>>, work: F) -> Result<R>
-    where
-        R: Send + 'static,
-        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
-    {
-        let (pool, place) = self.route();
-        Self::spawn(place, async move {
-            let _turn = turn;
-            work(&mut Self::checkout(&pool).await?).await
-        })
-        .await
+        self.call(Unit::Write, self.timeout, work).await
     }
 
     /// Runs `work` in one transaction, as its own task (see the module doc). On SQLite the
@@ -297,12 +321,67 @@ impl Db {
         R: Send + 'static,
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
+        self.call(Unit::Transaction, self.timeout, work).await
+    }
+
+    /// Runs `work` as a task of its own within `deadline`, the writer turn and the checkout
+    /// included. On PostgreSQL, past the deadline the caller gets 503 at once, and the
+    /// task, still waiting on the database, is dropped where it waits (its connection
+    /// closed, see [`Guarded`]). A SQLite call cannot be dropped half-way (it runs on a
+    /// blocking thread): work that started is awaited, a write that went through is never
+    /// answered 503, and each of its waits for a lock held elsewhere is bounded by the busy
+    /// timeout, which is the deadline; work that could not start in time does not start.
+    async fn call<R, F>(&self, unit: Unit, deadline: Duration, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
+    {
+        let until = tokio::time::Instant::now() + deadline;
+        let turn = match unit {
+            Unit::Read => None,
+            Unit::Write | Unit::Transaction => tokio::time::timeout_at(until, self.writer_turn())
+                .await
+                .map_err(|_| past_deadline(deadline))?,
+        };
         let (pool, place) = self.route();
-        let turn = self.writer_turn().await;
-        Self::spawn(place, async move {
+        let preemptible = matches!(place, Place::Async(_));
+        let task = Self::spawn(place, async move {
             let _turn = turn;
-            let mut guard = TxGuard(Some(Self::checkout(&pool).await?));
-            let conn = guard.conn();
+            if tokio::time::Instant::now() >= until {
+                return Err(past_deadline(deadline));
+            }
+            let outcome = tokio::time::timeout_at(until, Self::guarded(&pool, unit, work))
+                .await
+                .unwrap_or_else(|_| Err(past_deadline(deadline)));
+            if let Err(Error::ServiceUnavailable { .. }) = outcome {
+                pool.forget_idle();
+            }
+            outcome
+        });
+        let outcome = if preemptible {
+            tokio::time::timeout_at(until, task)
+                .await
+                .unwrap_or_else(|_| Err(past_deadline(deadline)))
+        } else {
+            task.await
+        };
+        match (outcome, &self.sqlite_file) {
+            (Err(Error::Internal(err)), Some(file)) => Err(disk_full(err, &file.path)),
+            (outcome, _) => outcome,
+        }
+    }
+
+    /// Checks a connection out and runs `work` with it (in a transaction for
+    /// [`Unit::Transaction`]). The connection goes back to the pool only when the work
+    /// ended as expected (successfully or with an error of the contract); otherwise, and
+    /// when this future is dropped half-way, it is closed.
+    async fn guarded<R, F>(pool: &DbPool, unit: Unit, work: F) -> Result<R>
+    where
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>>,
+    {
+        let mut guard = Guarded(Some(Self::checkout(pool).await?));
+        let conn = guard.conn();
+        let outcome = if let Unit::Transaction = unit {
             let begin = match conn.0 {
                 ConnInner::Pg(_) => "BEGIN",
                 ConnInner::Sqlite(_) => "BEGIN IMMEDIATE",
@@ -315,10 +394,15 @@ impl Db {
             if outcome.is_err() && conn.batch("ROLLBACK").await.is_err() {
                 return outcome;
             }
-            guard.release();
             outcome
-        })
-        .await
+        } else {
+            work(conn).await
+        };
+        if let Err(Error::Internal(_) | Error::ServiceUnavailable { .. }) = outcome {
+            return outcome;
+        }
+        guard.release();
+        outcome
     }
 
     /// On SQLite, waits for this process's turn to write. It is awaited before the work
@@ -447,7 +531,11 @@ impl Db {
                 )));
             }
         }
-        self.run(|conn| Box::pin(conn.batch("SELECT 1"))).await
+        let deadline = self.timeout.min(READY_DEADLINE);
+        self.call(Unit::Read, deadline, |conn| {
+            Box::pin(conn.batch("SELECT 1"))
+        })
+        .await
     }
 
     /// The figures of the shared pool and every worker pool together.
@@ -538,23 +626,34 @@ impl Conn {
     }
 }
 
-/// Holds a connection during a transaction; if the transaction did not end cleanly (a
-/// panic, or a failed rollback) the connection is closed instead of returned to the pool.
-struct TxGuard(Option<Conn>);
+/// What a unit of database work is: the writer turn it takes on SQLite, and whether it
+/// is wrapped in a transaction.
+#[derive(Debug, Clone, Copy)]
+enum Unit {
+    Read,
+    Write,
+    Transaction,
+}
 
-impl TxGuard {
-    fn conn(&mut self) -> &mut Conn {
+/// Holds a connection while work runs with it; unless released after work that ended
+/// cleanly, the connection is closed instead of returned to the pool: dropped half-way
+/// (a deadline, a panic), a failed rollback, or a failure that may have been the
+/// connection's own.
+pub(crate) struct Guarded(pub(crate) Option<Conn>);
+
+impl Guarded {
+    pub(crate) fn conn(&mut self) -> &mut Conn {
         self.0
             .as_mut()
             .unwrap_or_else(|| unreachable!("the guard holds its connection until released"))
     }
 
-    fn release(&mut self) {
+    pub(crate) fn release(&mut self) {
         drop(self.0.take());
     }
 }
 
-impl Drop for TxGuard {
+impl Drop for Guarded {
     fn drop(&mut self) {
         match self.0.take().map(|conn| conn.0) {
             Some(ConnInner::Pg(object)) => drop(Object::take(object)),
@@ -657,13 +756,15 @@ async fn setup_pg(url: String) -> diesel::ConnectionResult<AsyncPgConnection> {
     Ok(conn)
 }
 
-async fn setup_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
+/// `busy_ms` is the deadline of a call: waiting for a lock held elsewhere (another
+/// process) never outlasts it.
+async fn setup_sqlite(path: String, busy_ms: u64) -> diesel::ConnectionResult<SqliteConn> {
     let mut conn = SqliteConn::establish(&path).await?;
-    conn.batch_execute(
-        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+    conn.batch_execute(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {busy_ms}; \
          PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA cache_size = -512; PRAGMA wal_autocheckpoint = 10000;",
-    )
+         PRAGMA cache_size = -512; PRAGMA wal_autocheckpoint = 10000;"
+    ))
     .await
     .map_err(ConnectionError::CouldntSetupConfiguration)?;
     conn.spawn_blocking(users::register_lower)
@@ -672,9 +773,120 @@ async fn setup_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
     Ok(conn)
 }
 
+/// A failure that says the database is unavailable for now (unreachable, restarting,
+/// locked by another process, or out of disk) is `503 service_unavailable`, logged with
+/// its cause; any other is internal.
 impl From<DieselError> for Error {
     fn from(err: DieselError) -> Self {
-        Error::internal(err)
+        match unavailable(&err) {
+            Some(cause) => {
+                tracing::warn!(error = %err, cause, "the database is unavailable");
+                Error::ServiceUnavailable {
+                    retry_after_secs: 1,
+                }
+            }
+            None => Error::internal(err),
+        }
+    }
+}
+
+/// Why `err` means the database is unavailable for now, if it does. PostgreSQL's reasons
+/// are its messages for SQLSTATE 57P01–57P03 and 55P03 (diesel keeps the message, not the
+/// code); SQLite's are SQLITE_FULL and SQLITE_BUSY.
+fn unavailable(err: &DieselError) -> Option<&'static str> {
+    let DieselError::DatabaseError(kind, info) = err else {
+        return None;
+    };
+    if let DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection = kind {
+        return Some("the connection to the database failed");
+    }
+    let message = info.message();
+    let causes = [
+        (
+            "database or disk is full",
+            "the disk holding the database is full",
+        ),
+        (
+            "database is locked",
+            "the database is locked by another connection",
+        ),
+        (
+            "database table is locked",
+            "the database is locked by another connection",
+        ),
+        (
+            "terminating connection due to",
+            "the database server is shutting down",
+        ),
+        (
+            "the database system is",
+            "the database server is starting or stopping",
+        ),
+        (
+            "canceling statement due to lock timeout",
+            "a lock was held too long",
+        ),
+    ];
+    causes
+        .into_iter()
+        .find(|(start, _)| message.starts_with(start))
+        .map(|(_, cause)| cause)
+}
+
+fn past_deadline(deadline: Duration) -> Error {
+    tracing::warn!(
+        deadline_ms = deadline.as_millis(),
+        "the database did not answer within the deadline"
+    );
+    Error::ServiceUnavailable {
+        retry_after_secs: 1,
+    }
+}
+
+/// SQLite reports some writes that failed for want of space (growing the WAL index, say) as
+/// `SQLITE_IOERR` ("disk I/O error") rather than `SQLITE_FULL`: with no space left on the
+/// database's file system, such an error is the full disk, and temporary.
+fn disk_full(err: anyhow::Error, path: &str) -> Error {
+    let io_error = err.downcast_ref::<DieselError>().is_some_and(
+        |e| matches!(e, DieselError::DatabaseError(_, info) if info.message() == "disk I/O error"),
+    );
+    if io_error && no_space_left(path) {
+        tracing::warn!(error = %err, cause = "the disk holding the database is full", "the database is unavailable");
+        return Error::ServiceUnavailable {
+            retry_after_secs: 1,
+        };
+    }
+    Error::Internal(err)
+}
+
+/// Whether the file system holding `path` has no space left for an unprivileged writer.
+fn no_space_left(path: &str) -> bool {
+    #[cfg(unix)]
+    {
+        let dir = std::path::Path::new(path)
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let Ok(dir) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+            return false;
+        };
+        let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+        #[expect(
+            unsafe_code,
+            reason = "statvfs only writes the struct it is given; std has no wrapper"
+        )]
+        // SAFETY: `dir` is a NUL-terminated path and `stats` is valid for writes.
+        let done = unsafe { libc::statvfs(dir.as_ptr(), stats.as_mut_ptr()) } == 0;
+        #[expect(unsafe_code, reason = "initialised by the successful statvfs above")]
+        // SAFETY: statvfs returned 0, so it filled `stats`.
+        let stats = done.then(|| unsafe { stats.assume_init() });
+        // Less than a page or two of SQLite's is as good as none.
+        stats.is_some_and(|s| s.f_bavail.saturating_mul(s.f_frsize) < 64 * 1024)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
     }
 }
 

@@ -10,6 +10,7 @@ pub mod meta;
 pub mod problem;
 pub mod sessions;
 pub mod tasks;
+pub mod transport;
 pub mod users;
 
 use std::time::Instant;
@@ -79,6 +80,7 @@ impl RouteTable {
             .map(|(path, item)| {
                 let methods = [
                     ("GET", item.get.is_some()),
+                    ("HEAD", item.get.is_some()),
                     ("POST", item.post.is_some()),
                     ("PUT", item.put.is_some()),
                     ("PATCH", item.patch.is_some()),

@@ -3,19 +3,19 @@
 
 use std::sync::Arc;
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use crate::service::{Context, retention};
 
-/// Starts the loop on the current runtime.
-pub fn spawn(ctx: Arc<Context>) -> JoinHandle<()> {
+/// Starts the loop on the current runtime; its first turn is now.
+pub fn spawn(ctx: Arc<Context>, mut stopping: watch::Receiver<bool>) -> JoinHandle<()> {
     let holder = uuid::Uuid::new_v4().to_string();
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(ctx.settings.retention_interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
+        while super::next_turn(&mut ticks, &mut stopping).await {
             match retention::run_if_due(&ctx, &holder).await {
                 Ok(Some(removed)) => tracing::info!(
                     sessions = removed.sessions,

@@ -1,0 +1,204 @@
+//! Graceful shutdown (contract: "Operations"): on SIGTERM or SIGINT the real binary stops
+//! accepting, finishes the requests in flight, closes idle and stalled connections at once
+//! instead of waiting out `DOORMAN_SHUTDOWN_GRACE`, and exits 0.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::{PASSWORD, TestDb};
+
+/// A hang detector for the exit, far below the grace: an exit that waited for the stalled
+/// connection would take the whole grace.
+const EXIT_DETECTOR: Duration = Duration::from_secs(20);
+const GRACE: &str = "60s";
+
+struct Running {
+    child: Child,
+    port: u16,
+}
+
+/// Starts `doorman serve` on a free port and waits until it listens.
+async fn start(db: &TestDb) -> Running {
+    let url = db.url();
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_doorman"))
+            .env("DATABASE_URL", url)
+            .env("DOORMAN_BIND", "127.0.0.1:0")
+            .env("DOORMAN_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .env("DOORMAN_ARGON2_MEMORY_KIB", "1024")
+            .env("DOORMAN_ARGON2_ITERATIONS", "1")
+            .env("DOORMAN_RATE_LIMIT_PER_SECOND", "0")
+            .env("DOORMAN_HTTP_WORKERS", "1")
+            .env("DOORMAN_SHUTDOWN_GRACE", GRACE)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+        let mut lines = BufReader::new(stderr).lines();
+        let port = loop {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("doorman exited before listening"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if event["message"] == "doorman is listening" {
+                break event["port"]
+                    .as_u64()
+                    .and_then(|p| u16::try_from(p).ok())
+                    .unwrap_or_else(|| panic!("no port in {line}"));
+            }
+        };
+        // Keep draining the log, so that doorman never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Running { child, port }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn send_signal(child: &Child, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).unwrap_or_else(|e| panic!("{e}"));
+    #[expect(unsafe_code, reason = "kill(2) has no memory-safety preconditions")]
+    // SAFETY: kill only sends a signal to the child this test started.
+    let sent = unsafe { libc::kill(pid, signal) };
+    assert_eq!(sent, 0, "kill failed");
+}
+
+/// Waits for the child to exit (a hang detector, not a timing assertion).
+async fn exit_status(mut child: Child) -> std::process::ExitStatus {
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
+                return status;
+            }
+            if started.elapsed() > EXIT_DETECTOR {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "doorman did not exit after the signal: an idle or stalled connection held it"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn connect(port: u16) -> TcpStream {
+    TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"))
+}
+
+async fn send(stream: &mut TcpStream, bytes: &[u8]) {
+    stream
+        .write_all(bytes)
+        .await
+        .unwrap_or_else(|e| panic!("write: {e}"));
+}
+
+/// Everything the server sends until it closes the connection.
+async fn read_until_closed(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    tokio::time::timeout(EXIT_DETECTOR, stream.read_to_end(&mut answer))
+        .await
+        .unwrap_or_else(|_| panic!("the server kept the connection open"))
+        .unwrap_or_else(|e| panic!("read: {e}"));
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn registration(email: &str) -> (String, Vec<u8>) {
+    let body = serde_json::json!({ "email": email, "password": PASSWORD }).to_string();
+    let head = format!(
+        "POST /api/v1/users HTTP/1.1\r\nHost: doorman\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    (head, body.into_bytes())
+}
+
+/// A request in flight, an idle keep-alive connection, a half-sent request head and a
+/// stalled body are open when `signal` arrives: the request finishes (201), the others are
+/// closed, and doorman exits 0 without waiting out its grace.
+async fn stops_gracefully_on(signal: libc::c_int) {
+    let db = TestDb::create().await;
+    let running = start(&db).await;
+    let port = running.port;
+
+    let mut idle = connect(port).await;
+    send(
+        &mut idle,
+        b"GET /health/live HTTP/1.1\r\nHost: doorman\r\n\r\n",
+    )
+    .await;
+    let mut first = [0u8; 12];
+    idle.read_exact(&mut first)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(&first, b"HTTP/1.1 200");
+
+    // A client that stopped in the middle of its request head.
+    let mut half_head = connect(port).await;
+    send(&mut half_head, b"GET /health/live HTTP/1.1\r\nHost: doo").await;
+
+    let (stalled_head, stalled_body) = registration("stalled@example.com");
+    let mut stalled = connect(port).await;
+    send(&mut stalled, stalled_head.as_bytes()).await;
+    send(&mut stalled, &stalled_body[..5]).await;
+
+    let (head, body) = registration("inflight@example.com");
+    let mut in_flight = connect(port).await;
+    send(&mut in_flight, head.as_bytes()).await;
+    send(&mut in_flight, &body[..5]).await;
+    // Let doorman read the heads before the signal.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    send_signal(&running.child, signal);
+    let signalled = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    send(&mut in_flight, &body[5..]).await;
+
+    let finished = read_until_closed(&mut in_flight).await;
+    assert!(
+        finished.starts_with("HTTP/1.1 201"),
+        "the request in flight did not finish: {finished}"
+    );
+    let cut = read_until_closed(&mut stalled).await;
+    assert!(
+        cut.is_empty() || cut.starts_with("HTTP/1.1 503") || cut.starts_with("HTTP/1.1 408"),
+        "the stalled body got: {cut}"
+    );
+    read_until_closed(&mut idle).await;
+    read_until_closed(&mut half_head).await;
+
+    let status = exit_status(running.child).await;
+    eprintln!("doorman exited {:?} after the signal", signalled.elapsed());
+    assert!(status.success(), "doorman exited with {status}");
+    if let TestDb::Sqlite { path } = &db {
+        let wal = std::fs::metadata(format!("{}-wal", path.display()));
+        assert!(
+            wal.map_or(true, |meta| meta.len() == 0),
+            "the SQLite WAL was left unchecked-pointed"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_the_request_in_flight_closes_idle_and_stalled_connections_and_exits_0() {
+    stops_gracefully_on(libc::SIGTERM).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_stops_as_gracefully_as_sigterm() {
+    stops_gracefully_on(libc::SIGINT).await;
+}

@@ -10,6 +10,8 @@ mod audit;
 mod auth;
 mod bootstrap;
 mod concurrency;
+mod console_http;
+mod console_visitor;
 mod conventions;
 mod keys;
 mod last_admin;

@@ -571,7 +571,7 @@ async fn tasks_work_as_plain_form_posts_each_answered_by_a_redirect() {
     assert!(
         empty_title
             .body
-            .contains("aria-describedby=\"f-title-error\"")
+            .contains("aria-describedby=\"f-edit-title-error\"")
     );
 
     let deleted = visitor

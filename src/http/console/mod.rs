@@ -112,8 +112,10 @@ async fn page_frame(
             .map(|id| id.0.clone())
             .unwrap_or_default();
         let signed_in = res.request().cookie(&session_cookie_name(&res)).is_some();
+        let mut chrome = Chrome::anonymous(page.heading);
+        chrome.bare = signed_in;
         let html = ErrorTemplate {
-            chrome: Chrome::anonymous(page.heading),
+            chrome,
             status: page.status.as_u16(),
             message: page.message,
             request_id,
@@ -171,6 +173,8 @@ pub struct Chrome {
     pub csrf: String,
     pub notice: Option<&'static str>,
     pub section: &'static str,
+    /// No navigation (an error page for someone signed in: no CSRF token to sign out with).
+    pub bare: bool,
 }
 
 impl Chrome {
@@ -182,6 +186,7 @@ impl Chrome {
             csrf: String::new(),
             notice: None,
             section: "",
+            bare: false,
         }
     }
 
@@ -196,6 +201,7 @@ impl Chrome {
             csrf: who.csrf.clone(),
             notice: None,
             section,
+            bare: false,
         }
     }
 

@@ -13,6 +13,7 @@ mod browser;
 mod concurrency;
 mod console_browser;
 mod console_http;
+mod console_logs;
 mod console_visitor;
 mod conventions;
 mod keys;

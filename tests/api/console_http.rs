@@ -116,6 +116,9 @@ async fn signing_out_on_the_page_revokes_the_session_and_clears_the_cookie() {
     visitor.sign_in("ada@example.com", PASSWORD).await;
     let token = visitor.cookie(SESSION_COOKIE).unwrap_or_default();
     let csrf = visitor.csrf("/dashboard").await;
+    let by_get = visitor.get("/logout").await;
+    assert_eq!(by_get.status, StatusCode::NOT_FOUND, "POST only");
+    assert_eq!(visitor.get("/dashboard").await.status, StatusCode::OK);
 
     let out = visitor.post("/logout", &[("csrf", csrf.as_str())]).await;
 

@@ -151,6 +151,10 @@ async fn a_person_signs_in_by_email_username_and_phone_number_in_chromium() {
             sign_out(&b).await;
         }
 
+        b.goto("/no-such-page").await;
+        b.heading("Page not found").await;
+        b.screenshots("not-found").await;
+
         b.goto("/profile").await;
         b.heading("Sign in").await;
         assert_eq!(b.path().await, "/login?next=%2Fprofile");

@@ -66,18 +66,42 @@ fn view(query_string: &str) -> View {
     }
 }
 
-#[expect(clippy::too_many_arguments, reason = "one page, its parts")]
-async fn render(
-    ctx: &Context,
-    who: &SignedIn,
-    view: View,
-    note: Option<&'static str>,
+/// The page's two forms as they come back: the task being edited (if any) and the new
+/// task, each with what was typed and what was wrong with it.
+struct Forms {
     editing: Option<String>,
     edit_form: Form,
     edit_errors: FormErrors,
     add_form: Form,
     add_errors: FormErrors,
+}
+
+impl Forms {
+    fn fresh(editing: Option<String>) -> Self {
+        Self {
+            editing,
+            edit_form: Form::empty(),
+            edit_errors: FormErrors::none(),
+            add_form: Form::empty(),
+            add_errors: FormErrors::none(),
+        }
+    }
+}
+
+async fn render(
+    ctx: &Context,
+    who: &SignedIn,
+    view: View,
+    note: Option<&'static str>,
+    forms: Forms,
 ) -> Outcome {
+    let Forms {
+        editing,
+        edit_form,
+        edit_errors,
+        add_form,
+        add_errors,
+    } = forms;
     let done = match view.show {
         "open" => Some(false),
         "done" => Some(true),
@@ -130,11 +154,7 @@ pub async fn get_dashboard(req: HttpRequest, ctx: web::Data<Context>) -> Outcome
         &who,
         view(req.query_string()),
         notice(&q),
-        editing,
-        Form::empty(),
-        FormErrors::none(),
-        Form::empty(),
-        FormErrors::none(),
+        Forms::fresh(editing),
     )
     .await
 }
@@ -180,11 +200,12 @@ pub async fn post_task(req: HttpRequest, ctx: web::Data<Context>, body: web::Byt
         show: "all",
         page: 1,
     };
-    let empty = (None, Form::empty(), FormErrors::none());
-    render(
-        &ctx, &who, view, None, empty.0, empty.1, empty.2, form, errors,
-    )
-    .await
+    let forms = Forms {
+        add_form: form,
+        add_errors: errors,
+        ..Forms::fresh(None)
+    };
+    render(&ctx, &who, view, None, forms).await
 }
 
 pub async fn post_task_change(
@@ -222,18 +243,12 @@ pub async fn post_task_change(
             let back = form.get("back");
             let view = view(back.split_once('?').map_or("", |(_, q)| q));
             let editing = Some(id.0.to_string());
-            render(
-                &ctx,
-                &who,
-                view,
-                None,
-                editing,
-                form,
-                errors,
-                Form::empty(),
-                FormErrors::none(),
-            )
-            .await
+            let forms = Forms {
+                edit_form: form,
+                edit_errors: errors,
+                ..Forms::fresh(editing)
+            };
+            render(&ctx, &who, view, None, forms).await
         }
         _ => Err(Error::MalformedRequest("unknown action".into()).into()),
     }

@@ -617,3 +617,39 @@ async fn the_last_admin_cannot_demote_itself_on_the_page_and_is_told_why() {
     let me = staff.app.get("/api/v1/users/me", &staff.admin.access).await;
     assert_eq!(me.body["role"], json!("admin"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn console_sign_ins_and_pages_are_counted_in_the_metrics() {
+    let app = TestApp::spawn().await;
+    registered(&app, "ada@example.com").await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_in("ada@example.com", PASSWORD).await;
+    Visitor::new(&app)
+        .sign_in("ada@example.com", "wrong password!")
+        .await;
+    visitor.get("/dashboard").await;
+
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+
+    assert!(
+        metrics.contains("doorman_logins_total{outcome=\"succeeded\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("doorman_logins_total{outcome=\"failed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("http_requests_total{method=\"GET\",route=\"/dashboard\",status=\"200\"} 1"),
+        "{metrics}"
+    );
+}

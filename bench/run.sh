@@ -4,6 +4,8 @@
 # Builds release, seeds 10,000 users, and drives doorman with wrk on this machine (load
 # generator included). For each database it prints requests/s, p50 and p99 of
 #   (a) GET /api/v1/users/me   (b) login   (c) register   (d) refresh (never-used tokens)
+#   (f) GET /dashboard, the console's task page, with a cookie session and 50 tasks (right
+#       after (a), judged against it), and the console's first visit's transfer size
 #   (e) (a) while a login flood runs at full tilt: closed loop (wrk, as fast as it goes),
 #       and open loop (examples/loadgen.rs: a fixed rate, a tenth and a fifth of what (a)
 #       reached, alone and during the flood, each request timed from when it was due; three
@@ -145,6 +147,32 @@ start_flood() { # report file
   wrk -t1 -c"$HASH_CONNS" -d"$((DURATION + 2))s" --latency -s bench/wrk/login.lua "$BASE" >"$1" 2>&1 &
   FLOOD=$!
   sleep 1
+}
+
+# (f)'s user: user1 with 50 tasks, signed in through the console's login form; prints the
+# session cookie's "name=value".
+console_session() {
+  local jar="$OUT/console-cookies" csrf token i
+  rm -f "$jar"
+  token=$(curl -sf "$BASE/api/v1/auth/login" -H 'content-type: application/json' \
+    -d "{\"email\": \"user1@bench.local\", \"password\": \"$PASSWORD\"}" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+  for i in $(seq 1 50); do
+    curl -sf -o /dev/null "$BASE/api/v1/tasks" -H "authorization: Bearer $token" \
+      -H 'content-type: application/json' -d "{\"title\": \"Task $i of the benchmark\"}"
+  done
+  csrf=$(curl -sf -c "$jar" "$BASE/login" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -n 1)
+  curl -sf -o /dev/null -b "$jar" -c "$jar" "$BASE/login" -H "origin: $BASE" \
+    --data-urlencode "csrf=$csrf" --data-urlencode "identifier=user1@bench.local" \
+    --data-urlencode "password=$PASSWORD"
+  awk '$6 ~ /doorman_session$/ {print $6 "=" $7}' "$jar"
+}
+# The compressed bytes of a first visit to the console: the login page and its stylesheet.
+first_visit_bytes() {
+  local page css
+  page=$(curl -s --compressed -o "$OUT/login.html" -w '%{size_download}' "$BASE/login")
+  css=$(curl -s --compressed -o /dev/null -w '%{size_download}' "$BASE$(grep -o '/assets/app\.[0-9a-f]*\.css' "$OUT/login.html")")
+  echo $((page + css))
 }
 
 row() { printf '| %-44s | %9s | %9s | %9s | %6s | %9s |\n' "$@"; }
@@ -300,6 +328,8 @@ bench_db() { # label database_url
   DB_LABEL=$label DB_URL=$url
   settle
   export BENCH_TOKENS="$OUT/access-tokens" BENCH_USERS="$USERS" BENCH_PASSWORD="$PASSWORD" BENCH_REFRESH_DIR="$OUT/refresh"
+  BENCH_COOKIE=$(console_session)
+  export BENCH_COOKIE
 
   {
     echo "### $label"
@@ -310,8 +340,8 @@ bench_db() { # label database_url
 
   : >"$OUT/verdicts-$label.md"
   : >"$OUT/$label-rss"
-  local name script conns rps p50 p99 err me_rps=0 refresh_rps=0 before after hashing share
-  for spec in "a_me:me.lua:$CONNS" "b_login:login.lua:$HASH_CONNS" "c_register:register.lua:$HASH_CONNS" "d_refresh:refresh.lua:$CONNS"; do
+  local bytes name script conns rps p50 p99 err me_rps=0 refresh_rps=0 before after hashing share
+  for spec in "a_me:me.lua:$CONNS" "f_dashboard:dashboard.lua:$CONNS" "b_login:login.lua:$HASH_CONNS" "c_register:register.lua:$HASH_CONNS" "d_refresh:refresh.lua:$CONNS"; do
     IFS=: read -r name script conns <<<"$spec"
     hashing=$([ "$script" = login.lua ] || [ "$script" = register.lua ] && echo 1 || echo 0)
     [ "$hashing" = 0 ] || before=$(ceiling)
@@ -319,6 +349,12 @@ bench_db() { # label database_url
     read -r rps p50 p99 err <<<"$(run_wrk "$label-$name" "$script" "$conns")"
     record "$label" "$name (c=$conns)" "$rps" "$p50" "$p99" "$err" "$(peak_rss "$label")"
     [ "$name" = a_me ] && me_rps=$rps
+    if [ "$name" = f_dashboard ]; then
+      share=$(percent "$rps" "$me_rps")
+      verdict "$label" "$(judge "$share" "x >= 30"): (f) GET /dashboard $rps/s = $share % of (a)'s $me_rps/s (target ≥ 30 %), p99 $p99"
+      bytes=$(first_visit_bytes)
+      verdict "$label" "$(judge "$bytes" "x <= 102400"): the console's first visit (login page + CSS, compressed) is $bytes bytes (target ≤ 100 KiB)"
+    fi
     [ "$name" = d_refresh ] && refresh_rps=$rps
     if [ "$label" = postgres ] && [ -n "$PGBENCH" ]; then
       case $name in

@@ -89,6 +89,7 @@ impl Application {
                 })
                 .into_app()
                 .service(web::redirect("/docs", "/docs/"))
+                .configure(crate::http::console::routes)
                 .default_service(web::to(fallback))
                 .wrap(Condition::new(
                     !cors_origins.is_empty(),

@@ -140,8 +140,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::PortableUuid;
+
+    console_sessions (token_hash) {
+        token_hash -> Text,
+        session_id -> PortableUuid,
+    }
+}
+
 diesel::joinable!(tasks -> users (user_id));
 diesel::joinable!(password_reset_tokens -> users (user_id));
+diesel::joinable!(console_sessions -> sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     credentials,
@@ -150,5 +161,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     tasks,
     password_reset_tokens,
-    login_throttles
+    login_throttles,
+    console_sessions
 );

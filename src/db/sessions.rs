@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::audit::{self, AuditRow};
 use super::login_throttles;
 use super::prepared::by_text;
-use super::schema::{sessions, users};
+use super::schema::{console_sessions, sessions, users};
 use super::types::{Id, Ts};
 use super::users::UserRow;
 use super::{Conn, ConnInner, execute_together, run};
@@ -293,6 +293,30 @@ pub async fn revoke_all(
     .execute(c)
     .await)?;
     Ok(changed)
+}
+
+/// Ties a console cookie (kept only as `token_hash`) to the session it signed in.
+pub async fn attach_cookie(conn: &mut Conn, session: SessionId, token_hash: &str) -> Result<()> {
+    run!(conn, |c| diesel::insert_into(console_sessions::table)
+        .values((
+            console_sessions::token_hash.eq(token_hash),
+            console_sessions::session_id.eq(Id(session.0)),
+        ))
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+/// The session a console cookie (by its hash) belongs to, with its user, in one query.
+pub async fn find_by_cookie(conn: &mut Conn, token_hash: &str) -> Result<Option<(Session, User)>> {
+    let row: Option<(SessionRow, UserRow)> = run!(conn, |c| console_sessions::table
+        .inner_join(sessions::table.inner_join(users::table))
+        .filter(console_sessions::token_hash.eq(token_hash))
+        .select((SessionRow::as_select(), UserRow::as_select()))
+        .get_result(c)
+        .await
+        .optional())?;
+    row.map(with_user).transpose()
 }
 
 pub async fn delete_all(conn: &mut Conn, user: UserId) -> Result<()> {

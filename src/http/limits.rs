@@ -40,7 +40,7 @@ impl IpRateLimit {
     }
 
     /// `Err(seconds to wait)` when `ip` is over its limit.
-    fn check(&self, ip: IpAddr) -> Result<(), u64> {
+    pub(crate) fn check(&self, ip: IpAddr) -> Result<(), u64> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };

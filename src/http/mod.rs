@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod console;
 pub mod dto;
 pub mod extract;
 pub mod limits;
@@ -19,7 +20,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use tracing::Instrument;
 use utoipa::openapi::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -131,6 +132,8 @@ pub async fn request_context(
     let method = req.method().clone();
     let context = req.app_data::<web::Data<Context>>().cloned();
     let started = Instant::now();
+    req.extensions_mut()
+        .insert(console::RequestId(request_id.clone()));
     let span = tracing::info_span!("request", request_id = %request_id);
     let mut response = next.call(req).instrument(span.clone()).await?;
     let route = response

@@ -19,7 +19,8 @@ use crate::metrics::LoginOutcome;
 pub struct Principal {
     pub user: User,
     pub session_id: SessionId,
-    pub claims: std::sync::Arc<AccessClaims>,
+    /// The access token's claims; `None` for a web console cookie session.
+    pub claims: Option<std::sync::Arc<AccessClaims>>,
 }
 
 /// Verifies a bearer access token and checks, in one query, that its session is live and
@@ -43,7 +44,26 @@ pub async fn authenticate(ctx: &Context, token: &str) -> Result<Principal> {
     Ok(Principal {
         user,
         session_id: session.id,
-        claims,
+        claims: Some(claims),
+    })
+}
+
+/// The web console's twin of [`authenticate`]: the session a cookie token opened, live and
+/// with an active user.
+pub async fn authenticate_cookie(ctx: &Context, token: &str) -> Result<Principal> {
+    let hash = crate::crypto::sha256_hex(token);
+    let (session, user) = ctx
+        .db
+        .run(move |c| Box::pin(async move { db::sessions::find_by_cookie(c, &hash).await }))
+        .await?
+        .ok_or(Error::SessionRevoked)?;
+    if !session.is_live(Utc::now()) || !user.is_active {
+        return Err(Error::SessionRevoked);
+    }
+    Ok(Principal {
+        user,
+        session_id: session.id,
+        claims: None,
     })
 }
 
@@ -62,6 +82,34 @@ pub async fn login(
     password: &str,
     client: &ClientInfo,
 ) -> Result<TokenPair> {
+    let (user, session, now) = sign_in(ctx, name, password, client, None).await?;
+    issue(ctx, &user, &session, now)
+}
+
+/// [`login`] for the web console: the same checks, lock, session and audit event, but the
+/// session is held by a random cookie token (returned; only its hash is kept) instead of a
+/// token pair.
+pub async fn login_with_cookie(
+    ctx: &Context,
+    name: LoginName,
+    password: &str,
+    client: &ClientInfo,
+) -> Result<(User, String)> {
+    let token = super::password_reset::new_token()?;
+    let hash = crate::crypto::sha256_hex(&token);
+    let (user, _, _) = sign_in(ctx, name, password, client, Some(hash)).await?;
+    Ok((user, token))
+}
+
+/// Checks the password under the lock rules and opens a session (held by a console cookie
+/// when `cookie_hash` is given).
+async fn sign_in(
+    ctx: &Context,
+    name: LoginName,
+    password: &str,
+    client: &ClientInfo,
+    cookie_hash: Option<String>,
+) -> Result<(User, Session, DateTime<Utc>)> {
     let password = PasswordAttempt::new(password);
     let password = password.expose();
     let looked_up = name.clone();
@@ -115,11 +163,17 @@ pub async fn login(
     );
     ctx.db
         .transaction(move |tx| {
-            Box::pin(async move { db::sessions::open_on_login(tx, &stored, &key, &audited).await })
+            Box::pin(async move {
+                db::sessions::open_on_login(tx, &stored, &key, &audited).await?;
+                match cookie_hash {
+                    Some(hash) => db::sessions::attach_cookie(tx, stored.id, &hash).await,
+                    None => Ok(()),
+                }
+            })
         })
         .await?;
     ctx.metrics.login(LoginOutcome::Succeeded);
-    issue(ctx, &user, &session, now)
+    Ok((user, session, now))
 }
 
 /// Consecutive failures before an account is locked, and the longest lock.

@@ -13,7 +13,7 @@ use crate::domain::{AuditEvent, AuditKind, ClientInfo, Email, LoginName};
 use crate::error::{Error, Result};
 use crate::mail::Mail;
 
-fn new_token() -> Result<String> {
+pub(crate) fn new_token() -> Result<String> {
     let mut bytes = [0u8; 32];
     SystemRandom::new()
         .fill(&mut bytes)
@@ -131,4 +131,15 @@ pub async fn reset(
             })
         })
         .await
+}
+
+/// Whether a reset token can still be used (the reset page asks before it shows its form).
+pub async fn is_usable(ctx: &Context, token: &str) -> Result<bool> {
+    let hash = sha256_hex(token);
+    let now = db::types::now();
+    let row = ctx
+        .db
+        .run(move |c| Box::pin(async move { db::password_resets::find_for_update(c, &hash).await }))
+        .await?;
+    Ok(row.is_some_and(|row| row.is_usable(now)))
 }

@@ -53,3 +53,20 @@ pub async fn revoke_all(ctx: &Context, actor: &Principal, client: &ClientInfo) -
         })
         .await
 }
+
+/// Revokes every session of the caller but the one in use ("sign out everywhere else").
+pub async fn revoke_others(ctx: &Context, actor: &Principal, client: &ClientInfo) -> Result<()> {
+    let (user, keep) = (actor.user.id, actor.session_id);
+    let event = AuditEvent::new(AuditKind::SessionsRevoked, db::types::now(), client)
+        .actor(user)
+        .subject(user);
+    ctx.db
+        .transaction(move |tx| {
+            Box::pin(async move {
+                let count = db::sessions::revoke_all(tx, user, Some(keep), event.at).await?;
+                let detail = serde_json::json!({ "count": count, "kept_session_id": keep });
+                db::audit::insert(tx, &event.detail(detail)).await
+            })
+        })
+        .await
+}

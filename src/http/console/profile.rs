@@ -1,0 +1,215 @@
+//! `/profile`: the signed-in person's details, password, sessions and account.
+
+use actix_web::{HttpRequest, web};
+use askama::Template;
+
+use super::{
+    Chrome, Failure, Form, FormErrors, Outcome, SESSION, SignedIn, expired_cookie, form_status,
+    html, notice, query, require, see_other, signed_in_form, when,
+};
+use crate::domain::SessionId;
+use crate::error::Error;
+use crate::http::extract::client_info;
+use crate::http::users::UpdateMeRequest;
+use crate::service::{Context, sessions, users};
+
+pub struct SessionView {
+    pub id: String,
+    pub current: bool,
+    pub user_agent: String,
+    pub ip: String,
+    pub started: String,
+    pub last_used: String,
+    pub expires: String,
+}
+
+pub fn session_views(
+    found: Vec<crate::domain::Session>,
+    current: Option<SessionId>,
+) -> Vec<SessionView> {
+    found
+        .into_iter()
+        .map(|s| SessionView {
+            id: s.id.0.to_string(),
+            current: Some(s.id) == current,
+            user_agent: s.user_agent.unwrap_or_else(|| "Unknown".into()),
+            ip: s.ip.unwrap_or_else(|| "Unknown".into()),
+            started: when(&s.created_at),
+            last_used: s
+                .last_refreshed_at
+                .as_ref()
+                .map_or_else(|| "–".into(), when),
+            expires: when(&s.expires_at),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "console/profile.html")]
+struct ProfilePage {
+    chrome: Chrome,
+    email: String,
+    role: &'static str,
+    profile: Form,
+    profile_errors: FormErrors,
+    password_errors: FormErrors,
+    sessions: Vec<SessionView>,
+    delete_errors: FormErrors,
+}
+
+#[derive(Default)]
+struct Errors {
+    profile: Option<(Form, FormErrors)>,
+    password: FormErrors,
+    delete: FormErrors,
+}
+
+async fn render(
+    ctx: &Context,
+    who: &SignedIn,
+    note: Option<&'static str>,
+    errors: Errors,
+) -> Outcome {
+    let user = &who.principal.user;
+    let found = sessions::list(ctx, &who.principal).await?;
+    let (profile, profile_errors) = errors.profile.unwrap_or_else(|| {
+        let mut form = Form::empty();
+        form.set("username", user.username.clone());
+        form.set("first_name", user.first_name.clone());
+        form.set("last_name", user.last_name.clone());
+        form.set("phone_number", user.phone_number.clone());
+        form.set("date_of_birth", user.date_of_birth.map(|d| d.to_string()));
+        (form, FormErrors::none())
+    });
+    let status = form_status(&profile_errors)
+        .max(form_status(&errors.password))
+        .max(form_status(&errors.delete));
+    html(
+        status,
+        &ProfilePage {
+            chrome: Chrome::signed_in("Profile", who, "profile").with_notice(note),
+            email: user.email.clone(),
+            role: user.role.as_str(),
+            profile,
+            profile_errors,
+            password_errors: errors.password,
+            sessions: session_views(found, Some(who.principal.session_id)),
+            delete_errors: errors.delete,
+        },
+    )
+}
+
+pub async fn get_profile(req: HttpRequest, ctx: web::Data<Context>) -> Outcome {
+    let who = require(&req, &ctx).await?;
+    render(&ctx, &who, notice(&query(&req)), Errors::default()).await
+}
+
+pub async fn post_profile(req: HttpRequest, ctx: web::Data<Context>, body: web::Bytes) -> Outcome {
+    let (who, form) = signed_in_form(&req, &ctx, &body).await?;
+    let field = |name: &str| Some(form.opt(name));
+    let request = UpdateMeRequest {
+        username: field("username"),
+        first_name: field("first_name"),
+        last_name: field("last_name"),
+        phone_number: field("phone_number"),
+        date_of_birth: field("date_of_birth"),
+    };
+    let updated = match request.parse() {
+        Ok(changes) => users::update_me(&ctx, &who.principal, changes, &client_info(&req)).await,
+        Err(err) => Err(err),
+    };
+    let errors = match updated {
+        Ok(_) => return Ok(see_other("/profile?notice=profile_saved")),
+        Err(err) => FormErrors::from_error(err)?,
+    };
+    let errors = Errors {
+        profile: Some((form, errors)),
+        ..Errors::default()
+    };
+    render(&ctx, &who, None, errors).await
+}
+
+pub async fn post_password(req: HttpRequest, ctx: web::Data<Context>, body: web::Bytes) -> Outcome {
+    let (who, form) = signed_in_form(&req, &ctx, &body).await?;
+    let errors = if form.get("new_password") != form.get("confirm_new_password") {
+        FormErrors::none().field("confirm_new_password", "Must equal the new password.")
+    } else {
+        let changed = users::change_password(
+            &ctx,
+            &who.principal,
+            form.get("current_password"),
+            form.get("new_password"),
+            &client_info(&req),
+        )
+        .await;
+        match changed {
+            Ok(()) => return Ok(see_other("/profile?notice=password_changed")),
+            Err(Error::InvalidCredentials) => {
+                FormErrors::none().field("current_password", "The current password is not correct.")
+            }
+            Err(err) => FormErrors::from_error(err)?,
+        }
+    };
+    let errors = Errors {
+        password: errors,
+        ..Errors::default()
+    };
+    render(&ctx, &who, None, errors).await
+}
+
+pub async fn post_sessions(req: HttpRequest, ctx: web::Data<Context>, body: web::Bytes) -> Outcome {
+    let (who, form) = signed_in_form(&req, &ctx, &body).await?;
+    let client = client_info(&req);
+    if form.get("action") == "others" {
+        sessions::revoke_others(&ctx, &who.principal, &client).await?;
+        return Ok(see_other("/profile?notice=others_revoked"));
+    }
+    let id = uuid::Uuid::parse_str(form.get("session"))
+        .map(SessionId)
+        .map_err(|_| Error::NotFound)?;
+    match sessions::revoke(&ctx, &who.principal, id, &client).await {
+        Ok(()) | Err(Error::NotFound) => {}
+        Err(err) => return Err(err.into()),
+    }
+    if id == who.principal.session_id {
+        let mut response = see_other("/login?notice=signed_out");
+        response
+            .add_cookie(&expired_cookie(&ctx, SESSION))
+            .map_err(|e| Error::internal(anyhow::anyhow!("cookie: {e}")))?;
+        return Ok(response);
+    }
+    Ok(see_other("/profile?notice=session_revoked"))
+}
+
+pub async fn post_delete(req: HttpRequest, ctx: web::Data<Context>, body: web::Bytes) -> Outcome {
+    let (who, form) = signed_in_form(&req, &ctx, &body).await?;
+    let deleted = users::delete_me(
+        &ctx,
+        &who.principal,
+        form.get("delete_password"),
+        &client_info(&req),
+    )
+    .await;
+    let errors = match deleted {
+        Ok(()) => {
+            let mut response = see_other("/login?notice=account_deleted");
+            response
+                .add_cookie(&expired_cookie(&ctx, SESSION))
+                .map_err(|e| Error::internal(anyhow::anyhow!("cookie: {e}")))?;
+            return Ok(response);
+        }
+        Err(Error::InvalidCredentials) => {
+            FormErrors::none().field("delete_password", "The password is not correct.")
+        }
+        Err(err) => match FormErrors::from_error(err) {
+            Ok(errors) => errors,
+            Err(Failure::Error(err)) => return Err(err.into()),
+            Err(other) => return Err(other),
+        },
+    };
+    let errors = Errors {
+        delete: errors,
+        ..Errors::default()
+    };
+    render(&ctx, &who, None, errors).await
+}

@@ -1,0 +1,655 @@
+//! The web console over plain HTTP: cookies, CSRF, headers, redirects and forms without
+//! JavaScript.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::console_visitor::Visitor;
+use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp, staff_app};
+
+const SESSION_COOKIE: &str = "doorman_session";
+
+async fn registered(app: &TestApp, email: &str) {
+    app.register(email).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_session_cookie_is_opaque_httponly_strict_and_kept_only_as_a_hash() {
+    let app = TestApp::spawn().await;
+    registered(&app, "ada@example.com").await;
+    let visitor = Visitor::new(&app);
+
+    let signed_in = visitor.sign_in("ada@example.com", PASSWORD).await;
+
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    assert_eq!(signed_in.location(), "/dashboard");
+    let line = signed_in
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("doorman_session="))
+        .unwrap_or_else(|| panic!("no session cookie"));
+    assert!(line.contains("HttpOnly"), "{line}");
+    assert!(line.contains("SameSite=Strict"), "{line}");
+    assert!(line.contains("Path=/"), "{line}");
+    assert!(!line.contains("Secure"), "plain http: {line}");
+    let token = visitor.cookie(SESSION_COOKIE).unwrap_or_default();
+    assert!(
+        token.len() >= 40 && !token.contains('.'),
+        "not a JWT: {token}"
+    );
+    let stored = app
+        .query_text("SELECT token_hash AS value FROM console_sessions")
+        .await;
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0], token, "the token itself is never stored");
+    assert_eq!(stored[0].len(), 64, "a SHA-256 in hex");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_an_https_public_url_the_cookies_are_secure_and_host_prefixed() {
+    let app = TestApp::spawn_with(|c| c.public_url = "https://doorman.example".into()).await;
+    registered(&app, "ada@example.com").await;
+    let visitor = Visitor::new(&app);
+
+    let form = visitor.get("/login").await;
+    let csrf_line = form.set_cookies().join("\n");
+    let signed_in = visitor.sign_in("ada@example.com", PASSWORD).await;
+
+    assert!(
+        csrf_line.starts_with("__Host-doorman_csrf=") && csrf_line.contains("Secure"),
+        "{csrf_line}"
+    );
+    let line = signed_in.set_cookies().join("\n");
+    assert!(line.starts_with("__Host-doorman_session="), "{line}");
+    assert!(
+        line.contains("Secure") && line.contains("HttpOnly"),
+        "{line}"
+    );
+    assert!(
+        line.contains("SameSite=Strict") && line.contains("Path=/"),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_console_session_is_an_ordinary_session_listed_and_ended_by_the_api() {
+    let app = TestApp::spawn().await;
+    registered(&app, "ada@example.com").await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_in("ada@example.com", PASSWORD).await;
+    let api = app.logged_in("ada@example.com").await;
+
+    let sessions = app.get("/api/v1/users/me/sessions", &api.access).await;
+    assert_eq!(
+        sessions.body.as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        sessions.body
+    );
+    assert_eq!(visitor.get("/dashboard").await.status, StatusCode::OK);
+
+    let reply = app
+        .request(
+            Method::DELETE,
+            "/api/v1/users/me/sessions",
+            Some(&api.access),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+
+    let after = visitor.get("/dashboard").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    assert_eq!(after.location(), "/login?next=%2Fdashboard");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_out_on_the_page_revokes_the_session_and_clears_the_cookie() {
+    let app = TestApp::spawn().await;
+    registered(&app, "ada@example.com").await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_in("ada@example.com", PASSWORD).await;
+    let token = visitor.cookie(SESSION_COOKIE).unwrap_or_default();
+    let csrf = visitor.csrf("/dashboard").await;
+    let by_get = visitor.get("/logout").await;
+    assert_eq!(by_get.status, StatusCode::NOT_FOUND, "POST only");
+    assert_eq!(visitor.get("/dashboard").await.status, StatusCode::OK);
+
+    let out = visitor.post("/logout", &[("csrf", csrf.as_str())]).await;
+
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location(), "/login?notice=signed_out");
+    assert_eq!(visitor.cookie(SESSION_COOKIE), None);
+    visitor.set_cookie(SESSION_COOKIE, &token);
+    assert_eq!(
+        visitor.get("/dashboard").await.status,
+        StatusCode::SEE_OTHER
+    );
+    let revoked = app
+        .query_text("SELECT CASE WHEN revoked_at IS NULL THEN 'live' ELSE 'revoked' END AS value FROM sessions")
+        .await;
+    assert_eq!(revoked, ["revoked"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_form_without_the_right_csrf_token_or_from_another_site_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    registered(&app, "ada@example.com").await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_in("ada@example.com", PASSWORD).await;
+    let csrf = visitor.csrf("/dashboard").await;
+    let own = app.address.clone();
+
+    type Pairs<'a> = Vec<(&'a str, &'a str)>;
+    let cases: [(&str, Pairs, Pairs); 4] = [
+        ("no token", vec![], vec![("origin", own.as_str())]),
+        (
+            "wrong token",
+            vec![("csrf", "0123")],
+            vec![("origin", own.as_str())],
+        ),
+        (
+            "cross-site fetch",
+            vec![("csrf", csrf.as_str())],
+            vec![("sec-fetch-site", "cross-site")],
+        ),
+        (
+            "foreign origin",
+            vec![("csrf", csrf.as_str())],
+            vec![("origin", "https://evil.example")],
+        ),
+    ];
+    for (case, mut fields, headers) in cases {
+        fields.push(("title", "planted"));
+        let page = visitor
+            .post_with("/dashboard/tasks", &fields, &headers)
+            .await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{case}");
+        assert!(
+            page.body.contains("Request refused"),
+            "{case}: {}",
+            page.body
+        );
+        assert!(
+            page.header("content-type").starts_with("text/html"),
+            "{case}"
+        );
+    }
+    let tasks = app.query_text("SELECT title AS value FROM tasks").await;
+    assert!(tasks.is_empty(), "{tasks:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_in_without_the_forms_token_is_refused_and_opens_no_session() {
+    let app = TestApp::spawn().await;
+    registered(&app, "ada@example.com").await;
+    let visitor = Visitor::new(&app);
+    visitor.get("/login").await;
+
+    let page = visitor
+        .post(
+            "/login",
+            &[
+                ("csrf", "forged"),
+                ("identifier", "ada@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(visitor.cookie(SESSION_COOKIE), None);
+    let sessions = app.query_text("SELECT id AS value FROM sessions").await;
+    assert!(sessions.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn origin_null_from_the_no_referrer_reset_page_is_decided_by_sec_fetch_site() {
+    let app = TestApp::spawn().await;
+    let visitor = Visitor::new(&app);
+    let csrf = visitor.get("/forgot-password").await.input("csrf");
+    let fields = [("csrf", csrf.as_str()), ("email", "nobody@example.com")];
+
+    let same = visitor
+        .post_with(
+            "/forgot-password",
+            &fields,
+            &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    let cross = visitor
+        .post_with(
+            "/forgot-password",
+            &fields,
+            &[("origin", "null"), ("sec-fetch-site", "cross-site")],
+        )
+        .await;
+
+    assert_eq!(same.status, StatusCode::SEE_OTHER, "{}", same.body);
+    assert_eq!(same.location(), "/login?notice=reset_sent");
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_carries_the_security_headers_and_account_pages_are_not_stored() {
+    let app = TestApp::spawn().await;
+    registered(&app, "ada@example.com").await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_in("ada@example.com", PASSWORD).await;
+    let anonymous = Visitor::new(&app);
+
+    for path in [
+        "/login",
+        "/register",
+        "/forgot-password",
+        "/dashboard",
+        "/profile",
+    ] {
+        let page = match path {
+            "/dashboard" | "/profile" => visitor.get(path).await,
+            _ => anonymous.get(path).await,
+        };
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        let csp = page.header("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+        assert_eq!(page.header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(page.header("referrer-policy"), "same-origin", "{path}");
+        assert_eq!(page.header("cache-control"), "no-store", "{path}");
+        assert!(
+            page.body.starts_with("<!doctype html>\n<html lang=\"en\">"),
+            "{path}"
+        );
+        assert_eq!(page.body.matches("<h1").count(), 1, "{path}");
+        assert!(!page.body.contains("<script"), "{path}");
+        assert!(!page.body.contains("style=\""), "{path}: no inline style");
+    }
+    let reset = visitor.get("/reset-password?token=abc").await;
+    assert_eq!(reset.header("referrer-policy"), "no-referrer");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stylesheet_has_a_hashed_name_a_long_lifetime_and_is_compressed() {
+    let app = TestApp::spawn().await;
+    let page = Visitor::new(&app).get("/login").await;
+    let start = page
+        .body
+        .find("/assets/app.")
+        .unwrap_or_else(|| panic!("no stylesheet"));
+    let end = page.body[start..].find('"').unwrap_or(0) + start;
+    let path = &page.body[start..end];
+    assert!(
+        path.len() == "/assets/app.0123456789abcdef.css".len(),
+        "{path}"
+    );
+
+    let response = app
+        .client
+        .get(app.url(path))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert_eq!(
+        header("cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(header("content-encoding"), "gzip");
+    assert!(header("content-type").starts_with("text/css"));
+    let missing = app.client.get(app.url("/assets/app.0000.css")).send().await;
+    assert_eq!(
+        missing.map(|r| r.status()).ok(),
+        Some(StatusCode::NOT_FOUND)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn not_signed_in_pages_redirect_to_login_and_come_back_only_to_same_site_paths() {
+    let app = TestApp::spawn().await;
+    registered(&app, "ada@example.com").await;
+    let visitor = Visitor::new(&app);
+
+    let home = visitor.get("/").await;
+    let profile = visitor.get("/profile?x=1").await;
+    assert_eq!(home.location(), "/login");
+    assert_eq!(profile.status, StatusCode::SEE_OTHER);
+    assert_eq!(profile.location(), "/login?next=%2Fprofile%3Fx%3D1");
+
+    for (next, expected) in [
+        ("/profile", "/profile"),
+        ("//evil.example/x", "/dashboard"),
+        ("https://evil.example/", "/dashboard"),
+        ("/\\evil.example", "/dashboard"),
+        ("javascript:alert(1)", "/dashboard"),
+    ] {
+        let fresh = Visitor::new(&app);
+        let url = format!("/login?next={}", urlencode(next));
+        let form = fresh.get(&url).await;
+        let csrf = form.input("csrf");
+        let kept = form.input("next");
+        let done = fresh
+            .post(
+                "/login",
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("identifier", "ada@example.com"),
+                    ("password", PASSWORD),
+                    ("next", kept.as_str()),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{next}");
+        assert_eq!(done.location(), expected, "{next}");
+    }
+    let signed_in_home = {
+        let v = Visitor::new(&app);
+        v.sign_in("ada@example.com", PASSWORD).await;
+        v.get("/").await
+    };
+    assert_eq!(signed_in_home.location(), "/dashboard");
+}
+
+fn urlencode(value: &str) -> String {
+    serde_urlencoded::to_string([("v", value)])
+        .unwrap_or_default()
+        .trim_start_matches("v=")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_paths_are_an_html_page_for_browsers_and_problem_json_for_api_clients() {
+    let app = TestApp::spawn().await;
+    let browser = Visitor::new(&app).get("/no-such-page").await;
+    let api = app.client.get(app.url("/no-such-page")).send().await;
+
+    assert_eq!(browser.status, StatusCode::NOT_FOUND);
+    assert!(browser.header("content-type").starts_with("text/html"));
+    assert!(browser.body.contains("Page not found"));
+    assert!(
+        browser.body.contains(browser.header("x-request-id")),
+        "shows the request id"
+    );
+    let api = api.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(api.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_user_gets_a_403_page_on_the_admin_dashboard_and_staff_get_it() {
+    let staff = staff_app().await;
+    let user = Visitor::new(&staff.app);
+    user.sign_in("user@example.com", PASSWORD).await;
+    let sub = Visitor::new(&staff.app);
+    sub.sign_in("sub@example.com", PASSWORD).await;
+
+    let refused = user.get("/admin-dashboard").await;
+    let shown = sub.get("/admin-dashboard").await;
+    let audit = sub.get("/admin-dashboard/audit").await;
+
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("Not allowed"), "{}", refused.body);
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(shown.body.contains(ADMIN_EMAIL));
+    assert!(
+        !shown.body.contains("Create user"),
+        "only admins create users"
+    );
+    assert_eq!(
+        audit.status,
+        StatusCode::FORBIDDEN,
+        "audit events are admin-only"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_registration_comes_back_with_what_was_typed_but_never_the_password() {
+    let app = TestApp::spawn().await;
+    let visitor = Visitor::new(&app);
+    let csrf = visitor.get("/register").await.input("csrf");
+
+    let page = visitor
+        .post(
+            "/register",
+            &[
+                ("csrf", csrf.as_str()),
+                ("email", "not-an-email"),
+                ("first_name", "Ada"),
+                ("password", "SecretPass-77"),
+                ("confirm_password", "different"),
+            ],
+        )
+        .await;
+
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("role=\"alert\""));
+    assert!(page.body.contains("value=\"not-an-email\""));
+    assert!(page.body.contains("value=\"Ada\""));
+    assert!(!page.body.contains("SecretPass-77"));
+    assert!(page.body.contains(
+        "name=\"email\" type=\"email\" value=\"not-an-email\" autocomplete=\"email\" required aria-invalid=\"true\" aria-describedby=\"f-email-error\""
+    ), "{}", page.body);
+    assert!(page.body.contains("id=\"f-email-error\""));
+    assert!(
+        page.body
+            .contains("aria-describedby=\"f-confirm_password-error\"")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registering_on_the_page_lands_signed_in_on_the_dashboard_with_the_audit_event() {
+    let app = TestApp::spawn().await;
+    let visitor = Visitor::new(&app);
+    let csrf = visitor.get("/register").await.input("csrf");
+
+    let page = visitor
+        .post(
+            "/register",
+            &[
+                ("csrf", csrf.as_str()),
+                ("email", "Ada@Example.com"),
+                ("username", "ada"),
+                ("password", PASSWORD),
+                ("confirm_password", PASSWORD),
+            ],
+        )
+        .await;
+
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location(), "/dashboard");
+    let dashboard = visitor.get("/dashboard").await;
+    assert!(dashboard.body.contains("ada@example.com"));
+    let events = app
+        .query_text("SELECT type AS value FROM audit_events ORDER BY at")
+        .await;
+    assert_eq!(events, ["user.registered", "login.succeeded"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registration_closed_says_so_and_shows_no_form() {
+    let app = TestApp::spawn_with(|c| c.registration = doorman::config::Registration::Closed).await;
+    let page = Visitor::new(&app).get("/register").await;
+    assert!(page.body.contains("Registration is closed"));
+    assert!(!page.body.contains("Create account</button>"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_locked_account_is_told_how_long_to_wait() {
+    let app = TestApp::spawn().await;
+    registered(&app, "ada@example.com").await;
+    let visitor = Visitor::new(&app);
+    let mut last = None;
+    for _ in 0..6 {
+        last = Some(visitor.sign_in("ada@example.com", "wrong password!").await);
+    }
+    let page = last.unwrap_or_else(|| panic!("no attempt"));
+
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.body.contains("Too many attempts. Please wait"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("second"), "{}", page.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tasks_work_as_plain_form_posts_each_answered_by_a_redirect() {
+    let app = TestApp::spawn().await;
+    registered(&app, "ada@example.com").await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_in("ada@example.com", PASSWORD).await;
+    let csrf = visitor.csrf("/dashboard").await;
+
+    let added = visitor
+        .post(
+            "/dashboard/tasks",
+            &[("csrf", csrf.as_str()), ("title", "Buy milk")],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER);
+    let api = app.logged_in("ada@example.com").await;
+    let list = app.get("/api/v1/tasks", &api.access).await;
+    let id = list.body["items"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let path = format!("/dashboard/tasks/{id}");
+
+    let done = visitor
+        .post(
+            &path,
+            &[
+                ("csrf", csrf.as_str()),
+                ("action", "done"),
+                ("back", "/dashboard?show=open"),
+            ],
+        )
+        .await;
+    assert_eq!(done.location(), "/dashboard?show=open&notice=task_saved");
+    let saved = visitor
+        .post(
+            &path,
+            &[
+                ("csrf", csrf.as_str()),
+                ("action", "save"),
+                ("title", "Buy oat milk"),
+                ("description", "2 litres"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let task = app.get(&format!("/api/v1/tasks/{id}"), &api.access).await;
+    assert_eq!(task.body["title"], json!("Buy oat milk"));
+    assert_eq!(task.body["description"], json!("2 litres"));
+    assert_eq!(task.body["done"], json!(true));
+
+    let empty_title = visitor
+        .post(
+            &path,
+            &[("csrf", csrf.as_str()), ("action", "save"), ("title", "")],
+        )
+        .await;
+    assert_eq!(empty_title.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        empty_title
+            .body
+            .contains("aria-describedby=\"f-edit-title-error\"")
+    );
+
+    let deleted = visitor
+        .post(&path, &[("csrf", csrf.as_str()), ("action", "delete")])
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    let gone = app.get(&format!("/api/v1/tasks/{id}"), &api.access).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_last_admin_cannot_demote_itself_on_the_page_and_is_told_why() {
+    let staff = staff_app().await;
+    let admin = Visitor::new(&staff.app);
+    admin.sign_in(ADMIN_EMAIL, PASSWORD).await;
+    let id = crate::helpers::id_of(
+        &staff
+            .app
+            .get("/api/v1/users/me", &staff.admin.access)
+            .await
+            .body,
+    );
+    let path = format!("/admin-dashboard/users/{id}");
+    let csrf = admin.csrf(&path).await;
+
+    let page = admin
+        .post(
+            &path,
+            &[
+                ("csrf", csrf.as_str()),
+                ("action", "role"),
+                ("role", "user"),
+            ],
+        )
+        .await;
+
+    assert_eq!(page.status, StatusCode::CONFLICT);
+    assert!(page.body.contains("last_admin"), "{}", page.body);
+    assert!(page.body.contains("role=\"alert\""));
+    let me = staff.app.get("/api/v1/users/me", &staff.admin.access).await;
+    assert_eq!(me.body["role"], json!("admin"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn console_sign_ins_and_pages_are_counted_in_the_metrics() {
+    let app = TestApp::spawn().await;
+    registered(&app, "ada@example.com").await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_in("ada@example.com", PASSWORD).await;
+    Visitor::new(&app)
+        .sign_in("ada@example.com", "wrong password!")
+        .await;
+    visitor.get("/dashboard").await;
+
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+
+    assert!(
+        metrics.contains("doorman_logins_total{outcome=\"succeeded\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("doorman_logins_total{outcome=\"failed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("http_requests_total{method=\"GET\",route=\"/dashboard\",status=\"200\"} 1"),
+        "{metrics}"
+    );
+}

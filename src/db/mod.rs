@@ -761,7 +761,7 @@ async fn setup_pg(url: String) -> diesel::ConnectionResult<AsyncPgConnection> {
 async fn setup_sqlite(path: String, busy_ms: u64) -> diesel::ConnectionResult<SqliteConn> {
     let mut conn = SqliteConn::establish(&path).await?;
     conn.batch_execute(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {busy_ms}; \
+        "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; \
          PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
          PRAGMA cache_size = -512; PRAGMA wal_autocheckpoint = 10000;"
     ))

@@ -152,12 +152,24 @@ impl Browser {
     }
 
     async fn wait_for(&self, xpath: &str) -> Element {
-        self.client
+        match self
+            .client
             .wait()
             .at_most(PATIENCE)
             .for_element(Locator::XPath(xpath))
             .await
-            .unwrap_or_else(|e| panic!("{xpath} did not appear on {}: {e}", self.base))
+        {
+            Ok(element) => element,
+            Err(e) => {
+                let url = self.client.current_url().await.map(|u| u.to_string());
+                let page = self.client.source().await.unwrap_or_default();
+                let title = page
+                    .split_once("<title>")
+                    .and_then(|(_, rest)| rest.split_once("</title>"))
+                    .map_or("", |(title, _)| title);
+                panic!("{xpath} did not appear (page {url:?}, titled {title:?}): {e}")
+            }
+        }
     }
 
     /// Waits for the page's one heading to read `text`.

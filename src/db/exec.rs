@@ -1,0 +1,215 @@
+//! Running work on a connection: each unit as a task of its own, under the deadline, with
+//! the connection closed rather than pooled when the unit did not end cleanly.
+
+use super::*;
+
+/// Runs each SQLite call at once on the calling thread, instead of handing it to another
+/// one: a unit of work's blocking thread (see [`Db::spawn`]), or, for the batched session
+/// lookups (`lookups`), the HTTP worker's own thread.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct OnThisThread;
+
+impl SpawnBlocking for OnThisThread {
+    fn spawn_blocking<'a, R>(
+        &mut self,
+        task: impl FnOnce() -> R + Send + 'static,
+    ) -> BoxFuture<'a, std::result::Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>>
+    where
+        R: Send + 'static,
+    {
+        Box::pin(std::future::ready(Ok(task())))
+    }
+
+    fn get_runtime() -> Self {
+        Self
+    }
+}
+
+/// What a unit of database work is: the writer turn it takes on SQLite, and whether it
+/// is wrapped in a transaction.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Unit {
+    Read,
+    Write,
+    Transaction,
+}
+
+/// Holds a connection while work runs with it; unless released after work that ended
+/// cleanly, the connection is closed instead of returned to the pool: dropped half-way
+/// (a deadline, a panic), a failed rollback, or a failure that may have been the
+/// connection's own.
+pub(crate) struct Guarded(pub(crate) Option<Conn>);
+
+impl Guarded {
+    pub(crate) fn conn(&mut self) -> &mut Conn {
+        self.0
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("the guard holds its connection until released"))
+    }
+
+    pub(crate) fn release(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        match self.0.take().map(|conn| conn.0) {
+            Some(ConnInner::Pg(object)) => drop(Object::take(object)),
+            Some(ConnInner::Sqlite(object)) => drop(Object::take(object)),
+            None => {}
+        }
+    }
+}
+
+impl Db {
+    pub(super) async fn checkout(pool: &DbPool) -> Result<Conn> {
+        let busy = |err: deadpool::managed::PoolError<_>| {
+            tracing::warn!(error = %err, "no database connection available");
+            Error::ServiceUnavailable {
+                retry_after_secs: 1,
+            }
+        };
+        Ok(Conn(match pool {
+            DbPool::Pg(pool) => ConnInner::Pg(pool.get().await.map_err(busy)?),
+            DbPool::Sqlite(pool) => ConnInner::Sqlite(pool.get().await.map_err(busy)?),
+        }))
+    }
+
+    /// Runs `work` with a connection, as its own task (see the module doc).
+    pub async fn run<R, F>(&self, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
+    {
+        self.call(Unit::Read, self.timeout, work).await
+    }
+
+    /// Runs `work`, whose writes are single statements (each atomic on its own), as its own
+    /// task. On SQLite it first waits for this process's writer turn, as a transaction does.
+    pub async fn write<R, F>(&self, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
+    {
+        self.call(Unit::Write, self.timeout, work).await
+    }
+
+    /// Runs `work` in one transaction, as its own task (see the module doc). On SQLite the
+    /// transaction takes the write lock up front (`BEGIN IMMEDIATE`), which makes
+    /// read-then-write sequences safe; on PostgreSQL repositories lock rows they will change.
+    pub async fn transaction<R, F>(&self, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
+    {
+        self.call(Unit::Transaction, self.timeout, work).await
+    }
+
+    /// Runs `work` as a task of its own within `deadline`, the writer turn and the checkout
+    /// included. On PostgreSQL, past the deadline the caller gets 503 at once, and the
+    /// task, still waiting on the database, is dropped where it waits (its connection
+    /// closed, see [`Guarded`]). A SQLite call cannot be dropped half-way (it runs on a
+    /// blocking thread): work that started is awaited, a write that went through is never
+    /// answered 503, and each of its waits for a lock held elsewhere is bounded by the busy
+    /// timeout, which is the deadline; work that could not start in time does not start.
+    pub(super) async fn call<R, F>(&self, unit: Unit, deadline: Duration, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
+    {
+        let until = tokio::time::Instant::now() + deadline;
+        let turn = match unit {
+            Unit::Read => None,
+            Unit::Write | Unit::Transaction => tokio::time::timeout_at(until, self.writer_turn())
+                .await
+                .map_err(|_| past_deadline(deadline))?,
+        };
+        let (pool, place) = self.route();
+        let preemptible = matches!(place, Place::Async(_));
+        let task = Self::spawn(place, async move {
+            let _turn = turn;
+            if tokio::time::Instant::now() >= until {
+                return Err(past_deadline(deadline));
+            }
+            let outcome = tokio::time::timeout_at(until, Self::guarded(&pool, unit, work))
+                .await
+                .unwrap_or_else(|_| Err(past_deadline(deadline)));
+            if let Err(Error::ServiceUnavailable { .. }) = outcome {
+                pool.forget_idle();
+            }
+            outcome
+        });
+        let outcome = if preemptible {
+            tokio::time::timeout_at(until, task)
+                .await
+                .unwrap_or_else(|_| Err(past_deadline(deadline)))
+        } else {
+            task.await
+        };
+        match (outcome, &self.sqlite_file) {
+            (Err(Error::Internal(err)), Some(file)) => Err(disk_full(err, &file.path)),
+            (outcome, _) => outcome,
+        }
+    }
+
+    /// Checks a connection out and runs `work` with it (in a transaction for
+    /// [`Unit::Transaction`]). The connection goes back to the pool only when the work
+    /// ended as expected (successfully or with an error of the contract); otherwise, and
+    /// when this future is dropped half-way, it is closed.
+    pub(super) async fn guarded<R, F>(pool: &DbPool, unit: Unit, work: F) -> Result<R>
+    where
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>>,
+    {
+        let mut guard = Guarded(Some(Self::checkout(pool).await?));
+        let conn = guard.conn();
+        let outcome = if let Unit::Transaction = unit {
+            let begin = match conn.0 {
+                ConnInner::Pg(_) => "BEGIN",
+                ConnInner::Sqlite(_) => "BEGIN IMMEDIATE",
+            };
+            conn.batch(begin).await?;
+            let outcome = match work(conn).await {
+                Ok(value) => conn.batch("COMMIT").await.map(|()| value),
+                Err(err) => Err(err),
+            };
+            if outcome.is_err() && conn.batch("ROLLBACK").await.is_err() {
+                return outcome;
+            }
+            outcome
+        } else {
+            work(conn).await
+        };
+        if let Err(Error::Internal(_) | Error::ServiceUnavailable { .. }) = outcome {
+            return outcome;
+        }
+        guard.release();
+        outcome
+    }
+
+    /// On SQLite, waits for this process's turn to write. It is awaited before the work
+    /// takes a blocking thread, so queued writers never hold threads that readers need.
+    pub(super) async fn writer_turn(&self) -> Option<OwnedMutexGuard<()>> {
+        match self.pool {
+            DbPool::Pg(_) => None,
+            DbPool::Sqlite(_) => Some(Arc::clone(&self.sqlite_writer).lock_owned().await),
+        }
+    }
+
+    /// Runs `work` as a task of its own (see the module doc).
+    pub(super) async fn spawn<R: Send + 'static>(
+        place: Place,
+        work: impl Future<Output = Result<R>> + Send + 'static,
+    ) -> Result<R> {
+        let task = match place {
+            Place::Async(runtime) => runtime.spawn(work),
+            Place::Blocking(runtime) => {
+                let handle = runtime.clone();
+                runtime.spawn_blocking(move || handle.block_on(work))
+            }
+        };
+        task.await
+            .map_err(|err| Error::internal(anyhow::anyhow!("a database task failed: {err}")))?
+    }
+}

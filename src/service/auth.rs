@@ -493,13 +493,6 @@ pub async fn introspect(ctx: &Context, token: &str) -> Result<Introspection> {
     })
 }
 
-/// Writes one audit event on its own.
-pub(crate) async fn record(ctx: &Context, event: AuditEvent) -> Result<()> {
-    ctx.db
-        .run(move |c| Box::pin(async move { db::audit::insert(c, &event).await }))
-        .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::lock_duration;

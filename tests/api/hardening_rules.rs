@@ -559,3 +559,62 @@ async fn names_that_are_invisible_or_hold_bidi_overrides_are_422_where_set() {
         .await;
     assert_eq!(fine.status, StatusCode::CREATED, "{}", fine.body);
 }
+
+// ---------------------------------------------------------------------------------------
+// 9. Forgot-password answers alike
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forgot_answers_known_and_unknown_addresses_with_the_same_status_body_and_headers() {
+    let (app, mail) = spawn_with_mail(|c| c.public_url = PUBLIC_URL.into()).await;
+    app.register("ada@example.com").await;
+    let forgot =
+        |email: &'static str| app.post("/api/v1/auth/password/forgot", json!({ "email": email }));
+
+    let (known, unknown, unknown_in_capitals) = (
+        forgot("ada@example.com").await,
+        forgot("nobody@example.com").await,
+        forgot("Nobody@Example.COM").await,
+    );
+
+    let comparable = |reply: &Reply| {
+        let mut headers: Vec<(String, String)> = reply
+            .headers
+            .iter()
+            .filter(|(name, _)| !["date", "x-request-id"].contains(&name.as_str()))
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    value.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        headers.sort();
+        (reply.status, reply.body.clone(), headers)
+    };
+    assert_eq!(known.status, StatusCode::ACCEPTED);
+    assert_eq!(comparable(&known), comparable(&unknown));
+    assert_eq!(comparable(&known), comparable(&unknown_in_capitals));
+
+    let delivered = mail.next_mail(MAIL_WAIT).await;
+    assert_eq!(delivered.recipients, vec!["ada@example.com".to_owned()]);
+    let token = delivered.reset_token(PUBLIC_URL);
+    assert_eq!(
+        reset(&app, &token, "a brand new passphrase").await.status,
+        StatusCode::NO_CONTENT,
+        "the mailed token works"
+    );
+    // The unknown addresses' work is done in the background too: wait for its audit events.
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        found = app
+            .query_text(
+                "SELECT detail AS value FROM audit_events WHERE type = 'password.reset_requested'",
+            )
+            .await;
+        if found.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(found.len(), 3, "every request is audited: {found:?}");
+}

@@ -231,6 +231,48 @@ async fn every_printable_password_that_can_be_set_also_signs_in_and_passes_every
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn every_printable_password_is_accepted_by_staff_creation_and_reset_and_then_signs_in() {
+    let staff = staff_app().await;
+    for (n, password) in PRINTABLE_PASSWORDS.into_iter().enumerate() {
+        let email = format!("made{n}@example.com");
+        let created = staff
+            .app
+            .request(
+                Method::POST,
+                "/api/v1/admin/users",
+                Some(&staff.admin.access),
+                Some(json!({ "email": email, "password": password })),
+            )
+            .await;
+        assert_eq!(
+            created.status,
+            StatusCode::CREATED,
+            "{password:?}: {}",
+            created.body
+        );
+        assert_eq!(
+            staff.app.login(&email, password).await.status,
+            StatusCode::OK
+        );
+    }
+
+    let (app, mail) = spawn_with_mail(|c| c.public_url = PUBLIC_URL.into()).await;
+    app.register("ada@example.com").await;
+    for password in PRINTABLE_PASSWORDS {
+        let token = reset_token(&app, &mail, "ada@example.com").await;
+        let reply = reset(&app, &token, password).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NO_CONTENT,
+            "{password:?}: {}",
+            reply.body
+        );
+        let login = app.login("ada@example.com", password).await;
+        assert_eq!(login.status, StatusCode::OK, "{password:?}: {}", login.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_password_is_compared_after_unicode_normalisation() {
     let app = TestApp::spawn().await;
     let composed = "caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e";

@@ -291,6 +291,52 @@ async fn a_password_is_compared_after_unicode_normalisation() {
     );
 }
 
+/// An argon2id hash of `password` exactly as given: what a credential set before
+/// passwords were normalised holds.
+fn legacy_hash(password: &str) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD_NO_PAD;
+    let params = argon2::Params::new(1024, 1, 1, Some(32)).unwrap_or_else(|e| panic!("{e}"));
+    let argon2 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let (salt, mut out) = ([7u8; 16], [0u8; 32]);
+    argon2
+        .hash_password_into(password.as_bytes(), &salt, &mut out)
+        .unwrap_or_else(|e| panic!("{e}"));
+    format!(
+        "$argon2id$v=19$m=1024,t=1,p=1${}${}",
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(out)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_credential_set_before_normalisation_still_signs_in_and_is_then_normalised() {
+    let app = TestApp::spawn().await;
+    // A no-break space (Option+Space on a Mac), which NFKC turns into a plain space.
+    let as_given = "correct\u{a0}horse battery";
+    let hash = legacy_hash(as_given);
+    let tokens = app.signed_in("ada@example.com").await;
+    app.register("bob@example.com").await;
+    let stored = app
+        .query_text(&format!(
+            "UPDATE credentials SET password_hash = '{hash}' WHERE is_current RETURNING password_hash AS value"
+        ))
+        .await;
+    assert_eq!(stored.len(), 2);
+
+    let login = app.login("bob@example.com", as_given).await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    assert_eq!(
+        app.login("bob@example.com", "correct horse battery")
+            .await
+            .status,
+        StatusCode::OK,
+        "the credential was re-hashed in its normalised form"
+    );
+    let changed = change_password(&app, &tokens.access, as_given, "a brand new passphrase").await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.body);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_password_with_a_control_character_is_just_a_wrong_password_where_one_is_checked() {
     let app = TestApp::spawn().await;

@@ -57,6 +57,17 @@ pub async fn replace(
     Ok(())
 }
 
+/// Deletes every token of `user` (none, for an id no account has: what a reset request for
+/// an unknown address runs, so that it does the same database work as for a known one).
+pub async fn delete_for(conn: &mut Conn, user: UserId) -> Result<()> {
+    run!(conn, |c| by_text(diesel::delete(
+        resets::table.filter(resets::user_id.eq(Id(user.0)))
+    ))
+    .execute(c)
+    .await)?;
+    Ok(())
+}
+
 /// The token with this hash, locked for the rest of the transaction.
 pub async fn find_for_update(conn: &mut Conn, token_hash: &str) -> Result<Option<ResetRow>> {
     let query = resets::table.filter(resets::token_hash.eq(token_hash));

@@ -390,12 +390,14 @@ pub async fn is_current_credential(
 
 /// Locks the user's row until the transaction ends (PostgreSQL; on SQLite the write
 /// transaction already holds the database), so credential changes of one user take turns.
+/// `FOR NO KEY UPDATE`: it does not hold up rows that merely refer to the user (a login's
+/// new session).
 async fn lock_user(conn: &mut Conn, id: UserId) -> Result<()> {
     if let ConnInner::Pg(c) = &mut conn.0 {
         users::table
             .find(Id(id.0))
             .select(users::id)
-            .for_update()
+            .for_no_key_update()
             .load::<Id>(&mut **c)
             .await?;
     }

@@ -392,8 +392,13 @@ impl NewPassword {
 /// deletion), normalised as [`NewPassword`] is. It is never refused for its characters: one
 /// that could not have been set simply matches no credential (`invalid_credentials`, after
 /// the same work as any wrong password).
-#[derive(Clone, PartialEq, Eq)]
-pub struct PasswordAttempt(String);
+#[derive(Clone)]
+pub struct PasswordAttempt {
+    normalised: String,
+    /// The text as given, when normalising changed it: a credential set before passwords
+    /// were normalised is a hash of that.
+    legacy: Option<String>,
+}
 
 impl std::fmt::Debug for PasswordAttempt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -403,11 +408,19 @@ impl std::fmt::Debug for PasswordAttempt {
 
 impl PasswordAttempt {
     pub fn new(raw: &str) -> Self {
-        Self(normalise_password(raw))
+        let normalised = normalise_password(raw);
+        let legacy = (normalised != raw).then(|| raw.to_owned());
+        Self { normalised, legacy }
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.normalised
+    }
+
+    /// The text as given, if it is not already normalised; to be tried against a
+    /// credential only after the normalised form failed.
+    pub fn legacy(&self) -> Option<&str> {
+        self.legacy.as_deref()
     }
 }
 

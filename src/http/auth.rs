@@ -480,9 +480,10 @@ pub struct ForgotPasswordRequest {
 
 /// Ask for a password reset link by mail.
 ///
-/// The answer is the same, in similar time, whether or not the account exists. An active
-/// account gets a link `{public_url}/reset-password?token=…`, valid 30 minutes and once;
-/// a newer request voids older links.
+/// The answer is the same, in the same time, whether or not the account exists: it is
+/// given before any database work, which happens in the background with the mail. An
+/// active account gets a link `{public_url}/reset-password?token=…`, valid 30 minutes and
+/// once; a newer request voids older links.
 #[utoipa::path(
     tag = "auth",
     request_body = ForgotPasswordRequest,
@@ -490,6 +491,7 @@ pub struct ForgotPasswordRequest {
         (status = 202, description = "Accepted: `{}`", body = Object),
         (status = 422, description = "`validation_failed`: not an email address", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: too many reset requests at work already", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/auth/password/forgot", wrap = "from_fn(rate_limit)")]
@@ -499,7 +501,7 @@ pub async fn forgot_password(
     ApiJson(body): ApiJson<ForgotPasswordRequest>,
 ) -> Result<HttpResponse, Error> {
     let email = Email::parse("email", &body.email).map_err(|e| Error::Validation(vec![e]))?;
-    password_reset::forgot(&ctx, email, &client).await?;
+    password_reset::forgot(ctx.into_inner(), email, &client).await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({})))
 }
 

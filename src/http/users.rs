@@ -67,7 +67,7 @@ impl RegisterRequest {
             DateOfBirth::parse("date_of_birth", v)
         });
         if self.confirm_password.as_ref().is_some_and(|confirm| {
-            PasswordAttempt::new(confirm) != PasswordAttempt::new(&self.password)
+            PasswordAttempt::new(confirm).expose() != PasswordAttempt::new(&self.password).expose()
         }) {
             fields.push(FieldError::new(
                 "confirm_password",

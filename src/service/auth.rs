@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::{Context, keys, span};
 use crate::crypto::jwt::{AccessClaims, TokenCodec, TokenType};
+use crate::crypto::password::Verified;
 use crate::db::{self, users::LoginRecord};
 use crate::domain::{
     AuditEvent, AuditKind, ClientInfo, LoginName, PasswordAttempt, Session, SessionId, TokenPair,
@@ -110,8 +111,8 @@ async fn sign_in(
     client: &ClientInfo,
     cookie_hash: Option<String>,
 ) -> Result<(User, Session, DateTime<Utc>)> {
-    let password = PasswordAttempt::new(password);
-    let password = password.expose();
+    let attempt = PasswordAttempt::new(password);
+    let password = attempt.expose();
     let looked_up = name.clone();
     let found = ctx
         .db
@@ -124,7 +125,21 @@ async fn sign_in(
     };
     let failures = count_attempt(ctx, &key, db::types::now()).await?;
     let stored_hash = found.as_ref().and_then(|record| record.hash.clone());
-    let verified = slot.verify(password, stored_hash.as_deref()).await?;
+    let mut verified = slot.verify(password, stored_hash.as_deref()).await?;
+    if !verified.matches
+        && let Some(raw) = attempt.legacy()
+    {
+        // A credential set before passwords were normalised: tried whether or not the
+        // account exists (the extra work depends on the text sent, never on the account),
+        // and replaced by the normalised hash on success.
+        let legacy = ctx.hasher.verify(raw, stored_hash.as_deref()).await?;
+        if legacy.matches {
+            verified = Verified {
+                matches: true,
+                needs_rehash: true,
+            };
+        }
+    }
     let now = db::types::now();
 
     let (user, hash) = match found {
@@ -538,13 +553,6 @@ pub async fn introspect(ctx: &Context, token: &str) -> Result<Introspection> {
         role: Some(user.role),
         claims: Some(claims),
     })
-}
-
-/// Writes one audit event on its own.
-pub(crate) async fn record(ctx: &Context, event: AuditEvent) -> Result<()> {
-    ctx.db
-        .run(move |c| Box::pin(async move { db::audit::insert(c, &event).await }))
-        .await
 }
 
 #[cfg(test)]

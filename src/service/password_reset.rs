@@ -1,15 +1,18 @@
 //! Password reset by mail: single-use tokens of 32 random bytes, stored only as a SHA-256
 //! hash, valid for 30 minutes; a newer request voids older ones.
 
+use std::sync::{Arc, LazyLock};
+
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tokio::sync::Semaphore;
 
 use super::users::new_password_hash;
 use super::{Context, PASSWORD_HISTORY, span};
 use crate::crypto::sha256_hex;
 use crate::db;
-use crate::domain::{AuditEvent, AuditKind, ClientInfo, Email, LoginName};
+use crate::domain::{AuditEvent, AuditKind, ClientInfo, Email, LoginName, UserId};
 use crate::error::{Error, Result};
 use crate::mail::Mail;
 
@@ -21,10 +24,35 @@ pub(crate) fn new_token() -> Result<String> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// Sends a reset link to an active account. Known and unknown addresses do the same
-/// database work and the mail leaves in the background, so neither answer nor timing
-/// tells whether the account exists.
-pub async fn forgot(ctx: &Context, email: Email, client: &ClientInfo) -> Result<()> {
+/// How many forgot-password requests may be at work in the background at once; past that
+/// the request is answered 503 (alike for every address) rather than queued without bound.
+const FORGOT_IN_FLIGHT: usize = 256;
+
+static FORGOT_PERMITS: LazyLock<Arc<Semaphore>> =
+    LazyLock::new(|| Arc::new(Semaphore::new(FORGOT_IN_FLIGHT)));
+
+/// Sends a reset link to an active account. The request is answered before any database
+/// work: the look-up, the token, the audit event and the mail all happen in the
+/// background, so neither the answer nor its timing can depend on whether the address has
+/// an account (the work a known address causes, a write and a mail, would otherwise show
+/// in the response time).
+pub async fn forgot(ctx: Arc<Context>, email: Email, client: &ClientInfo) -> Result<()> {
+    let permit = Arc::clone(&FORGOT_PERMITS)
+        .try_acquire_owned()
+        .map_err(|_| Error::ServiceUnavailable {
+            retry_after_secs: 1,
+        })?;
+    let client = client.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        if let Err(err) = forgot_in_background(&ctx, email, &client).await {
+            tracing::error!(error = %err, "a password reset request failed");
+        }
+    });
+    Ok(())
+}
+
+async fn forgot_in_background(ctx: &Context, email: Email, client: &ClientInfo) -> Result<()> {
     let name = LoginName::Email(email.as_str().to_owned());
     let found = ctx
         .db
@@ -36,8 +64,19 @@ pub async fn forgot(ctx: &Context, email: Email, client: &ClientInfo) -> Result<
     let now = db::types::now();
     let mut event = AuditEvent::new(AuditKind::PasswordResetRequested, now, client);
     let Some(user) = user else {
+        // The same transaction as for a known address, on an id no account has: writer
+        // turn, the token delete (of nothing) and the audit event.
         let event = event.detail(serde_json::json!({ "account_found": false }));
-        return super::auth::record(ctx, event).await;
+        let nobody = UserId::new();
+        return ctx
+            .db
+            .transaction(move |tx| {
+                Box::pin(async move {
+                    db::password_resets::delete_for(tx, nobody).await?;
+                    db::audit::insert(tx, &event).await
+                })
+            })
+            .await;
     };
     event = event
         .subject(user.id)
@@ -69,13 +108,10 @@ pub async fn forgot(ctx: &Context, email: Email, client: &ClientInfo) -> Result<
             ctx.settings.public_url
         ),
     };
-    let mailer = ctx.mailer.clone();
-    tokio::spawn(async move {
-        if let Err(err) = mailer.send(mail).await {
-            tracing::error!(error = %err, "sending the password reset mail failed");
-        }
-    });
-    Ok(())
+    ctx.mailer
+        .send(mail)
+        .await
+        .map_err(|err| Error::internal(anyhow::anyhow!("sending the reset mail: {err}")))
 }
 
 /// Sets a new password with a reset token; every session of the user is revoked.

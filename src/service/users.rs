@@ -166,15 +166,14 @@ pub(crate) async fn check_password(
         .db
         .run(move |c| Box::pin(db::users::current_credential(c, user)))
         .await?;
-    let verified = ctx
-        .hasher
-        .verify(
-            password.expose(),
-            current.as_ref().map(|(_, hash)| hash.as_str()),
-        )
-        .await?;
+    let stored = current.as_ref().map(|(_, hash)| hash.as_str());
+    let mut matches = ctx.hasher.verify(password.expose(), stored).await?.matches;
+    if !matches && let Some(raw) = password.legacy() {
+        // A credential set before passwords were normalised (see `auth::login`).
+        matches = ctx.hasher.verify(raw, stored).await?.matches;
+    }
     match current {
-        Some((credential, _)) if verified.matches => Ok(credential),
+        Some((credential, _)) if matches => Ok(credential),
         _ => Err(Error::InvalidCredentials),
     }
 }

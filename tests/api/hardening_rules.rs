@@ -231,6 +231,48 @@ async fn every_printable_password_that_can_be_set_also_signs_in_and_passes_every
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn every_printable_password_is_accepted_by_staff_creation_and_reset_and_then_signs_in() {
+    let staff = staff_app().await;
+    for (n, password) in PRINTABLE_PASSWORDS.into_iter().enumerate() {
+        let email = format!("made{n}@example.com");
+        let created = staff
+            .app
+            .request(
+                Method::POST,
+                "/api/v1/admin/users",
+                Some(&staff.admin.access),
+                Some(json!({ "email": email, "password": password })),
+            )
+            .await;
+        assert_eq!(
+            created.status,
+            StatusCode::CREATED,
+            "{password:?}: {}",
+            created.body
+        );
+        assert_eq!(
+            staff.app.login(&email, password).await.status,
+            StatusCode::OK
+        );
+    }
+
+    let (app, mail) = spawn_with_mail(|c| c.public_url = PUBLIC_URL.into()).await;
+    app.register("ada@example.com").await;
+    for password in PRINTABLE_PASSWORDS {
+        let token = reset_token(&app, &mail, "ada@example.com").await;
+        let reply = reset(&app, &token, password).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NO_CONTENT,
+            "{password:?}: {}",
+            reply.body
+        );
+        let login = app.login("ada@example.com", password).await;
+        assert_eq!(login.status, StatusCode::OK, "{password:?}: {}", login.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_password_is_compared_after_unicode_normalisation() {
     let app = TestApp::spawn().await;
     let composed = "caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e";
@@ -247,6 +289,52 @@ async fn a_password_is_compared_after_unicode_normalisation() {
         StatusCode::OK,
         "NFKC folds full-width letters too"
     );
+}
+
+/// An argon2id hash of `password` exactly as given: what a credential set before
+/// passwords were normalised holds.
+fn legacy_hash(password: &str) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD_NO_PAD;
+    let params = argon2::Params::new(1024, 1, 1, Some(32)).unwrap_or_else(|e| panic!("{e}"));
+    let argon2 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let (salt, mut out) = ([7u8; 16], [0u8; 32]);
+    argon2
+        .hash_password_into(password.as_bytes(), &salt, &mut out)
+        .unwrap_or_else(|e| panic!("{e}"));
+    format!(
+        "$argon2id$v=19$m=1024,t=1,p=1${}${}",
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(out)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_credential_set_before_normalisation_still_signs_in_and_is_then_normalised() {
+    let app = TestApp::spawn().await;
+    // A no-break space (Option+Space on a Mac), which NFKC turns into a plain space.
+    let as_given = "correct\u{a0}horse battery";
+    let hash = legacy_hash(as_given);
+    let tokens = app.signed_in("ada@example.com").await;
+    app.register("bob@example.com").await;
+    let stored = app
+        .query_text(&format!(
+            "UPDATE credentials SET password_hash = '{hash}' WHERE is_current RETURNING password_hash AS value"
+        ))
+        .await;
+    assert_eq!(stored.len(), 2);
+
+    let login = app.login("bob@example.com", as_given).await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    assert_eq!(
+        app.login("bob@example.com", "correct horse battery")
+            .await
+            .status,
+        StatusCode::OK,
+        "the credential was re-hashed in its normalised form"
+    );
+    let changed = change_password(&app, &tokens.access, as_given, "a brand new passphrase").await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.body);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -558,4 +646,63 @@ async fn names_that_are_invisible_or_hold_bidi_overrides_are_422_where_set() {
         )
         .await;
     assert_eq!(fine.status, StatusCode::CREATED, "{}", fine.body);
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. Forgot-password answers alike
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forgot_answers_known_and_unknown_addresses_with_the_same_status_body_and_headers() {
+    let (app, mail) = spawn_with_mail(|c| c.public_url = PUBLIC_URL.into()).await;
+    app.register("ada@example.com").await;
+    let forgot =
+        |email: &'static str| app.post("/api/v1/auth/password/forgot", json!({ "email": email }));
+
+    let (known, unknown, unknown_in_capitals) = (
+        forgot("ada@example.com").await,
+        forgot("nobody@example.com").await,
+        forgot("Nobody@Example.COM").await,
+    );
+
+    let comparable = |reply: &Reply| {
+        let mut headers: Vec<(String, String)> = reply
+            .headers
+            .iter()
+            .filter(|(name, _)| !["date", "x-request-id"].contains(&name.as_str()))
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    value.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        headers.sort();
+        (reply.status, reply.body.clone(), headers)
+    };
+    assert_eq!(known.status, StatusCode::ACCEPTED);
+    assert_eq!(comparable(&known), comparable(&unknown));
+    assert_eq!(comparable(&known), comparable(&unknown_in_capitals));
+
+    let delivered = mail.next_mail(MAIL_WAIT).await;
+    assert_eq!(delivered.recipients, vec!["ada@example.com".to_owned()]);
+    let token = delivered.reset_token(PUBLIC_URL);
+    assert_eq!(
+        reset(&app, &token, "a brand new passphrase").await.status,
+        StatusCode::NO_CONTENT,
+        "the mailed token works"
+    );
+    // The unknown addresses' work is done in the background too: wait for its audit events.
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        found = app
+            .query_text(
+                "SELECT detail AS value FROM audit_events WHERE type = 'password.reset_requested'",
+            )
+            .await;
+        if found.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(found.len(), 3, "every request is audited: {found:?}");
 }

@@ -272,10 +272,13 @@ pub async fn post_forgot(req: HttpRequest, ctx: web::Data<Context>, body: web::B
     rate_limit(&req)?;
     let email = form.get("email").trim().to_owned();
     let errors = match Email::parse("email", &email) {
-        Ok(parsed) => match password_reset::forgot(&ctx, parsed, &client_info(&req)).await {
-            Ok(()) => return Ok(see_other("/login?notice=reset_sent")),
-            Err(err) => FormErrors::from_error(err)?,
-        },
+        Ok(parsed) => {
+            match password_reset::forgot(ctx.clone().into_inner(), parsed, &client_info(&req)).await
+            {
+                Ok(()) => return Ok(see_other("/login?notice=reset_sent")),
+                Err(err) => FormErrors::from_error(err)?,
+            }
+        }
         Err(e) => FormErrors::from_error(Error::Validation(vec![e]))?,
     };
     public_page(&req, &ctx, form_status(&errors), |csrf| {

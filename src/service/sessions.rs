@@ -40,6 +40,20 @@ pub async fn revoke(
 
 /// Revokes every session of the caller, the current one included.
 pub async fn revoke_all(ctx: &Context, actor: &Principal, client: &ClientInfo) -> Result<()> {
+    revoke_all_but(ctx, actor, client, None).await
+}
+
+/// Revokes every session of the caller but the one in use ("sign out everywhere else").
+pub async fn revoke_others(ctx: &Context, actor: &Principal, client: &ClientInfo) -> Result<()> {
+    revoke_all_but(ctx, actor, client, Some(actor.session_id)).await
+}
+
+async fn revoke_all_but(
+    ctx: &Context,
+    actor: &Principal,
+    client: &ClientInfo,
+    keep: Option<SessionId>,
+) -> Result<()> {
     let user = actor.user.id;
     let event = AuditEvent::new(AuditKind::SessionsRevoked, db::types::now(), client)
         .actor(user)
@@ -47,24 +61,11 @@ pub async fn revoke_all(ctx: &Context, actor: &Principal, client: &ClientInfo) -
     ctx.db
         .transaction(move |tx| {
             Box::pin(async move {
-                let count = db::sessions::revoke_all(tx, user, None, event.at).await?;
-                db::audit::insert(tx, &event.detail(serde_json::json!({ "count": count }))).await
-            })
-        })
-        .await
-}
-
-/// Revokes every session of the caller but the one in use ("sign out everywhere else").
-pub async fn revoke_others(ctx: &Context, actor: &Principal, client: &ClientInfo) -> Result<()> {
-    let (user, keep) = (actor.user.id, actor.session_id);
-    let event = AuditEvent::new(AuditKind::SessionsRevoked, db::types::now(), client)
-        .actor(user)
-        .subject(user);
-    ctx.db
-        .transaction(move |tx| {
-            Box::pin(async move {
-                let count = db::sessions::revoke_all(tx, user, Some(keep), event.at).await?;
-                let detail = serde_json::json!({ "count": count, "kept_session_id": keep });
+                let count = db::sessions::revoke_all(tx, user, keep, event.at).await?;
+                let detail = match keep {
+                    Some(kept) => serde_json::json!({ "count": count, "kept_session_id": kept }),
+                    None => serde_json::json!({ "count": count }),
+                };
                 db::audit::insert(tx, &event.detail(detail)).await
             })
         })

@@ -44,14 +44,9 @@ pub struct Config {
     )]
     pub public_url: String,
 
-    /// The `iss` claim of every token.
-    #[arg(
-        long,
-        env = "DOORMAN_ISSUER",
-        default_value = "doorman",
-        help_heading = "Tokens"
-    )]
-    pub issuer: String,
+    /// The `iss` claim of every token (unset: `DOORMAN_PUBLIC_URL`, as discovery expects).
+    #[arg(long, env = "DOORMAN_ISSUER", help_heading = "Tokens")]
+    pub issuer: Option<String>,
 
     /// The `aud` claim of every token.
     #[arg(
@@ -403,6 +398,14 @@ impl Config {
         Ok(())
     }
 
+    /// The `iss` of every token: `DOORMAN_ISSUER`, else `DOORMAN_PUBLIC_URL` without a
+    /// trailing slash (so `{issuer}/.well-known/openid-configuration` is doorman's).
+    pub fn issuer(&self) -> String {
+        self.issuer
+            .clone()
+            .unwrap_or_else(|| self.public_url.trim_end_matches('/').to_owned())
+    }
+
     /// `DOORMAN_DB_POOL_SIZE`, or the default for the database.
     pub fn pool_size(&self) -> usize {
         let sqlite = self.database_url.starts_with("sqlite:");
@@ -742,6 +745,16 @@ mod tests {
     #[test]
     fn the_defaults_validate() {
         assert!(Config::defaults().validate().is_ok());
+    }
+
+    #[test]
+    fn the_issuer_is_the_public_url_unless_set() {
+        let mut config = Config::defaults();
+        assert_eq!(config.issuer(), "http://localhost:8080");
+        config.public_url = "https://accounts.example.com/auth/".into();
+        assert_eq!(config.issuer(), "https://accounts.example.com/auth");
+        config.issuer = Some("https://issuer.example.com".into());
+        assert_eq!(config.issuer(), "https://issuer.example.com");
     }
 
     #[test]

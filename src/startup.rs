@@ -158,7 +158,7 @@ pub async fn context(config: &Config) -> anyhow::Result<Context> {
     let settings = settings(config);
     let keys = service::keys::load(&db, &settings).await?;
     let tokens = TokenCodec::new(
-        config.issuer.clone(),
+        config.issuer(),
         config.audience.clone(),
         config.access_ttl,
         keys,

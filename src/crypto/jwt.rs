@@ -124,6 +124,11 @@ impl TokenCodec {
         }
     }
 
+    /// The `iss` of every token.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
     pub fn keys(&self) -> Arc<KeySet> {
         match self.keys.read() {
             Ok(keys) => Arc::clone(&keys),

@@ -32,6 +32,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(meta::ready)
         .service(meta::metrics)
         .service(meta::jwks)
+        .service(meta::openid_configuration)
         .service(
             utoipa_actix_web::scope("/api/v1")
                 .service(users::create_user)

@@ -17,6 +17,7 @@ mod bootstrap;
 mod cli;
 mod concurrency;
 mod conventions;
+mod discovery;
 mod hash_priority;
 mod keys;
 mod last_admin;

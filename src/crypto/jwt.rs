@@ -56,6 +56,8 @@ pub struct RefreshClaims {
 /// The claims any of our tokens carries, for introspection.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AnyClaims {
+    pub iss: String,
+    pub aud: String,
     pub sub: UserId,
     pub sid: SessionId,
     pub jti: Uuid,

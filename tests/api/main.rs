@@ -19,6 +19,7 @@ mod concurrency;
 mod conventions;
 mod discovery;
 mod hash_priority;
+mod introspection_rfc7662;
 mod keys;
 mod last_admin;
 mod login_writes;

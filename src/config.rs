@@ -96,7 +96,8 @@ pub struct Config {
     #[arg(long, env = "DOORMAN_REFRESH_REUSE_GRACE", default_value = "10s", value_parser = parse_duration, help_heading = "Tokens")]
     pub refresh_reuse_grace: Duration,
 
-    /// How long ended sessions are kept before retention removes them.
+    /// How long ended sessions are kept before retention removes them (a revoked one at
+    /// least one access lifetime + 30 s, while the revocation feed lists it).
     #[arg(long, env = "DOORMAN_SESSION_RETENTION", default_value = "7d", value_parser = parse_duration, help_heading = "Retention")]
     pub session_retention: Duration,
 
@@ -107,6 +108,10 @@ pub struct Config {
     /// How often the retention job runs (once across all instances).
     #[arg(long, env = "DOORMAN_RETENTION_INTERVAL", default_value = "10m", value_parser = parse_duration, help_heading = "Retention")]
     pub retention_interval: Duration,
+
+    /// How often other services should poll the revocation feed (its `Cache-Control: max-age`).
+    #[arg(long, env = "DOORMAN_REVOCATION_POLL", default_value = "5s", value_parser = parse_duration, help_heading = "Tokens")]
+    pub revocation_poll: Duration,
 
     /// How long a password reset link is valid.
     #[arg(long, env = "DOORMAN_RESET_TOKEN_TTL", default_value = "30m", value_parser = parse_duration, help_heading = "Accounts")]

@@ -234,6 +234,7 @@ fn settings(config: &Config) -> Settings {
         session_retention: config.session_retention,
         audit_retention: Some(config.audit_retention).filter(|kept| !kept.is_zero()),
         retention_interval: config.retention_interval,
+        revocation_poll: config.revocation_poll,
     }
 }
 

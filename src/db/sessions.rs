@@ -13,7 +13,7 @@ use super::schema::{sessions, users};
 use super::types::{Id, Ts};
 use super::users::UserRow;
 use super::{Conn, ConnInner, execute_together, run};
-use crate::domain::{AuditEvent, Session, SessionId, User, UserId};
+use crate::domain::{AuditEvent, RevokedSession, Session, SessionId, User, UserId};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -302,6 +302,45 @@ pub async fn delete_all(conn: &mut Conn, user: UserId) -> Result<()> {
     .execute(c)
     .await)?;
     Ok(())
+}
+
+/// Up to `limit` sessions revoked at or after `after`'s moment (and after its id, at that
+/// same moment) that had not expired by `expired_before`, oldest revocation first. Reads the
+/// partial index `sessions_revoked_at_idx` as a range: its cost follows the page, not the
+/// table.
+pub async fn revoked_after(
+    conn: &mut Conn,
+    after: (DateTime<Utc>, SessionId),
+    expired_before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<RevokedSession>> {
+    let (at, id) = (Ts(after.0), Id(after.1.0));
+    let rows: Vec<(Id, Id, Option<Ts>, Ts)> = run!(conn, |c| sessions::table
+        .filter(sessions::revoked_at.is_not_null())
+        .filter(sessions::revoked_at.ge(at))
+        .filter(sessions::revoked_at.gt(at).or(sessions::id.gt(id)))
+        .filter(sessions::expires_at.gt(Ts(expired_before)))
+        .order((sessions::revoked_at.asc(), sessions::id.asc()))
+        .select((
+            sessions::id,
+            sessions::user_id,
+            sessions::revoked_at,
+            sessions::expires_at
+        ))
+        .limit(limit)
+        .load(c)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, user_id, revoked_at, expires_at)| {
+            Some(RevokedSession {
+                id: SessionId(id.0),
+                user_id: UserId(user_id.0),
+                revoked_at: revoked_at?.0,
+                expires_at: expires_at.0,
+            })
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod limits;
 pub mod meta;
 pub mod problem;
+pub mod revocations;
 pub mod sessions;
 pub mod tasks;
 pub mod users;
@@ -49,6 +50,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(auth::refresh)
                 .service(auth::logout)
                 .service(auth::introspect)
+                .service(revocations::list_revocations)
                 .service(auth::forgot_password)
                 .service(auth::reset_password)
                 .service(tasks::create_task)

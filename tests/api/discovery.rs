@@ -109,8 +109,10 @@ async fn discovery_lists_doormans_endpoints_as_absolute_urls_under_the_public_ur
     for claim in ["iss", "aud", "sub", "sid", "jti", "exp", "role"] {
         assert!(claims.contains(&Value::from(claim)), "{claim} missing");
     }
-    let jwks_uri = document["jwks_uri"].as_str().expect("a URL");
-    get_json(&client, jwks_uri).await;
+    for endpoint in ["jwks_uri", "revocations_endpoint"] {
+        let url = document[endpoint].as_str().expect("a URL");
+        get_json(&client, url).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -30,6 +30,7 @@ mod portable_sql;
 mod proxies;
 mod registration;
 mod retention;
+mod revocations;
 mod smtp;
 mod sqlite_wal;
 mod staff;

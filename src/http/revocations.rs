@@ -60,11 +60,9 @@ pub struct RevocationFeed {
 /// - `POST /api/v1/auth/password/reset` (every session of the user);
 /// - deactivation by staff (`PATCH /api/v1/admin/users/{id}` with `is_active: false`);
 /// - `DELETE /api/v1/admin/users/{id}/sessions` (staff revoke);
-/// - a refresh token presented again after the reuse grace interval (`refresh_token_reused`).
-///
-/// Account deletion (`DELETE /api/v1/users/me`, `DELETE /api/v1/admin/users/{id}`) removes
-/// the sessions with the account: doorman refuses their tokens at once, but they do not
-/// appear in this feed; a service that must refuse them before `exp` should introspect.
+/// - a refresh token presented again after the reuse grace interval (`refresh_token_reused`);
+/// - account deletion (`DELETE /api/v1/users/me`, `DELETE /api/v1/admin/users/{id}`): every
+///   session of the account, live ones as revoked at the deletion.
 #[utoipa::path(
     tag = "auth",
     params(RevocationsQuery),

@@ -245,6 +245,7 @@ pub(crate) async fn delete_in(tx: &mut db::Conn, id: UserId, event: AuditEvent) 
     let (user, admins) = lock_target(tx, id).await?;
     keep_an_admin(&user, admins, false)?;
     db::tasks::delete_all(tx, id).await?;
+    db::sessions::remember_deleted(tx, id, event.at).await?;
     db::sessions::delete_all(tx, id).await?;
     db::users::delete(tx, id).await?;
     db::audit::insert(tx, &event).await

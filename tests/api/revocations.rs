@@ -246,3 +246,33 @@ async fn retention_keeps_a_revoked_session_while_the_feed_lists_it() {
 
     assert_eq!(sids(&feed(&app, None).await), [tokens.session_id]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deleted_accounts_sessions_stay_in_the_feed() {
+    let app = TestApp::spawn().await;
+    let ended = app.signed_in("ada@example.com").await;
+    let live = Tokens::from(&app.login("ada@example.com", PASSWORD).await.body);
+    logout(&app, &ended).await;
+    let before = feed(&app, None).await;
+    assert_eq!(sids(&before), [ended.session_id.as_str()]);
+
+    let deleted = app
+        .request(
+            Method::DELETE,
+            "/api/v1/users/me",
+            Some(&live.access),
+            Some(json!({ "password": PASSWORD })),
+        )
+        .await;
+    assert!(deleted.status.is_success(), "{}", deleted.body);
+
+    let after = feed(&app, None).await;
+    assert_eq!(
+        sids(&after),
+        [ended.session_id.as_str(), live.session_id.as_str()]
+    );
+    assert_eq!(after.body["items"][0], before.body["items"][0]);
+    assert_eq!(after.body["items"][1]["sub"], live.user_id.as_str());
+    let later = feed(&app, Some(&next(&before))).await;
+    assert_eq!(sids(&later), [live.session_id.as_str()]);
+}

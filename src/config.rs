@@ -44,14 +44,9 @@ pub struct Config {
     )]
     pub public_url: String,
 
-    /// The `iss` claim of every token.
-    #[arg(
-        long,
-        env = "DOORMAN_ISSUER",
-        default_value = "doorman",
-        help_heading = "Tokens"
-    )]
-    pub issuer: String,
+    /// The `iss` claim of every token (unset: `DOORMAN_PUBLIC_URL`, as discovery expects).
+    #[arg(long, env = "DOORMAN_ISSUER", help_heading = "Tokens")]
+    pub issuer: Option<String>,
 
     /// The `aud` claim of every token.
     #[arg(
@@ -101,7 +96,8 @@ pub struct Config {
     #[arg(long, env = "DOORMAN_REFRESH_REUSE_GRACE", default_value = "10s", value_parser = parse_duration, help_heading = "Tokens")]
     pub refresh_reuse_grace: Duration,
 
-    /// How long ended sessions are kept before retention removes them.
+    /// How long ended sessions are kept before retention removes them (a revoked one at
+    /// least one access lifetime + 30 s, while the revocation feed lists it).
     #[arg(long, env = "DOORMAN_SESSION_RETENTION", default_value = "7d", value_parser = parse_duration, help_heading = "Retention")]
     pub session_retention: Duration,
 
@@ -112,6 +108,10 @@ pub struct Config {
     /// How often the retention job runs (once across all instances).
     #[arg(long, env = "DOORMAN_RETENTION_INTERVAL", default_value = "10m", value_parser = parse_duration, help_heading = "Retention")]
     pub retention_interval: Duration,
+
+    /// How often other services should poll the revocation feed (its `Cache-Control: max-age`).
+    #[arg(long, env = "DOORMAN_REVOCATION_POLL", default_value = "5s", value_parser = parse_duration, help_heading = "Tokens")]
+    pub revocation_poll: Duration,
 
     /// How long a password reset link is valid.
     #[arg(long, env = "DOORMAN_RESET_TOKEN_TTL", default_value = "30m", value_parser = parse_duration, help_heading = "Accounts")]
@@ -424,6 +424,14 @@ impl Config {
             "DATABASE_URL must start with sqlite:// or postgres://"
         );
         Ok(())
+    }
+
+    /// The `iss` of every token: `DOORMAN_ISSUER`, else `DOORMAN_PUBLIC_URL` without a
+    /// trailing slash (so `{issuer}/.well-known/openid-configuration` is doorman's).
+    pub fn issuer(&self) -> String {
+        self.issuer
+            .clone()
+            .unwrap_or_else(|| self.public_url.trim_end_matches('/').to_owned())
     }
 
     /// `DOORMAN_DB_POOL_SIZE`, or the default for the database.
@@ -765,6 +773,16 @@ mod tests {
     #[test]
     fn the_defaults_validate() {
         assert!(Config::defaults().validate().is_ok());
+    }
+
+    #[test]
+    fn the_issuer_is_the_public_url_unless_set() {
+        let mut config = Config::defaults();
+        assert_eq!(config.issuer(), "http://localhost:8080");
+        config.public_url = "https://accounts.example.com/auth/".into();
+        assert_eq!(config.issuer(), "https://accounts.example.com/auth");
+        config.issuer = Some("https://issuer.example.com".into());
+        assert_eq!(config.issuer(), "https://issuer.example.com");
     }
 
     #[test]

@@ -199,7 +199,7 @@ pub async fn context(config: &Config) -> anyhow::Result<Context> {
     let settings = settings(config);
     let keys = service::keys::load(&db, &settings).await?;
     let tokens = TokenCodec::new(
-        config.issuer.clone(),
+        config.issuer(),
         config.audience.clone(),
         config.access_ttl,
         keys,
@@ -275,6 +275,7 @@ fn settings(config: &Config) -> Settings {
         session_retention: config.session_retention,
         audit_retention: Some(config.audit_retention).filter(|kept| !kept.is_zero()),
         retention_interval: config.retention_interval,
+        revocation_poll: config.revocation_poll,
     }
 }
 

@@ -56,6 +56,8 @@ pub struct RefreshClaims {
 /// The claims any of our tokens carries, for introspection.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AnyClaims {
+    pub iss: String,
+    pub aud: String,
     pub sub: UserId,
     pub sid: SessionId,
     pub jti: Uuid,
@@ -122,6 +124,11 @@ impl TokenCodec {
             keys: RwLock::new(Arc::new(keys)),
             verified: VerifiedCache(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// The `iss` of every token.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
     }
 
     pub fn keys(&self) -> Arc<KeySet> {

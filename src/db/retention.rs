@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::schema::{audit_events, job_runs, login_throttles, password_reset_tokens, sessions};
+use super::schema::{
+    audit_events, deleted_sessions, job_runs, login_throttles, password_reset_tokens, sessions,
+};
 use super::types::{Id, Ts};
 use super::{Conn, run};
 use crate::error::Result;
@@ -32,7 +34,8 @@ pub async fn claim_run(
     Ok(claimed == 1)
 }
 
-/// Deletes up to `batch` sessions that ended (revoked or expired) before `cutoff`.
+/// Deletes up to `batch` sessions that ended (revoked or expired) before `cutoff`, and up
+/// to `batch` kept sessions of deleted accounts by the same rule.
 pub async fn delete_ended_sessions(
     conn: &mut Conn,
     cutoff: DateTime<Utc>,
@@ -50,13 +53,34 @@ pub async fn delete_ended_sessions(
             .limit(batch)
             .load(c)
             .await?;
-        diesel::delete(
+        let sessions = diesel::delete(
             sessions::table
                 .filter(sessions::id.eq_any(ids))
                 .filter(ended()),
         )
         .execute(c)
-        .await
+        .await?;
+        // The deleted accounts' sessions kept for the revocation feed, by the same rule.
+        let ended = || {
+            deleted_sessions::revoked_at
+                .lt(Ts(cutoff))
+                .or(deleted_sessions::expires_at.lt(Ts(cutoff)))
+        };
+        let ids: Vec<Id> = deleted_sessions::table
+            .select(deleted_sessions::id)
+            .filter(ended())
+            .limit(batch)
+            .load(c)
+            .await?;
+        let deleted = diesel::delete(
+            deleted_sessions::table
+                .filter(deleted_sessions::id.eq_any(ids))
+                .filter(ended()),
+        )
+        .execute(c)
+        .await?;
+        // A batch is whole when either delete was: the sum says so to the caller's loop.
+        diesel::QueryResult::Ok(sessions + deleted)
     })?;
     Ok(deleted)
 }

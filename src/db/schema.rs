@@ -164,3 +164,15 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_throttles,
     console_sessions
 );
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{PortableUuid, PortableTimestamp};
+
+    deleted_sessions (id) {
+        id -> PortableUuid,
+        user_id -> PortableUuid,
+        revoked_at -> PortableTimestamp,
+        expires_at -> PortableTimestamp,
+    }
+}

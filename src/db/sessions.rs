@@ -9,11 +9,11 @@ use uuid::Uuid;
 use super::audit::{self, AuditRow};
 use super::login_throttles;
 use super::prepared::by_text;
-use super::schema::{console_sessions, sessions, users};
+use super::schema::{console_sessions, deleted_sessions, sessions, users};
 use super::types::{Id, Ts};
 use super::users::UserRow;
 use super::{Conn, ConnInner, execute_together, run};
-use crate::domain::{AuditEvent, Session, SessionId, User, UserId};
+use crate::domain::{AuditEvent, RevokedSession, Session, SessionId, User, UserId};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -325,6 +325,95 @@ pub async fn delete_all(conn: &mut Conn, user: UserId) -> Result<()> {
     )
     .execute(c)
     .await)?;
+    Ok(())
+}
+
+/// Up to `limit` sessions revoked at or after `after`'s moment (and after its id, at that
+/// same moment) that had not expired by `expired_before`, oldest revocation first. Reads the
+/// partial index `sessions_revoked_at_idx` as a range: its cost follows the page, not the
+/// table.
+pub async fn revoked_after(
+    conn: &mut Conn,
+    after: (DateTime<Utc>, SessionId),
+    expired_before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<RevokedSession>> {
+    let (at, id) = (Ts(after.0), Id(after.1.0));
+    let rows: Vec<(Id, Id, Option<Ts>, Ts)> = run!(conn, |c| sessions::table
+        .filter(sessions::revoked_at.is_not_null())
+        .filter(sessions::revoked_at.ge(at))
+        .filter(sessions::revoked_at.gt(at).or(sessions::id.gt(id)))
+        .filter(sessions::expires_at.gt(Ts(expired_before)))
+        .order((sessions::revoked_at.asc(), sessions::id.asc()))
+        .select((
+            sessions::id,
+            sessions::user_id,
+            sessions::revoked_at,
+            sessions::expires_at
+        ))
+        .limit(limit)
+        .load(c)
+        .await)?;
+    let deleted: Vec<(Id, Id, Ts, Ts)> = run!(conn, |c| deleted_sessions::table
+        .filter(deleted_sessions::revoked_at.ge(at))
+        .filter(
+            deleted_sessions::revoked_at
+                .gt(at)
+                .or(deleted_sessions::id.gt(id))
+        )
+        .filter(deleted_sessions::expires_at.gt(Ts(expired_before)))
+        .order((
+            deleted_sessions::revoked_at.asc(),
+            deleted_sessions::id.asc()
+        ))
+        .select((
+            deleted_sessions::id,
+            deleted_sessions::user_id,
+            deleted_sessions::revoked_at,
+            deleted_sessions::expires_at
+        ))
+        .limit(limit)
+        .load(c)
+        .await)?;
+    let mut all: Vec<RevokedSession> = rows
+        .into_iter()
+        .filter_map(|(id, user_id, revoked_at, expires_at)| {
+            Some((id, user_id, revoked_at?, expires_at))
+        })
+        .chain(deleted)
+        .map(|(id, user_id, revoked_at, expires_at)| RevokedSession {
+            id: SessionId(id.0),
+            user_id: UserId(user_id.0),
+            revoked_at: revoked_at.0,
+            expires_at: expires_at.0,
+        })
+        .collect();
+    all.sort_by_key(|r| (r.revoked_at, r.id.0));
+    all.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(all)
+}
+
+/// Keeps, for the revocation feed, the sessions of a user about to be deleted (they go
+/// with the account): live ones as revoked `at`, revoked ones as they were.
+pub async fn remember_deleted(conn: &mut Conn, user: UserId, at: DateTime<Utc>) -> Result<()> {
+    let rows: Vec<(Id, Option<Ts>, Ts)> = run!(conn, |c| sessions::table
+        .filter(sessions::user_id.eq(Id(user.0)))
+        .select((sessions::id, sessions::revoked_at, sessions::expires_at))
+        .load(c)
+        .await)?;
+    // One insert per session: a user has few, and SQLite takes no batch of these tuples.
+    for (id, revoked_at, expires_at) in rows {
+        let row = (
+            deleted_sessions::id.eq(id),
+            deleted_sessions::user_id.eq(Id(user.0)),
+            deleted_sessions::revoked_at.eq(revoked_at.unwrap_or(Ts(at))),
+            deleted_sessions::expires_at.eq(expires_at),
+        );
+        run!(conn, |c| diesel::insert_into(deleted_sessions::table)
+            .values(row)
+            .execute(c)
+            .await)?;
+    }
     Ok(())
 }
 

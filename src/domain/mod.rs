@@ -411,3 +411,13 @@ pub enum UserSort {
     Email,
     EmailDesc,
 }
+
+/// A revoked session, as the revocation feed reads it: when it was revoked and when it
+/// would have expired.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevokedSession {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub revoked_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}

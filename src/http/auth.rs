@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::dto::TokenPair;
-use super::extract::{ApiJson, BODY_LIMIT};
+use super::extract::{ApiJson, BODY_LIMIT, parse_object};
 use super::limits::rate_limit;
 use crate::crypto::jwt::TokenType;
 use crate::domain::{
@@ -316,35 +316,44 @@ async fn password_grant(
 }
 
 /// The body of a form post, at most 64 KiB.
-async fn read_form(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, TokenError> {
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| {
-            mime.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
+async fn read_form(req: &HttpRequest, payload: web::Payload) -> Result<Vec<u8>, TokenError> {
+    if media_type(req) != "application/x-www-form-urlencoded" {
         return Err(TokenError::Request(
             "the request body must be application/x-www-form-urlencoded".into(),
         ));
     }
+    read_body(req, payload).await.map_err(|err| match err {
+        Error::MalformedRequest(message) => TokenError::Request(message),
+        other => other.into(),
+    })
+}
+
+/// The request's media type, lower-cased, without parameters (empty when none).
+fn media_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| mime.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// The request body, at most 64 KiB (`413` beyond).
+async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, Error> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > BODY_LIMIT) {
-        return Err(Error::PayloadTooLarge.into());
+        return Err(Error::PayloadTooLarge);
     }
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|_| TokenError::Request("the request body could not be read".into()))?;
+        let chunk = chunk
+            .map_err(|_| Error::MalformedRequest("the request body could not be read".into()))?;
         if body.len() + chunk.len() > BODY_LIMIT {
-            return Err(Error::PayloadTooLarge.into());
+            return Err(Error::PayloadTooLarge);
         }
         body.extend_from_slice(&chunk);
     }
@@ -403,17 +412,75 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// RFC 7662 §2.1: as JSON or as a form (`application/x-www-form-urlencoded`).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntrospectRequest {
     /// An access or refresh token.
     pub token: String,
+    /// `access_token` or `refresh_token`: a hint only; every kind is looked for whatever it says.
+    pub token_type_hint: Option<String>,
 }
 
-/// RFC 7662-style answer; only `active` when the token is not active.
+impl IntrospectRequest {
+    /// Reads the form as RFC 7662 clients send it: an empty parameter counts as absent, a
+    /// repeated one is refused, others (`client_id`, `client_secret`) are ignored.
+    fn from_form(body: &[u8]) -> Result<Self, Error> {
+        let (mut token, mut hint) = (None, None);
+        for (name, value) in form_urlencoded::parse(body) {
+            let slot = match name.as_ref() {
+                "token" => &mut token,
+                "token_type_hint" => &mut hint,
+                _ => continue,
+            };
+            if !value.is_empty() && slot.replace(value.into_owned()).is_some() {
+                return Err(Error::field(
+                    &name,
+                    "repeated",
+                    format!("the {name} parameter is given more than once"),
+                ));
+            }
+        }
+        Ok(Self {
+            token: token.ok_or_else(|| Error::field("token", "required", "is required"))?,
+            token_type_hint: hint,
+        })
+    }
+
+    /// A JSON object or a form; any other media type is `415`.
+    async fn read(req: &HttpRequest, payload: web::Payload) -> Result<Self, Error> {
+        let mime = media_type(req);
+        let json = mime == "application/json"
+            || (mime.starts_with("application/") && mime.ends_with("+json"));
+        let form = mime == "application/x-www-form-urlencoded";
+        if !json && !form {
+            // Still refuse an oversized body as such first, as the JSON extractor does.
+            read_body(req, payload).await?;
+            return Err(Error::UnsupportedMediaType);
+        }
+        let body = read_body(req, payload).await?;
+        if form {
+            Self::from_form(&body)
+        } else {
+            parse_object(&body)
+        }
+    }
+}
+
+/// RFC 7662 §2.2; exactly `{"active": false}` when the token is not active.
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct IntrospectResponse {
     pub active: bool,
+    /// RFC 7662's `token_type`, in RFC 6749 §5.1's sense: how the token is used. `Bearer`
+    /// for an access token; absent for a refresh token, which is no access token (`typ`
+    /// says `refresh`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "Bearer")]
+    pub token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<UserId>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -431,28 +498,41 @@ pub struct IntrospectResponse {
     pub jti: Option<uuid::Uuid>,
 }
 
-/// Ask whether a token is active.
+/// Ask whether a token is active (RFC 7662).
 ///
 /// Active means valid, unexpired, its session live and its user active (a refresh token
-/// must also be the session's current one).
+/// must also be the session's current one). The body is JSON or, as RFC 7662 clients send
+/// it, a form; `token_type_hint` is only a hint, and other form parameters (`client_id`,
+/// `client_secret`) are ignored.
 #[utoipa::path(
     tag = "auth",
-    request_body = IntrospectRequest,
+    request_body(content(
+        (IntrospectRequest = "application/json"),
+        (IntrospectRequest = "application/x-www-form-urlencoded"),
+    )),
     responses(
         (status = 200, description = "OK", body = IntrospectResponse),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`malformed_request`: not JSON, or not an object", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: neither JSON nor a form", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: `token` missing or repeated, or an unknown JSON field", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/auth/introspect", wrap = "from_fn(rate_limit)")]
 pub async fn introspect(
     ctx: web::Data<Context>,
-    ApiJson(body): ApiJson<IntrospectRequest>,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, Error> {
+    let body = IntrospectRequest::read(&req, payload).await?;
     let found = auth::introspect(&ctx, &body.token).await?;
     let response = match (found.active, found.claims) {
         (true, Some(claims)) => IntrospectResponse {
             active: true,
+            token_type: (claims.typ == TokenType::Access).then_some("Bearer"),
+            iss: Some(claims.iss),
+            aud: Some(claims.aud),
             sub: Some(claims.sub),
             sid: Some(claims.sid),
             role: found.role,

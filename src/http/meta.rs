@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::config::JwtAlg;
 use crate::error::{Error, Problem};
 use crate::service::Context;
 
@@ -75,4 +76,69 @@ pub async fn metrics(ctx: web::Data<Context>) -> Result<HttpResponse, Error> {
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text))
+}
+
+/// An OpenID Provider Metadata document (OpenID Connect Discovery 1.0), as far as doorman
+/// is one: enough for a resource server given only the issuer to find the keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpenIdConfiguration {
+    /// Equal to the `iss` of every token.
+    #[schema(example = "https://accounts.example.com")]
+    pub issuer: String,
+    #[schema(example = "https://accounts.example.com/.well-known/jwks.json")]
+    pub jwks_uri: String,
+    /// `POST /api/v1/auth/token` (the password grant).
+    pub token_endpoint: String,
+    /// RFC 7662 introspection.
+    pub introspection_endpoint: String,
+    /// doorman's revocation feed (`GET /api/v1/auth/revocations`).
+    pub revocations_endpoint: String,
+    pub grant_types_supported: Vec<&'static str>,
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// The configured signing algorithm (access tokens; doorman issues no ID tokens).
+    #[schema(example = json!(["EdDSA"]))]
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    pub subject_types_supported: Vec<&'static str>,
+    /// `token`: tokens come from the token endpoint; there is no authorization endpoint.
+    pub response_types_supported: Vec<&'static str>,
+    /// The access token's claims.
+    pub claims_supported: Vec<&'static str>,
+}
+
+/// Discovery: where the keys, introspection and the revocation feed are.
+///
+/// `issuer` is `DOORMAN_ISSUER`, or `DOORMAN_PUBLIC_URL` when that is unset; every URL is
+/// absolute, under `DOORMAN_PUBLIC_URL`.
+#[utoipa::path(tag = "meta", responses((status = 200, description = "OK", body = OpenIdConfiguration)))]
+#[get("/.well-known/openid-configuration")]
+pub async fn openid_configuration(ctx: web::Data<Context>) -> HttpResponse {
+    let base = ctx.settings.public_url.trim_end_matches('/');
+    let alg = match ctx.settings.jwt_alg {
+        JwtAlg::EdDsa => "EdDSA",
+        JwtAlg::Es256 => "ES256",
+        JwtAlg::Rs256 => "RS256",
+        JwtAlg::Hs256 => "HS256",
+    };
+    let document = OpenIdConfiguration {
+        issuer: ctx.tokens.issuer().to_owned(),
+        jwks_uri: format!("{base}/.well-known/jwks.json"),
+        token_endpoint: format!("{base}/api/v1/auth/token"),
+        introspection_endpoint: format!("{base}/api/v1/auth/introspect"),
+        revocations_endpoint: format!("{base}/api/v1/auth/revocations"),
+        grant_types_supported: vec!["password"],
+        token_endpoint_auth_methods_supported: vec!["none"],
+        id_token_signing_alg_values_supported: vec![alg],
+        subject_types_supported: vec!["public"],
+        response_types_supported: vec!["token"],
+        claims_supported: vec![
+            "iss", "aud", "sub", "sid", "jti", "iat", "nbf", "exp", "typ", "role", "is_admin",
+            "email",
+        ],
+    };
+    HttpResponse::Ok()
+        .insert_header(CacheControl(vec![
+            CacheDirective::Public,
+            CacheDirective::MaxAge(60),
+        ]))
+        .json(document)
 }

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod limits;
 pub mod meta;
 pub mod problem;
+pub mod revocations;
 pub mod sessions;
 pub mod tasks;
 pub mod transport;
@@ -34,6 +35,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(meta::ready)
         .service(meta::metrics)
         .service(meta::jwks)
+        .service(meta::openid_configuration)
         .service(
             utoipa_actix_web::scope("/api/v1")
                 .service(users::create_user)
@@ -50,6 +52,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(auth::refresh)
                 .service(auth::logout)
                 .service(auth::introspect)
+                .service(revocations::list_revocations)
                 .service(auth::forgot_password)
                 .service(auth::reset_password)
                 .service(tasks::create_task)

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod password_reset;
 pub mod policy;
 pub mod retention;
+pub mod revocations;
 pub mod sessions;
 pub mod tasks;
 pub mod users;
@@ -49,6 +50,8 @@ pub struct Settings {
     pub audit_retention: Option<Duration>,
     /// How often the retention job runs (once across all instances).
     pub retention_interval: Duration,
+    /// The revocation feed's `Cache-Control: max-age`.
+    pub revocation_poll: Duration,
 }
 
 /// `chrono` form of a configured duration (saturating; durations come from config).

@@ -49,7 +49,11 @@ pub async fn run_if_due(ctx: &Context, holder: &str) -> Result<Option<Removed>> 
     ctx.metrics.retention_run(true);
     let settings = &ctx.settings;
     let mut removed = Removed {
-        sessions: drain(ctx, Sweep::Sessions(now - span(settings.session_retention))).await?,
+        sessions: drain(
+            ctx,
+            Sweep::Sessions(now - span(session_retention(settings))),
+        )
+        .await?,
         reset_tokens: drain(ctx, Sweep::ResetTokens(now)).await?,
         login_throttles: drain(
             ctx,
@@ -62,6 +66,15 @@ pub async fn run_if_due(ctx: &Context, holder: &str) -> Result<Option<Removed>> 
         removed.audit_events = drain(ctx, Sweep::AuditEvents(now - span(kept))).await?;
     }
     Ok(Some(removed))
+}
+
+/// `DOORMAN_SESSION_RETENTION`, but never shorter than the revocation feed lists a
+/// revoked session (one access lifetime plus the leeway): an entry must not vanish from
+/// the feed before its `expires_at`.
+fn session_retention(settings: &super::Settings) -> Duration {
+    settings
+        .session_retention
+        .max(settings.access_ttl + super::revocations::LEEWAY)
 }
 
 /// One table's sweep, with the moment before which its rows go.

@@ -29,7 +29,7 @@ async fn verify_offline(app: &TestApp, token: &str) -> serde_json::Value {
         .map(|a| format!("{a:?}"))
         .unwrap_or_default();
     let mut validation = Validation::new(alg.parse().unwrap_or_else(|e| panic!("{alg}: {e:?}")));
-    validation.set_issuer(&["doorman"]);
+    validation.set_issuer(&[app.config.issuer()]);
     validation.set_audience(&["doorman"]);
     jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
         .unwrap_or_else(|e| panic!("offline verification failed: {e}"))

@@ -1,0 +1,2 @@
+DROP INDEX deleted_sessions_revoked_at_idx;
+DROP TABLE deleted_sessions;

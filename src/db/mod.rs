@@ -31,7 +31,7 @@
 //! bound, which made every cached statement parse and plan anew.
 
 // The machinery, one concern a file: opening pools (`pool`), running work under its
-// deadline (`exec`, with the `transaction!`/`read!`/`write!` API below), migrations
+// deadline (`exec`, with the `transaction!`/`with_conn!`/`write!` API below), migrations
 // (`migrate`), and what errors mean (`errors`). Their items are re-imported here, so each
 // file sees the others' through `use super::*`.
 mod errors;
@@ -230,6 +230,48 @@ macro_rules! execute_together {
     };
 }
 pub(crate) use execute_together;
+
+/// The transaction API that services use: `db::transaction!(ctx.db, |tx| { steps })` runs
+/// the steps in one transaction, as a task of its own ([`Db::transaction`]), and evaluates
+/// to a future of their result. `db::with_conn!` runs them on a connection without a transaction
+/// ([`Db::run`]); `db::write!` is for work whose writes are single statements
+/// ([`Db::write`]). The steps are a plain `async` block: `?` returns from it, and what it
+/// captures is moved in.
+///
+/// ```ignore
+/// let user = db::transaction!(ctx.db, |tx| {
+///     let (target, admins) = lock_target(tx, id).await?;
+///     policy::may(&actor.user, Action::SetActive, &target)?;
+///     keep_an_admin(&target, admins, false)?;
+///     let user = db::users::update(tx, id, &changes, None, now).await?;
+///     db::sessions::revoke_all(tx, id, None, now).await?;
+///     db::audit::insert(tx, &event).await?;
+///     Ok(user)
+/// })
+/// .await?;
+/// ```
+macro_rules! transaction {
+    ($db:expr, |$tx:ident| $steps:block) => {
+        $db.transaction(move |$tx| Box::pin(async move $steps))
+    };
+}
+pub(crate) use transaction;
+
+/// Runs steps on a pooled connection without a transaction; see [`transaction!`].
+macro_rules! with_conn {
+    ($db:expr, |$c:ident| $steps:block) => {
+        $db.run(move |$c| Box::pin(async move $steps))
+    };
+}
+pub(crate) use with_conn;
+
+/// Runs steps whose writes are single statements; see [`transaction!`].
+macro_rules! write {
+    ($db:expr, |$c:ident| $steps:block) => {
+        $db.write(move |$c| Box::pin(async move $steps))
+    };
+}
+pub(crate) use write;
 
 impl Db {
     pub fn backend(&self) -> Backend {

@@ -21,15 +21,12 @@ pub async fn list_users(
     page: PageRequest,
 ) -> Result<Page<User>> {
     policy::may_attempt(&actor.user, Action::ListUsers)?;
-    ctx.db
-        .run(move |c| Box::pin(async move { db::users::list(c, &filter, page).await }))
-        .await
+    db::with_conn!(ctx.db, |c| { db::users::list(c, &filter, page).await }).await
 }
 
 pub async fn get_user(ctx: &Context, actor: &Principal, id: UserId) -> Result<User> {
     policy::may_attempt(&actor.user, Action::ViewUser)?;
-    ctx.db
-        .run(move |c| Box::pin(db::users::find(c, id)))
+    db::with_conn!(ctx.db, |c| { db::users::find(c, id).await })
         .await?
         .ok_or(Error::NotFound)
 }
@@ -64,45 +61,41 @@ pub async fn update_user(
     }
     let actor = actor.clone();
     let client = client.clone();
-    ctx.db
-        .transaction(move |tx| {
-            Box::pin(async move {
-                let (target, admins) = lock_target(tx, id).await?;
-                if changes.touches_profile() {
-                    policy::may(&actor.user, Action::EditProfile, &target)?;
-                }
-                if changes.is_active.is_some() {
-                    policy::may(&actor.user, Action::SetActive, &target)?;
-                }
-                let deactivating = changes.is_active == Some(false) && target.is_active;
-                let activating = changes.is_active == Some(true) && !target.is_active;
-                keep_an_admin(&target, admins, !deactivating)?;
-                let now = db::types::now();
-                let user = db::users::update(tx, id, &changes, None, now)
-                    .await?
-                    .ok_or(Error::NotFound)?;
-                let event = |kind| {
-                    AuditEvent::new(kind, now, &client)
-                        .actor(actor.user.id)
-                        .subject(id)
-                };
-                if changes.touches_profile() {
-                    let detail = serde_json::json!({ "fields": changed_fields(&changes) });
-                    db::audit::insert(tx, &event(AuditKind::UserUpdated).detail(detail)).await?;
-                }
-                if deactivating {
-                    let revoked = db::sessions::revoke_all(tx, id, None, now).await?;
-                    let detail = serde_json::json!({ "sessions_revoked": revoked });
-                    db::audit::insert(tx, &event(AuditKind::UserDeactivated).detail(detail))
-                        .await?;
-                }
-                if activating {
-                    db::audit::insert(tx, &event(AuditKind::UserActivated)).await?;
-                }
-                Ok(user)
-            })
-        })
-        .await
+    db::transaction!(ctx.db, |tx| {
+        let (target, admins) = lock_target(tx, id).await?;
+        if changes.touches_profile() {
+            policy::may(&actor.user, Action::EditProfile, &target)?;
+        }
+        if changes.is_active.is_some() {
+            policy::may(&actor.user, Action::SetActive, &target)?;
+        }
+        let deactivating = changes.is_active == Some(false) && target.is_active;
+        let activating = changes.is_active == Some(true) && !target.is_active;
+        keep_an_admin(&target, admins, !deactivating)?;
+        let now = db::types::now();
+        let user = db::users::update(tx, id, &changes, None, now)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let event = |kind| {
+            AuditEvent::new(kind, now, &client)
+                .actor(actor.user.id)
+                .subject(id)
+        };
+        if changes.touches_profile() {
+            let detail = serde_json::json!({ "fields": changed_fields(&changes) });
+            db::audit::insert(tx, &event(AuditKind::UserUpdated).detail(detail)).await?;
+        }
+        if deactivating {
+            let revoked = db::sessions::revoke_all(tx, id, None, now).await?;
+            let detail = serde_json::json!({ "sessions_revoked": revoked });
+            db::audit::insert(tx, &event(AuditKind::UserDeactivated).detail(detail)).await?;
+        }
+        if activating {
+            db::audit::insert(tx, &event(AuditKind::UserActivated)).await?;
+        }
+        Ok(user)
+    })
+    .await
 }
 
 /// Promotes or demotes. Demoting the last active admin is refused.
@@ -117,25 +110,20 @@ pub async fn set_role(
     let event = AuditEvent::new(AuditKind::UserRoleChanged, db::types::now(), client)
         .actor(actor.user.id)
         .subject(id);
-    ctx.db
-        .transaction(move |tx| {
-            Box::pin(async move {
-                let (target, admins) = lock_target(tx, id).await?;
-                keep_an_admin(&target, admins, role.is_admin())?;
-                if target.role == role {
-                    return Ok(target);
-                }
-                let user =
-                    db::users::update(tx, id, &ProfileChanges::default(), Some(role), event.at)
-                        .await?
-                        .ok_or(Error::NotFound)?;
-                let detail =
-                    serde_json::json!({ "from": target.role.as_str(), "to": role.as_str() });
-                db::audit::insert(tx, &event.detail(detail)).await?;
-                Ok(user)
-            })
-        })
-        .await
+    db::transaction!(ctx.db, |tx| {
+        let (target, admins) = lock_target(tx, id).await?;
+        keep_an_admin(&target, admins, role.is_admin())?;
+        if target.role == role {
+            return Ok(target);
+        }
+        let user = db::users::update(tx, id, &ProfileChanges::default(), Some(role), event.at)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let detail = serde_json::json!({ "from": target.role.as_str(), "to": role.as_str() });
+        db::audit::insert(tx, &event.detail(detail)).await?;
+        Ok(user)
+    })
+    .await
 }
 
 /// Deletes an account with its sessions, credentials and tasks.
@@ -149,24 +137,19 @@ pub async fn delete_user(
     let event = AuditEvent::new(AuditKind::UserDeleted, db::types::now(), client)
         .actor(actor.user.id)
         .subject(id);
-    ctx.db
-        .transaction(move |tx| Box::pin(async move { delete_in(tx, id, event).await }))
-        .await
+    db::transaction!(ctx.db, |tx| { delete_in(tx, id, event).await }).await
 }
 
 /// A user's live sessions.
 pub async fn list_sessions(ctx: &Context, actor: &Principal, id: UserId) -> Result<Vec<Session>> {
     policy::may_attempt(&actor.user, Action::ListSessions)?;
     let actor = actor.clone();
-    ctx.db
-        .run(move |c| {
-            Box::pin(async move {
-                let target = db::users::find(c, id).await?.ok_or(Error::NotFound)?;
-                policy::may(&actor.user, Action::ListSessions, &target)?;
-                db::sessions::list_live(c, id, db::types::now()).await
-            })
-        })
-        .await
+    db::with_conn!(ctx.db, |c| {
+        let target = db::users::find(c, id).await?.ok_or(Error::NotFound)?;
+        policy::may(&actor.user, Action::ListSessions, &target)?;
+        db::sessions::list_live(c, id, db::types::now()).await
+    })
+    .await
 }
 
 /// Revokes every session of a user.
@@ -181,18 +164,15 @@ pub async fn revoke_sessions(
     let event = AuditEvent::new(AuditKind::SessionsRevoked, db::types::now(), client)
         .actor(actor.user.id)
         .subject(id);
-    ctx.db
-        .transaction(move |tx| {
-            Box::pin(async move {
-                let target = db::users::find_for_update(tx, id)
-                    .await?
-                    .ok_or(Error::NotFound)?;
-                policy::may(&actor.user, Action::RevokeSessions, &target)?;
-                let count = db::sessions::revoke_all(tx, id, None, event.at).await?;
-                db::audit::insert(tx, &event.detail(serde_json::json!({ "count": count }))).await
-            })
-        })
-        .await
+    db::transaction!(ctx.db, |tx| {
+        let target = db::users::find_for_update(tx, id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        policy::may(&actor.user, Action::RevokeSessions, &target)?;
+        let count = db::sessions::revoke_all(tx, id, None, event.at).await?;
+        db::audit::insert(tx, &event.detail(serde_json::json!({ "count": count }))).await
+    })
+    .await
 }
 
 /// The audit trail, newest first; `user` matches actor or subject.
@@ -204,9 +184,7 @@ pub async fn audit_events(
     page: PageRequest,
 ) -> Result<Page<AuditEvent>> {
     policy::may_attempt(&actor.user, Action::ListAuditEvents)?;
-    ctx.db
-        .run(move |c| Box::pin(db::audit::list(c, user, kind, page)))
-        .await
+    db::with_conn!(ctx.db, |c| { db::audit::list(c, user, kind, page).await }).await
 }
 
 /// Creates the first admin when no admin exists (idempotent across restarts, and across
@@ -218,7 +196,7 @@ pub async fn bootstrap_admin(
     email: Email,
     password: NewPassword,
 ) -> Result<Option<User>> {
-    if ctx.db.run(|c| Box::pin(db::users::any_admin(c))).await? {
+    if db::with_conn!(ctx.db, |c| { db::users::any_admin(c).await }).await? {
         return Ok(None);
     }
     let now = db::types::now();
@@ -227,19 +205,16 @@ pub async fn bootstrap_admin(
     let event = AuditEvent::new(AuditKind::UserCreated, now, &ClientInfo::default())
         .subject(user.id)
         .detail(serde_json::json!({ "role": "admin", "bootstrap": true }));
-    ctx.db
-        .transaction(move |tx| {
-            Box::pin(async move {
-                tx.lock(db::Lock::AdminBootstrap).await?;
-                if db::users::any_admin(tx).await? {
-                    return Ok(None);
-                }
-                db::users::insert(tx, &user, &hash).await?;
-                db::audit::insert(tx, &event).await?;
-                Ok(Some(user))
-            })
-        })
-        .await
+    db::transaction!(ctx.db, |tx| {
+        tx.lock(db::Lock::AdminBootstrap).await?;
+        if db::users::any_admin(tx).await? {
+            return Ok(None);
+        }
+        db::users::insert(tx, &user, &hash).await?;
+        db::audit::insert(tx, &event).await?;
+        Ok(Some(user))
+    })
+    .await
 }
 
 /// `doorman create-admin`: an operator adds an admin account.

@@ -53,11 +53,10 @@ pub async fn authenticate(ctx: &Context, token: &str) -> Result<Principal> {
 /// with an active user.
 pub async fn authenticate_cookie(ctx: &Context, token: &str) -> Result<Principal> {
     let hash = crate::crypto::sha256_hex(token);
-    let (session, user) = ctx
-        .db
-        .run(move |c| Box::pin(async move { db::sessions::find_by_cookie(c, &hash).await }))
-        .await?
-        .ok_or(Error::SessionRevoked)?;
+    let (session, user) =
+        db::with_conn!(ctx.db, |c| { db::sessions::find_by_cookie(c, &hash).await })
+            .await?
+            .ok_or(Error::SessionRevoked)?;
     if !session.is_live(Utc::now()) || !user.is_active {
         return Err(Error::SessionRevoked);
     }
@@ -114,10 +113,10 @@ async fn sign_in(
     let attempt = PasswordAttempt::new(password);
     let password = attempt.expose();
     let looked_up = name.clone();
-    let found = ctx
-        .db
-        .run(move |c| Box::pin(async move { db::users::find_for_login(c, &looked_up).await }))
-        .await?;
+    let found = db::with_conn!(ctx.db, |c| {
+        db::users::find_for_login(c, &looked_up).await
+    })
+    .await?;
     let key = throttle_key(found.as_ref().map(|record| record.user.id), &name);
     let slot = match ctx.hasher.reserve() {
         Ok(slot) => slot,
@@ -155,9 +154,7 @@ async fn sign_in(
         }
     };
     if !user.is_active {
-        ctx.db
-            .write(move |c| Box::pin(async move { db::login_throttles::clear(c, &key).await }))
-            .await?;
+        db::write!(ctx.db, |c| { db::login_throttles::clear(c, &key).await }).await?;
         ctx.metrics.login(LoginOutcome::Disabled);
         return Err(Error::AccountDisabled);
     }
@@ -176,17 +173,14 @@ async fn sign_in(
             .actor(user.id)
             .subject(user.id),
     );
-    ctx.db
-        .transaction(move |tx| {
-            Box::pin(async move {
-                db::sessions::open_on_login(tx, &stored, &key, &audited).await?;
-                match cookie_hash {
-                    Some(hash) => db::sessions::attach_cookie(tx, stored.id, &hash).await,
-                    None => Ok(()),
-                }
-            })
-        })
-        .await?;
+    db::transaction!(ctx.db, |tx| {
+        db::sessions::open_on_login(tx, &stored, &key, &audited).await?;
+        match cookie_hash {
+            Some(hash) => db::sessions::attach_cookie(tx, stored.id, &hash).await,
+            None => Ok(()),
+        }
+    })
+    .await?;
     ctx.metrics.login(LoginOutcome::Succeeded);
     Ok((user, session, now))
 }
@@ -214,13 +208,10 @@ pub fn lock_duration(failures: i32) -> Option<chrono::Duration> {
 async fn rehash(ctx: &Context, id: UserId, old_hash: String, password: &str) {
     let rehashed = async {
         let new_hash = ctx.hasher.hash(password).await?;
-        ctx.db
-            .run(move |c| {
-                Box::pin(async move {
-                    db::users::replace_current_hash(c, id, &old_hash, &new_hash).await
-                })
-            })
-            .await
+        db::with_conn!(ctx.db, |c| {
+            db::users::replace_current_hash(c, id, &old_hash, &new_hash).await
+        })
+        .await
     };
     if let Err(err) = rehashed.await {
         tracing::info!(error = %err, user_id = %id.0, "re-hashing with the configured parameters was put off");
@@ -241,10 +232,10 @@ fn locked(ctx: &Context, until: DateTime<Utc>, now: DateTime<Utc>) -> Error {
 /// nothing either way.
 async fn locked_or_shed(ctx: &Context, key: &str, shed: Error) -> Error {
     let owned = key.to_owned();
-    let until = ctx
-        .db
-        .run(move |c| Box::pin(async move { db::login_throttles::locked_until(c, &owned).await }))
-        .await;
+    let until = db::with_conn!(ctx.db, |c| {
+        db::login_throttles::locked_until(c, &owned).await
+    })
+    .await;
     let now = db::types::now();
     match until {
         Ok(Some(until)) if until > now => locked(ctx, until, now),
@@ -286,36 +277,27 @@ pub(crate) const FAILURES_REMEMBERED: chrono::Duration = chrono::Duration::days(
 /// lock. An attempt on a locked key costs that statement's miss and a read.
 async fn count_attempt(ctx: &Context, key: &str, now: DateTime<Utc>) -> Result<i32> {
     let owned = key.to_owned();
-    let below_a_lock = ctx
-        .db
-        .write(move |c| {
-            Box::pin(
-                async move { db::login_throttles::count_attempt(c, &owned, now, LOCK_AFTER).await },
-            )
-        })
-        .await?;
+    let below_a_lock = db::write!(ctx.db, |c| {
+        db::login_throttles::count_attempt(c, &owned, now, LOCK_AFTER).await
+    })
+    .await?;
     match below_a_lock {
         Ok(failures) => return Ok(failures),
         Err(Some(until)) if until > now => return Err(locked(ctx, until, now)),
         Err(_) => {}
     }
     let key = key.to_owned();
-    let counted = ctx
-        .db
-        .transaction(move |tx| {
-            Box::pin(async move {
-                let failures =
-                    match db::login_throttles::count_attempt(tx, &key, now, i32::MAX).await? {
-                        Ok(failures) => failures,
-                        Err(until) => return Ok(Err(until.unwrap_or(now))),
-                    };
-                if let Some(lock) = lock_duration(failures) {
-                    db::login_throttles::lock_at_least(tx, &key, failures, now + lock).await?;
-                }
-                Ok(Ok(failures))
-            })
-        })
-        .await?;
+    let counted = db::transaction!(ctx.db, |tx| {
+        let failures = match db::login_throttles::count_attempt(tx, &key, now, i32::MAX).await? {
+            Ok(failures) => failures,
+            Err(until) => return Ok(Err(until.unwrap_or(now))),
+        };
+        if let Some(lock) = lock_duration(failures) {
+            db::login_throttles::lock_at_least(tx, &key, failures, now + lock).await?;
+        }
+        Ok(Ok(failures))
+    })
+    .await?;
     counted.map_err(|until| locked(ctx, until, now))
 }
 
@@ -345,18 +327,15 @@ async fn record_failure(
         (event, now + lock)
     });
     let key = key.to_owned();
-    ctx.db
-        .transaction(move |tx| {
-            Box::pin(async move {
-                db::audit::insert(tx, &failed).await?;
-                if let Some((event, until)) = &locked {
-                    db::login_throttles::lock_at_least(tx, &key, failures, *until).await?;
-                    db::audit::insert(tx, event).await?;
-                }
-                Ok(())
-            })
-        })
-        .await
+    db::transaction!(ctx.db, |tx| {
+        db::audit::insert(tx, &failed).await?;
+        if let Some((event, until)) = &locked {
+            db::login_throttles::lock_at_least(tx, &key, failures, *until).await?;
+            db::audit::insert(tx, event).await?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 fn new_session(ctx: &Context, user: &User, now: DateTime<Utc>, client: &ClientInfo) -> Session {
@@ -419,75 +398,66 @@ pub async fn refresh(ctx: &Context, token: &str, client: &ClientInfo) -> Result<
     let new_jti = Uuid::now_v7();
     let exp = now + span(ctx.settings.refresh_ttl);
     let (sid, sub, jti) = (claims.sid, claims.sub, claims.jti);
-    let rotated = ctx
-        .db
-        .write(move |conn| {
-            Box::pin(async move {
-                let rotated =
-                    db::sessions::rotate_current(conn, sid, sub, jti, new_jti, now, exp).await?;
-                let Some(session) = rotated else {
-                    return Ok(None);
-                };
-                let user = db::users::find(conn, session.user_id).await?;
-                Ok(Some((user.ok_or(Error::SessionRevoked)?, session)))
-            })
-        })
-        .await?;
+    let rotated = db::write!(ctx.db, |conn| {
+        let rotated = db::sessions::rotate_current(conn, sid, sub, jti, new_jti, now, exp).await?;
+        let Some(session) = rotated else {
+            return Ok(None);
+        };
+        let user = db::users::find(conn, session.user_id).await?;
+        Ok(Some((user.ok_or(Error::SessionRevoked)?, session)))
+    })
+    .await?;
     if let Some((user, session)) = rotated {
         return issue(ctx, &user, &session, now);
     }
 
     // Anything else (reuse, grace, revocation, a disabled account) in a transaction.
-    let exchange = ctx
-        .db
-        .transaction(move |tx| {
-            Box::pin(async move {
-                let Some(session) = db::sessions::find_for_update(tx, claims.sid).await? else {
-                    return Ok(Exchange::Revoked);
-                };
-                if session.user_id != claims.sub {
-                    return Err(Error::InvalidRefreshToken);
-                }
-                if !session.is_live(now) {
-                    return Ok(Exchange::Revoked);
-                }
-                let Some(user) = db::users::find(tx, session.user_id).await? else {
-                    return Ok(Exchange::Revoked);
-                };
-                if !user.is_active {
-                    return Ok(Exchange::Disabled);
-                }
-                if claims.jti == session.refresh_jti {
-                    // Current after all: the account was enabled again since the attempt above.
-                    let rotated = db::sessions::rotate_current(
-                        tx,
-                        session.id,
-                        user.id,
-                        claims.jti,
-                        Uuid::now_v7(),
-                        now,
-                        exp,
-                    )
-                    .await?;
-                    return Ok(match rotated {
-                        Some(session) => Exchange::Rotated(Box::new((user, session))),
-                        None => Exchange::Revoked,
-                    });
-                }
-                let in_grace = session.previous_jti == Some(claims.jti)
-                    && session.rotated_at.is_some_and(|at| now - at <= grace);
-                if in_grace {
-                    return Ok(Exchange::WithinGrace(Box::new((user, session))));
-                }
-                db::sessions::revoke_owned(tx, session.user_id, session.id, now).await?;
-                let event = AuditEvent::new(AuditKind::RefreshTokenReused, now, &client)
-                    .subject(user.id)
-                    .detail(serde_json::json!({ "session_id": session.id, "jti": claims.jti }));
-                db::audit::insert(tx, &event).await?;
-                Ok(Exchange::Reused)
-            })
-        })
-        .await?;
+    let exchange = db::transaction!(ctx.db, |tx| {
+        let Some(session) = db::sessions::find_for_update(tx, claims.sid).await? else {
+            return Ok(Exchange::Revoked);
+        };
+        if session.user_id != claims.sub {
+            return Err(Error::InvalidRefreshToken);
+        }
+        if !session.is_live(now) {
+            return Ok(Exchange::Revoked);
+        }
+        let Some(user) = db::users::find(tx, session.user_id).await? else {
+            return Ok(Exchange::Revoked);
+        };
+        if !user.is_active {
+            return Ok(Exchange::Disabled);
+        }
+        if claims.jti == session.refresh_jti {
+            // Current after all: the account was enabled again since the attempt above.
+            let rotated = db::sessions::rotate_current(
+                tx,
+                session.id,
+                user.id,
+                claims.jti,
+                Uuid::now_v7(),
+                now,
+                exp,
+            )
+            .await?;
+            return Ok(match rotated {
+                Some(session) => Exchange::Rotated(Box::new((user, session))),
+                None => Exchange::Revoked,
+            });
+        }
+        let in_grace = session.previous_jti == Some(claims.jti)
+            && session.rotated_at.is_some_and(|at| now - at <= grace);
+        if in_grace {
+            return Ok(Exchange::WithinGrace(Box::new((user, session))));
+        }
+        db::sessions::revoke_owned(tx, session.user_id, session.id, now).await?;
+        let event = AuditEvent::new(AuditKind::RefreshTokenReused, now, &client)
+            .subject(user.id)
+            .detail(serde_json::json!({ "session_id": session.id, "jti": claims.jti }));
+        db::audit::insert(tx, &event).await?;
+        Ok(Exchange::Reused)
+    })
+    .await?;
 
     match exchange {
         Exchange::Rotated(found) | Exchange::WithinGrace(found) => {
@@ -506,14 +476,11 @@ pub async fn logout(ctx: &Context, principal: &Principal, client: &ClientInfo) -
     let event = AuditEvent::new(AuditKind::Logout, db::types::now(), client)
         .actor(user)
         .subject(user);
-    ctx.db
-        .transaction(move |tx| {
-            Box::pin(async move {
-                db::sessions::revoke_owned(tx, user, session, event.at).await?;
-                db::audit::insert(tx, &event).await
-            })
-        })
-        .await
+    db::transaction!(ctx.db, |tx| {
+        db::sessions::revoke_owned(tx, user, session, event.at).await?;
+        db::audit::insert(tx, &event).await
+    })
+    .await
 }
 
 /// What introspection says about a token.

@@ -44,24 +44,20 @@ pub async fn load(db: &Db, settings: &Settings) -> anyhow::Result<KeySet> {
 }
 
 async fn stored_or_generated(db: &Db, alg: JwtAlg) -> Result<Vec<KeyRecord>> {
-    let records = db
-        .run(move |c| Box::pin(db::keys::list(c, alg_name(alg))))
-        .await?;
+    let records = db::with_conn!(db, |c| { db::keys::list(c, alg_name(alg)).await }).await?;
     if records.iter().any(|r| r.retired_at.is_none()) {
         return Ok(records);
     }
-    db.transaction(move |tx| {
-        Box::pin(async move {
-            tx.lock(db::Lock::KeyGeneration).await?;
-            let records = db::keys::list(tx, alg_name(alg)).await?;
-            if records.iter().any(|r| r.retired_at.is_none()) {
-                return Ok(records);
-            }
-            let key = crypto_keys::generate(alg, db::types::now()).map_err(Error::internal)?;
-            db::keys::insert(tx, &key).await?;
-            tracing::info!(kid = %key.kid, alg = alg_name(alg), "generated a signing key");
-            db::keys::list(tx, alg_name(alg)).await
-        })
+    db::transaction!(db, |tx| {
+        tx.lock(db::Lock::KeyGeneration).await?;
+        let records = db::keys::list(tx, alg_name(alg)).await?;
+        if records.iter().any(|r| r.retired_at.is_none()) {
+            return Ok(records);
+        }
+        let key = crypto_keys::generate(alg, db::types::now()).map_err(Error::internal)?;
+        db::keys::insert(tx, &key).await?;
+        tracing::info!(kid = %key.kid, alg = alg_name(alg), "generated a signing key");
+        db::keys::list(tx, alg_name(alg)).await
     })
     .await
 }
@@ -69,15 +65,13 @@ async fn stored_or_generated(db: &Db, alg: JwtAlg) -> Result<Vec<KeyRecord>> {
 /// Adds a new signing key and retires the others (they stay published until their tokens
 /// expire). Returns the new `kid`.
 pub async fn rotate(db: &Db, alg: JwtAlg) -> Result<String> {
-    db.transaction(move |tx| {
-        Box::pin(async move {
-            tx.lock(db::Lock::KeyGeneration).await?;
-            let now = db::types::now();
-            let key = crypto_keys::generate(alg, now).map_err(Error::internal)?;
-            db::keys::insert(tx, &key).await?;
-            db::keys::retire_others(tx, alg_name(alg), &key.kid, now).await?;
-            Ok(key.kid)
-        })
+    db::transaction!(db, |tx| {
+        tx.lock(db::Lock::KeyGeneration).await?;
+        let now = db::types::now();
+        let key = crypto_keys::generate(alg, now).map_err(Error::internal)?;
+        db::keys::insert(tx, &key).await?;
+        db::keys::retire_others(tx, alg_name(alg), &key.kid, now).await?;
+        Ok(key.kid)
     })
     .await
 }

@@ -54,10 +54,7 @@ pub async fn forgot(ctx: Arc<Context>, email: Email, client: &ClientInfo) -> Res
 
 async fn forgot_in_background(ctx: &Context, email: Email, client: &ClientInfo) -> Result<()> {
     let name = LoginName::Email(email.as_str().to_owned());
-    let found = ctx
-        .db
-        .run(move |c| Box::pin(async move { db::users::find_for_login(c, &name).await }))
-        .await?;
+    let found = db::with_conn!(ctx.db, |c| { db::users::find_for_login(c, &name).await }).await?;
     let user = found
         .map(|record| record.user)
         .filter(|user| user.is_active);
@@ -68,15 +65,11 @@ async fn forgot_in_background(ctx: &Context, email: Email, client: &ClientInfo) 
         // turn, the token delete (of nothing) and the audit event.
         let event = event.detail(serde_json::json!({ "account_found": false }));
         let nobody = UserId::new();
-        return ctx
-            .db
-            .transaction(move |tx| {
-                Box::pin(async move {
-                    db::password_resets::delete_for(tx, nobody).await?;
-                    db::audit::insert(tx, &event).await
-                })
-            })
-            .await;
+        return db::transaction!(ctx.db, |tx| {
+            db::password_resets::delete_for(tx, nobody).await?;
+            db::audit::insert(tx, &event).await
+        })
+        .await;
     };
     event = event
         .subject(user.id)
@@ -87,14 +80,11 @@ async fn forgot_in_background(ctx: &Context, email: Email, client: &ClientInfo) 
         user.id,
         now + span(ctx.settings.reset_token_ttl),
     );
-    ctx.db
-        .transaction(move |tx| {
-            Box::pin(async move {
-                db::password_resets::replace(tx, id, &hash, now, expires_at).await?;
-                db::audit::insert(tx, &event).await
-            })
-        })
-        .await?;
+    db::transaction!(ctx.db, |tx| {
+        db::password_resets::replace(tx, id, &hash, now, expires_at).await?;
+        db::audit::insert(tx, &event).await
+    })
+    .await?;
 
     let minutes = ctx.settings.reset_token_ttl.as_secs() / 60;
     let mail = Mail {
@@ -124,58 +114,44 @@ pub async fn reset(
     let hash = sha256_hex(token);
     let now = db::types::now();
     let lookup = hash.clone();
-    let user = ctx
-        .db
-        .run(move |c| {
-            Box::pin(async move {
-                let row = db::password_resets::find_for_update(c, &lookup).await?;
-                let Some(row) = row.filter(|row| row.is_usable(now)) else {
-                    return Ok(None);
-                };
-                db::users::find(c, row.user_id()).await
-            })
-        })
-        .await?
-        .filter(|user| user.is_active)
-        .ok_or(Error::InvalidResetToken)?;
+    let user = db::with_conn!(ctx.db, |c| {
+        let row = db::password_resets::find_for_update(c, &lookup).await?;
+        let Some(row) = row.filter(|row| row.is_usable(now)) else {
+            return Ok(None);
+        };
+        db::users::find(c, row.user_id()).await
+    })
+    .await?
+    .filter(|user| user.is_active)
+    .ok_or(Error::InvalidResetToken)?;
 
     let new_hash = new_password_hash(ctx, &user, "new_password", new_password).await?;
     let event = AuditEvent::new(AuditKind::PasswordResetCompleted, now, client).subject(user.id);
-    ctx.db
-        .transaction(move |tx| {
-            Box::pin(async move {
-                let row = db::password_resets::find_for_update(tx, &hash)
-                    .await?
-                    .filter(|row| row.is_usable(now))
-                    .ok_or(Error::InvalidResetToken)?;
-                db::password_resets::consume(tx, &row, now).await?;
-                db::users::push_credential(
-                    tx,
-                    row.user_id(),
-                    None,
-                    &new_hash,
-                    now,
-                    PASSWORD_HISTORY,
-                )
-                .await?;
-                let revoked = db::sessions::revoke_all(tx, row.user_id(), None, now).await?;
-                db::audit::insert(
-                    tx,
-                    &event.detail(serde_json::json!({ "sessions_revoked": revoked })),
-                )
-                .await
-            })
-        })
+    db::transaction!(ctx.db, |tx| {
+        let row = db::password_resets::find_for_update(tx, &hash)
+            .await?
+            .filter(|row| row.is_usable(now))
+            .ok_or(Error::InvalidResetToken)?;
+        db::password_resets::consume(tx, &row, now).await?;
+        db::users::push_credential(tx, row.user_id(), None, &new_hash, now, PASSWORD_HISTORY)
+            .await?;
+        let revoked = db::sessions::revoke_all(tx, row.user_id(), None, now).await?;
+        db::audit::insert(
+            tx,
+            &event.detail(serde_json::json!({ "sessions_revoked": revoked })),
+        )
         .await
+    })
+    .await
 }
 
 /// Whether a reset token can still be used (the reset page asks before it shows its form).
 pub async fn is_usable(ctx: &Context, token: &str) -> Result<bool> {
     let hash = sha256_hex(token);
     let now = db::types::now();
-    let row = ctx
-        .db
-        .run(move |c| Box::pin(async move { db::password_resets::find_for_update(c, &hash).await }))
-        .await?;
+    let row = db::with_conn!(ctx.db, |c| {
+        db::password_resets::find_for_update(c, &hash).await
+    })
+    .await?;
     Ok(row.is_some_and(|row| row.is_usable(now)))
 }

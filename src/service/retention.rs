@@ -34,14 +34,10 @@ pub async fn run_if_due(ctx: &Context, holder: &str) -> Result<Option<Removed>> 
     let interval = ctx.settings.retention_interval;
     let due = now - span(interval - interval / 10);
     let holder = holder.to_owned();
-    let claimed = ctx
-        .db
-        .write(move |c| {
-            Box::pin(
-                async move { db::retention::claim_run(c, "retention", &holder, now, due).await },
-            )
-        })
-        .await?;
+    let claimed = db::write!(ctx.db, |c| {
+        db::retention::claim_run(c, "retention", &holder, now, due).await
+    })
+    .await?;
     if !claimed {
         ctx.metrics.retention_run(false);
         return Ok(None);
@@ -114,10 +110,7 @@ impl Sweep {
 async fn drain(ctx: &Context, sweep: Sweep) -> Result<usize> {
     let mut total = 0;
     loop {
-        let removed = ctx
-            .db
-            .write(move |c| Box::pin(async move { sweep.batch(c).await }))
-            .await?;
+        let removed = db::write!(ctx.db, |c| { sweep.batch(c).await }).await?;
         total += removed;
         ctx.metrics.retention_removed(sweep.table(), removed);
         if removed < BATCH as usize {

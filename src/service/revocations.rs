@@ -92,12 +92,10 @@ pub async fn feed(ctx: &Context, after: Option<Cursor>) -> Result<Feed> {
         Some(cursor) if cursor.at >= window => (cursor.at, cursor.sid),
         _ => (window, SessionId(Uuid::nil())),
     };
-    let rows = ctx
-        .db
-        .run(move |c| {
-            Box::pin(async move { db::sessions::revoked_after(c, from, window, PAGE).await })
-        })
-        .await?;
+    let rows = db::with_conn!(ctx.db, |c| {
+        db::sessions::revoked_after(c, from, window, PAGE).await
+    })
+    .await?;
     let next = match (rows.last(), after) {
         (Some(last), _) => Cursor::of(last),
         (None, Some(given)) => given,

@@ -9,9 +9,10 @@ use crate::error::{Error, Result};
 /// The caller's live sessions, newest first.
 pub async fn list(ctx: &Context, actor: &Principal) -> Result<Vec<Session>> {
     let user = actor.user.id;
-    ctx.db
-        .run(move |c| Box::pin(db::sessions::list_live(c, user, db::types::now())))
-        .await
+    db::with_conn!(ctx.db, |c| {
+        db::sessions::list_live(c, user, db::types::now()).await
+    })
+    .await
 }
 
 /// Revokes one of the caller's sessions (the current one too, if named).
@@ -26,16 +27,13 @@ pub async fn revoke(
         .actor(user)
         .subject(user)
         .detail(serde_json::json!({ "session_id": id, "count": 1 }));
-    ctx.db
-        .transaction(move |tx| {
-            Box::pin(async move {
-                if !db::sessions::revoke_owned(tx, user, id, event.at).await? {
-                    return Err(Error::NotFound);
-                }
-                db::audit::insert(tx, &event).await
-            })
-        })
-        .await
+    db::transaction!(ctx.db, |tx| {
+        if !db::sessions::revoke_owned(tx, user, id, event.at).await? {
+            return Err(Error::NotFound);
+        }
+        db::audit::insert(tx, &event).await
+    })
+    .await
 }
 
 /// Revokes every session of the caller, the current one included.
@@ -58,16 +56,13 @@ async fn revoke_all_but(
     let event = AuditEvent::new(AuditKind::SessionsRevoked, db::types::now(), client)
         .actor(user)
         .subject(user);
-    ctx.db
-        .transaction(move |tx| {
-            Box::pin(async move {
-                let count = db::sessions::revoke_all(tx, user, keep, event.at).await?;
-                let detail = match keep {
-                    Some(kept) => serde_json::json!({ "count": count, "kept_session_id": kept }),
-                    None => serde_json::json!({ "count": count }),
-                };
-                db::audit::insert(tx, &event.detail(detail)).await
-            })
-        })
-        .await
+    db::transaction!(ctx.db, |tx| {
+        let count = db::sessions::revoke_all(tx, user, keep, event.at).await?;
+        let detail = match keep {
+            Some(kept) => serde_json::json!({ "count": count, "kept_session_id": kept }),
+            None => serde_json::json!({ "count": count }),
+        };
+        db::audit::insert(tx, &event.detail(detail)).await
+    })
+    .await
 }

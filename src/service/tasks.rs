@@ -24,9 +24,7 @@ pub async fn create(
         updated_at: now,
     };
     let stored = task.clone();
-    ctx.db
-        .run(move |c| Box::pin(async move { db::tasks::insert(c, &stored).await }))
-        .await?;
+    db::with_conn!(ctx.db, |c| { db::tasks::insert(c, &stored).await }).await?;
     Ok(task)
 }
 
@@ -37,15 +35,12 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<Task>> {
     let owner = owner.user.id;
-    ctx.db
-        .run(move |c| Box::pin(db::tasks::list(c, owner, done, page)))
-        .await
+    db::with_conn!(ctx.db, |c| { db::tasks::list(c, owner, done, page).await }).await
 }
 
 pub async fn get(ctx: &Context, owner: &Principal, id: TaskId) -> Result<Task> {
     let owner = owner.user.id;
-    ctx.db
-        .run(move |c| Box::pin(db::tasks::find(c, owner, id)))
+    db::with_conn!(ctx.db, |c| { db::tasks::find(c, owner, id).await })
         .await?
         .ok_or(Error::NotFound)
 }
@@ -65,19 +60,16 @@ pub async fn update(
         db::types::now(),
     );
     let owner = owner.user.id;
-    ctx.db
-        .run(move |c| Box::pin(async move { db::tasks::update(c, owner, id, &changes).await }))
-        .await?
-        .ok_or(Error::NotFound)
+    db::with_conn!(ctx.db, |c| {
+        db::tasks::update(c, owner, id, &changes).await
+    })
+    .await?
+    .ok_or(Error::NotFound)
 }
 
 pub async fn delete(ctx: &Context, owner: &Principal, id: TaskId) -> Result<()> {
     let owner = owner.user.id;
-    if !ctx
-        .db
-        .run(move |c| Box::pin(db::tasks::delete(c, owner, id)))
-        .await?
-    {
+    if !db::with_conn!(ctx.db, |c| { db::tasks::delete(c, owner, id).await }).await? {
         return Err(Error::NotFound);
     }
     Ok(())

@@ -89,14 +89,11 @@ pub(crate) async fn create(
         .subject(user.id)
         .detail(serde_json::json!({ "role": role.as_str() }));
     let stored = user.clone();
-    ctx.db
-        .transaction(move |tx| {
-            Box::pin(async move {
-                db::users::insert(tx, &stored, &hash).await?;
-                db::audit::insert(tx, &event).await
-            })
-        })
-        .await?;
+    db::transaction!(ctx.db, |tx| {
+        db::users::insert(tx, &stored, &hash).await?;
+        db::audit::insert(tx, &event).await
+    })
+    .await?;
     Ok(user)
 }
 
@@ -106,8 +103,7 @@ pub async fn get(ctx: &Context, actor: &Principal, id: UserId) -> Result<User> {
     if actor.user.id == id {
         return Ok(actor.user.clone());
     }
-    ctx.db
-        .run(move |c| Box::pin(db::users::find(c, id)))
+    db::with_conn!(ctx.db, |c| { db::users::find(c, id).await })
         .await?
         .ok_or(Error::NotFound)
 }
@@ -124,17 +120,14 @@ pub async fn update_me(
         .actor(id)
         .subject(id)
         .detail(serde_json::json!({ "fields": changed_fields(&changes) }));
-    ctx.db
-        .transaction(move |tx| {
-            Box::pin(async move {
-                let user = db::users::update(tx, id, &changes, None, event.at)
-                    .await?
-                    .ok_or(Error::SessionRevoked)?;
-                db::audit::insert(tx, &event).await?;
-                Ok(user)
-            })
-        })
-        .await
+    db::transaction!(ctx.db, |tx| {
+        let user = db::users::update(tx, id, &changes, None, event.at)
+            .await?
+            .ok_or(Error::SessionRevoked)?;
+        db::audit::insert(tx, &event).await?;
+        Ok(user)
+    })
+    .await
 }
 
 /// The names of the fields a change touches, for the audit trail (never their values).
@@ -162,10 +155,8 @@ pub(crate) async fn check_password(
     password: &str,
 ) -> Result<db::users::CredentialId> {
     let password = PasswordAttempt::new(password);
-    let current = ctx
-        .db
-        .run(move |c| Box::pin(db::users::current_credential(c, user)))
-        .await?;
+    let current =
+        db::with_conn!(ctx.db, |c| { db::users::current_credential(c, user).await }).await?;
     let stored = current.as_ref().map(|(_, hash)| hash.as_str());
     let mut matches = ctx.hasher.verify(password.expose(), stored).await?.matches;
     if !matches && let Some(raw) = password.legacy() {
@@ -196,10 +187,10 @@ pub(crate) async fn new_password_hash(
         },
     )?;
     let id = user.id;
-    let history = ctx
-        .db
-        .run(move |c| Box::pin(db::users::recent_hashes(c, id, PASSWORD_HISTORY)))
-        .await?;
+    let history = db::with_conn!(ctx.db, |c| {
+        db::users::recent_hashes(c, id, PASSWORD_HISTORY).await
+    })
+    .await?;
     if ctx.hasher.matches_any(password.expose(), history).await? {
         return Err(Error::PasswordReused);
     }
@@ -223,27 +214,18 @@ pub async fn change_password(
     let event = AuditEvent::new(AuditKind::PasswordChanged, db::types::now(), client)
         .actor(id)
         .subject(id);
-    ctx.db
-        .transaction(move |tx| {
-            Box::pin(async move {
-                let replaced = db::users::push_credential(
-                    tx,
-                    id,
-                    Some(checked),
-                    &hash,
-                    event.at,
-                    PASSWORD_HISTORY,
-                )
+    db::transaction!(ctx.db, |tx| {
+        let replaced =
+            db::users::push_credential(tx, id, Some(checked), &hash, event.at, PASSWORD_HISTORY)
                 .await?;
-                if !replaced {
-                    return Err(Error::InvalidCredentials);
-                }
-                let revoked = db::sessions::revoke_all(tx, id, Some(keep), event.at).await?;
-                let event = event.detail(serde_json::json!({ "sessions_revoked": revoked }));
-                db::audit::insert(tx, &event).await
-            })
-        })
-        .await
+        if !replaced {
+            return Err(Error::InvalidCredentials);
+        }
+        let revoked = db::sessions::revoke_all(tx, id, Some(keep), event.at).await?;
+        let event = event.detail(serde_json::json!({ "sessions_revoked": revoked }));
+        db::audit::insert(tx, &event).await
+    })
+    .await
 }
 
 /// Deletes the caller's account with its sessions, credentials and tasks. The last active
@@ -262,21 +244,18 @@ pub async fn delete_me(
         .actor(id)
         .subject(id)
         .detail(serde_json::json!({ "self_service": true }));
-    ctx.db
-        .transaction(move |tx| {
-            Box::pin(async move {
-                let (user, admins) = match lock_target(tx, id).await {
-                    Err(Error::NotFound) => return Err(Error::InvalidCredentials),
-                    other => other?,
-                };
-                if !db::users::is_current_credential(tx, id, checked).await? {
-                    return Err(Error::InvalidCredentials);
-                }
-                keep_an_admin(&user, admins, false)?;
-                remove(tx, id, event).await
-            })
-        })
-        .await
+    db::transaction!(ctx.db, |tx| {
+        let (user, admins) = match lock_target(tx, id).await {
+            Err(Error::NotFound) => return Err(Error::InvalidCredentials),
+            other => other?,
+        };
+        if !db::users::is_current_credential(tx, id, checked).await? {
+            return Err(Error::InvalidCredentials);
+        }
+        keep_an_admin(&user, admins, false)?;
+        remove(tx, id, event).await
+    })
+    .await
 }
 
 /// Deletes a user inside a transaction, refusing to remove the last active admin.

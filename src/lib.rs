@@ -3,6 +3,7 @@
 //! Layers: `http` → `service` → `db`, with `domain` types shared by all. Diesel appears
 //! only in `db`, actix only in `http` and the wiring (`startup`, `error`, `openapi`).
 
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;

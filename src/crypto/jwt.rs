@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::keys::{KeySet, algorithm};
+use crate::clock;
 use crate::domain::{Role, SessionId, User, UserId};
 use crate::error::{Error, Result};
 
@@ -211,7 +212,7 @@ impl TokenCodec {
 
     /// Verifies an access token. Every failure is a 401.
     pub fn verify_access(&self, token: &str) -> Result<Arc<AccessClaims>> {
-        let now = Utc::now().timestamp();
+        let now = clock::now().timestamp();
         if let Some(claims) = self.verified.get(token, now) {
             return Ok(claims);
         }
@@ -311,7 +312,7 @@ impl TokenCodec {
                 ErrorKind::InvalidSignature => Failure::Invalid("the token's signature is invalid"),
                 _ => Failure::Invalid("the token is invalid"),
             })?;
-        if claims.iat() > Utc::now().timestamp() + LEEWAY_SECS as i64 {
+        if claims.iat() > clock::now().timestamp() + LEEWAY_SECS as i64 {
             return Err(Failure::Invalid("the token was issued in the future"));
         }
         Ok(claims)

@@ -212,12 +212,18 @@ mod tests {
     #[test]
     fn every_algorithm_generates_a_loadable_key_with_a_stable_kid() {
         for alg in [JwtAlg::EdDsa, JwtAlg::Es256, JwtAlg::Rs256, JwtAlg::Hs256] {
-            let record = generate(alg, Utc::now()).unwrap_or_else(|e| panic!("{alg:?}: {e}"));
-            let again = record_from_private(alg, record.private_pem.clone(), Utc::now())
+            let record =
+                generate(alg, crate::clock::now()).unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+            let again = record_from_private(alg, record.private_pem.clone(), crate::clock::now())
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(record.kid, again.kid);
-            let set = KeySet::build(alg, &[record], Utc::now(), chrono::Duration::days(30))
-                .unwrap_or_else(|e| panic!("{e}"));
+            let set = KeySet::build(
+                alg,
+                &[record],
+                crate::clock::now(),
+                chrono::Duration::days(30),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
             let published = set.jwks["keys"].as_array().map_or(0, Vec::len);
             assert_eq!(published, usize::from(alg != JwtAlg::Hs256));
         }

@@ -83,13 +83,6 @@ impl FromSql<PortableTimestamp, Sqlite> for Ts {
     }
 }
 
-/// Timestamps are stored with microsecond precision on both backends; truncating the
-/// in-memory value too keeps what is returned equal to what is read back later.
-pub fn now() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
-}
-
 pub fn date_to_text(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }

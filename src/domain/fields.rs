@@ -3,9 +3,10 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use unicode_normalization::UnicodeNormalization;
 
+use crate::clock;
 use crate::error::FieldError;
 
 static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
@@ -262,7 +263,7 @@ impl DateOfBirth {
             .ok_or_else(|| {
                 FieldError::new(field, "invalid_date", "must be a real date as YYYY-MM-DD")
             })?;
-        if date > Utc::now().date_naive() {
+        if date > clock::now().date_naive() {
             return Err(FieldError::new(
                 field,
                 "in_future",

@@ -7,6 +7,7 @@ use super::Context;
 use super::auth::Principal;
 use super::policy::{self, Action};
 use super::users::{NewAccount, changed_fields, create, delete_in, keep_an_admin, lock_target};
+use crate::clock;
 use crate::db;
 use crate::domain::{
     AuditEvent, AuditKind, ClientInfo, Email, NewPassword, Page, PageRequest, ProfileChanges, Role,
@@ -72,7 +73,7 @@ pub async fn update_user(
         let deactivating = changes.is_active == Some(false) && target.is_active;
         let activating = changes.is_active == Some(true) && !target.is_active;
         keep_an_admin(&target, admins, !deactivating)?;
-        let now = db::types::now();
+        let now = clock::now();
         let user = db::users::update(tx, id, &changes, None, now)
             .await?
             .ok_or(Error::NotFound)?;
@@ -107,7 +108,7 @@ pub async fn set_role(
     client: &ClientInfo,
 ) -> Result<User> {
     policy::may_attempt(&actor.user, Action::ChangeRole)?;
-    let event = AuditEvent::new(AuditKind::UserRoleChanged, db::types::now(), client)
+    let event = AuditEvent::new(AuditKind::UserRoleChanged, clock::now(), client)
         .actor(actor.user.id)
         .subject(id);
     db::transaction!(ctx.db, |tx| {
@@ -134,7 +135,7 @@ pub async fn delete_user(
     client: &ClientInfo,
 ) -> Result<()> {
     policy::may_attempt(&actor.user, Action::DeleteUser)?;
-    let event = AuditEvent::new(AuditKind::UserDeleted, db::types::now(), client)
+    let event = AuditEvent::new(AuditKind::UserDeleted, clock::now(), client)
         .actor(actor.user.id)
         .subject(id);
     db::transaction!(ctx.db, |tx| { delete_in(tx, id, event).await }).await
@@ -147,7 +148,7 @@ pub async fn list_sessions(ctx: &Context, actor: &Principal, id: UserId) -> Resu
     db::with_conn!(ctx.db, |c| {
         let target = db::users::find(c, id).await?.ok_or(Error::NotFound)?;
         policy::may(&actor.user, Action::ListSessions, &target)?;
-        db::sessions::list_live(c, id, db::types::now()).await
+        db::sessions::list_live(c, id, clock::now()).await
     })
     .await
 }
@@ -161,7 +162,7 @@ pub async fn revoke_sessions(
 ) -> Result<()> {
     policy::may_attempt(&actor.user, Action::RevokeSessions)?;
     let actor = actor.clone();
-    let event = AuditEvent::new(AuditKind::SessionsRevoked, db::types::now(), client)
+    let event = AuditEvent::new(AuditKind::SessionsRevoked, clock::now(), client)
         .actor(actor.user.id)
         .subject(id);
     db::transaction!(ctx.db, |tx| {
@@ -199,7 +200,7 @@ pub async fn bootstrap_admin(
     if db::with_conn!(ctx.db, |c| { db::users::any_admin(c).await }).await? {
         return Ok(None);
     }
-    let now = db::types::now();
+    let now = clock::now();
     let (user, password) = NewAccount::minimal(email, password).into_user(Role::Admin, true, now);
     let hash = ctx.hasher.hash(password.expose()).await?;
     let event = AuditEvent::new(AuditKind::UserCreated, now, &ClientInfo::default())

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Context, keys, span};
+use crate::clock;
 use crate::crypto::jwt::{AccessClaims, TokenCodec, TokenType};
 use crate::crypto::password::Verified;
 use crate::db::{self, users::LoginRecord};
@@ -39,7 +40,7 @@ pub async fn authenticate(ctx: &Context, token: &str) -> Result<Principal> {
             "the token does not match its session",
         ));
     }
-    if !session.is_live(Utc::now()) || !user.is_active {
+    if !session.is_live(clock::now()) || !user.is_active {
         return Err(Error::SessionRevoked);
     }
     Ok(Principal {
@@ -57,7 +58,7 @@ pub async fn authenticate_cookie(ctx: &Context, token: &str) -> Result<Principal
         db::with_conn!(ctx.db, |c| { db::sessions::find_by_cookie(c, &hash).await })
             .await?
             .ok_or(Error::SessionRevoked)?;
-    if !session.is_live(Utc::now()) || !user.is_active {
+    if !session.is_live(clock::now()) || !user.is_active {
         return Err(Error::SessionRevoked);
     }
     Ok(Principal {
@@ -122,7 +123,7 @@ async fn sign_in(
         Ok(slot) => slot,
         Err(shed) => return Err(locked_or_shed(ctx, &key, shed).await),
     };
-    let failures = count_attempt(ctx, &key, db::types::now()).await?;
+    let failures = count_attempt(ctx, &key, clock::now()).await?;
     let stored_hash = found.as_ref().and_then(|record| record.hash.clone());
     let mut verified = slot.verify(password, stored_hash.as_deref()).await?;
     if !verified.matches
@@ -139,7 +140,7 @@ async fn sign_in(
             };
         }
     }
-    let now = db::types::now();
+    let now = clock::now();
 
     let (user, hash) = match found {
         Some(LoginRecord {
@@ -236,7 +237,7 @@ async fn locked_or_shed(ctx: &Context, key: &str, shed: Error) -> Error {
         db::login_throttles::locked_until(c, &owned).await
     })
     .await;
-    let now = db::types::now();
+    let now = clock::now();
     match until {
         Ok(Some(until)) if until > now => locked(ctx, until, now),
         _ => {
@@ -390,7 +391,7 @@ enum Exchange {
 /// Exchanges a refresh token (once), detecting reuse.
 pub async fn refresh(ctx: &Context, token: &str, client: &ClientInfo) -> Result<TokenPair> {
     let claims = keys::verify(ctx, token, TokenCodec::verify_refresh).await?;
-    let now = db::types::now();
+    let now = clock::now();
     let grace = span(ctx.settings.refresh_reuse_grace);
     let client = client.clone();
 
@@ -473,7 +474,7 @@ pub async fn refresh(ctx: &Context, token: &str, client: &ClientInfo) -> Result<
 /// Ends the caller's session.
 pub async fn logout(ctx: &Context, principal: &Principal, client: &ClientInfo) -> Result<()> {
     let (session, user) = (principal.session_id, principal.user.id);
-    let event = AuditEvent::new(AuditKind::Logout, db::types::now(), client)
+    let event = AuditEvent::new(AuditKind::Logout, clock::now(), client)
         .actor(user)
         .subject(user);
     db::transaction!(ctx.db, |tx| {
@@ -511,7 +512,10 @@ pub async fn introspect(ctx: &Context, token: &str) -> Result<Introspection> {
         TokenType::Access => true,
         TokenType::Refresh => claims.jti == session.refresh_jti,
     };
-    if session.user_id != claims.sub || !session.is_live(Utc::now()) || !user.is_active || !current
+    if session.user_id != claims.sub
+        || !session.is_live(clock::now())
+        || !user.is_active
+        || !current
     {
         return Ok(Introspection::default());
     }

@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::clock;
 use crate::config::JwtAlg;
 use crate::crypto::jwt::TokenCodec;
 use crate::crypto::keys::{self as crypto_keys, KeyRecord, KeySet, alg_name};
@@ -26,7 +27,7 @@ pub fn max_token_life(settings: &Settings) -> chrono::Duration {
 
 /// Loads the key set this instance signs and verifies with.
 pub async fn load(db: &Db, settings: &Settings) -> anyhow::Result<KeySet> {
-    let now = db::types::now();
+    let now = clock::now();
     let alg = settings.jwt_alg;
     let records = if let Some(path) = &settings.key_file {
         let pem = std::fs::read_to_string(path)
@@ -54,7 +55,7 @@ async fn stored_or_generated(db: &Db, alg: JwtAlg) -> Result<Vec<KeyRecord>> {
         if records.iter().any(|r| r.retired_at.is_none()) {
             return Ok(records);
         }
-        let key = crypto_keys::generate(alg, db::types::now()).map_err(Error::internal)?;
+        let key = crypto_keys::generate(alg, clock::now()).map_err(Error::internal)?;
         db::keys::insert(tx, &key).await?;
         tracing::info!(kid = %key.kid, alg = alg_name(alg), "generated a signing key");
         db::keys::list(tx, alg_name(alg)).await
@@ -67,7 +68,7 @@ async fn stored_or_generated(db: &Db, alg: JwtAlg) -> Result<Vec<KeyRecord>> {
 pub async fn rotate(db: &Db, alg: JwtAlg) -> Result<String> {
     db::transaction!(db, |tx| {
         tx.lock(db::Lock::KeyGeneration).await?;
-        let now = db::types::now();
+        let now = clock::now();
         let key = crypto_keys::generate(alg, now).map_err(Error::internal)?;
         db::keys::insert(tx, &key).await?;
         db::keys::retire_others(tx, alg_name(alg), &key.kid, now).await?;

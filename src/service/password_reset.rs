@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 
 use super::users::new_password_hash;
 use super::{Context, PASSWORD_HISTORY, span};
+use crate::clock;
 use crate::crypto::sha256_hex;
 use crate::db;
 use crate::domain::{AuditEvent, AuditKind, ClientInfo, Email, LoginName, UserId};
@@ -58,7 +59,7 @@ async fn forgot_in_background(ctx: &Context, email: Email, client: &ClientInfo) 
     let user = found
         .map(|record| record.user)
         .filter(|user| user.is_active);
-    let now = db::types::now();
+    let now = clock::now();
     let mut event = AuditEvent::new(AuditKind::PasswordResetRequested, now, client);
     let Some(user) = user else {
         // The same transaction as for a known address, on an id no account has: writer
@@ -112,7 +113,7 @@ pub async fn reset(
     client: &ClientInfo,
 ) -> Result<()> {
     let hash = sha256_hex(token);
-    let now = db::types::now();
+    let now = clock::now();
     let lookup = hash.clone();
     let user = db::with_conn!(ctx.db, |c| {
         let row = db::password_resets::find_for_update(c, &lookup).await?;
@@ -148,7 +149,7 @@ pub async fn reset(
 /// Whether a reset token can still be used (the reset page asks before it shows its form).
 pub async fn is_usable(ctx: &Context, token: &str) -> Result<bool> {
     let hash = sha256_hex(token);
-    let now = db::types::now();
+    let now = clock::now();
     let row = db::with_conn!(ctx.db, |c| {
         db::password_resets::find_for_update(c, &hash).await
     })

@@ -92,7 +92,7 @@ mod tests {
     use super::*;
 
     fn user(role: Role) -> User {
-        let now = chrono::Utc::now();
+        let now = crate::clock::now();
         User {
             id: UserId::new(),
             email: "a@example.com".to_owned(),

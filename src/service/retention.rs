@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{Context, span};
+use crate::clock;
 use crate::db;
 use crate::error::Result;
 
@@ -28,7 +29,7 @@ pub struct Removed {
 /// Runs the job when no instance (this one included) has run it within the interval;
 /// `None` when another did. `holder` names this instance in `job_runs`.
 pub async fn run_if_due(ctx: &Context, holder: &str) -> Result<Option<Removed>> {
-    let now = db::types::now();
+    let now = clock::now();
     // A tenth of slack, so an instance ticking every interval does not miss its turn by
     // the jitter of its own timer.
     let interval = ctx.settings.retention_interval;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Context, span};
+use crate::clock;
 use crate::db;
 use crate::domain::{RevokedSession, SessionId, UserId};
 use crate::error::{Error, FieldError, Result};
@@ -85,7 +86,7 @@ pub struct Feed {
 /// token is minted after the session ends (revoked or expired, whichever came first), and
 /// each lives one access lifetime, plus the verifier's leeway.
 pub async fn feed(ctx: &Context, after: Option<Cursor>) -> Result<Feed> {
-    let now = db::types::now();
+    let now = clock::now();
     let lifetime = span(ctx.settings.access_ttl + LEEWAY);
     let window = now - lifetime;
     let from = match after {

@@ -2,6 +2,7 @@
 
 use super::Context;
 use super::auth::Principal;
+use crate::clock;
 use crate::db;
 use crate::domain::{AuditEvent, AuditKind, ClientInfo, Session, SessionId};
 use crate::error::{Error, Result};
@@ -10,7 +11,7 @@ use crate::error::{Error, Result};
 pub async fn list(ctx: &Context, actor: &Principal) -> Result<Vec<Session>> {
     let user = actor.user.id;
     db::with_conn!(ctx.db, |c| {
-        db::sessions::list_live(c, user, db::types::now()).await
+        db::sessions::list_live(c, user, clock::now()).await
     })
     .await
 }
@@ -23,7 +24,7 @@ pub async fn revoke(
     client: &ClientInfo,
 ) -> Result<()> {
     let user = actor.user.id;
-    let event = AuditEvent::new(AuditKind::SessionsRevoked, db::types::now(), client)
+    let event = AuditEvent::new(AuditKind::SessionsRevoked, clock::now(), client)
         .actor(user)
         .subject(user)
         .detail(serde_json::json!({ "session_id": id, "count": 1 }));
@@ -53,7 +54,7 @@ async fn revoke_all_but(
     keep: Option<SessionId>,
 ) -> Result<()> {
     let user = actor.user.id;
-    let event = AuditEvent::new(AuditKind::SessionsRevoked, db::types::now(), client)
+    let event = AuditEvent::new(AuditKind::SessionsRevoked, clock::now(), client)
         .actor(user)
         .subject(user);
     db::transaction!(ctx.db, |tx| {

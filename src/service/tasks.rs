@@ -2,6 +2,7 @@
 
 use super::Context;
 use super::auth::Principal;
+use crate::clock;
 use crate::db::{self, tasks::TaskChanges};
 use crate::domain::{Page, PageRequest, Patch, Task, TaskDescription, TaskId, TaskTitle};
 use crate::error::{Error, Result};
@@ -13,7 +14,7 @@ pub async fn create(
     description: Option<TaskDescription>,
     done: bool,
 ) -> Result<Task> {
-    let now = db::types::now();
+    let now = clock::now();
     let task = Task {
         id: TaskId::new(),
         user_id: owner.user.id,
@@ -57,7 +58,7 @@ pub async fn update(
         title.map(TaskTitle::into_inner),
         description.map(TaskDescription::into_inner).into_option(),
         done,
-        db::types::now(),
+        clock::now(),
     );
     let owner = owner.user.id;
     db::with_conn!(ctx.db, |c| {

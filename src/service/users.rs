@@ -2,6 +2,7 @@
 
 use super::auth::Principal;
 use super::{Context, PASSWORD_HISTORY};
+use crate::clock;
 use crate::db;
 use crate::domain::{
     AuditEvent, AuditKind, ClientInfo, DateOfBirth, Email, Name, NewPassword, PasswordAttempt,
@@ -77,7 +78,7 @@ pub(crate) async fn create(
     actor: Option<UserId>,
     client: &ClientInfo,
 ) -> Result<User> {
-    let now = db::types::now();
+    let now = clock::now();
     let (user, password) = account.into_user(role, is_active, now);
     let hash = ctx.hasher.hash(password.expose()).await?;
     let (kind, actor) = match actor {
@@ -116,7 +117,7 @@ pub async fn update_me(
     client: &ClientInfo,
 ) -> Result<User> {
     let id = actor.user.id;
-    let event = AuditEvent::new(AuditKind::UserUpdated, db::types::now(), client)
+    let event = AuditEvent::new(AuditKind::UserUpdated, clock::now(), client)
         .actor(id)
         .subject(id)
         .detail(serde_json::json!({ "fields": changed_fields(&changes) }));
@@ -211,7 +212,7 @@ pub async fn change_password(
     let checked = check_password(ctx, actor.user.id, current).await?;
     let hash = new_password_hash(ctx, &actor.user, "new_password", new).await?;
     let (id, keep) = (actor.user.id, actor.session_id);
-    let event = AuditEvent::new(AuditKind::PasswordChanged, db::types::now(), client)
+    let event = AuditEvent::new(AuditKind::PasswordChanged, clock::now(), client)
         .actor(id)
         .subject(id);
     db::transaction!(ctx.db, |tx| {
@@ -240,7 +241,7 @@ pub async fn delete_me(
 ) -> Result<()> {
     let checked = check_password(ctx, actor.user.id, password).await?;
     let id = actor.user.id;
-    let event = AuditEvent::new(AuditKind::UserDeleted, db::types::now(), client)
+    let event = AuditEvent::new(AuditKind::UserDeleted, clock::now(), client)
         .actor(id)
         .subject(id)
         .detail(serde_json::json!({ "self_service": true }));

@@ -8,26 +8,25 @@ use super::prepared::by_text;
 use super::schema::password_reset_tokens as resets;
 use super::types::{Id, Ts};
 use super::{Conn, ConnInner, run};
-use crate::domain::UserId;
+use crate::domain::{ResetToken, UserId};
 use crate::error::Result;
 
-/// A stored reset token.
+/// A stored reset token, as read.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = resets, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
-pub struct ResetRow {
+struct ResetRow {
     user_id: Id,
     expires_at: Ts,
     used_at: Option<Ts>,
 }
 
-impl ResetRow {
-    pub fn user_id(&self) -> UserId {
-        UserId(self.user_id.0)
-    }
-
-    /// Unused and unexpired.
-    pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
-        self.used_at.is_none() && self.expires_at.0 > now
+impl From<ResetRow> for ResetToken {
+    fn from(row: ResetRow) -> Self {
+        Self {
+            user_id: UserId(row.user_id.0),
+            expires_at: row.expires_at.0,
+            used_at: row.used_at.map(|at| at.0),
+        }
     }
 }
 
@@ -69,7 +68,7 @@ pub async fn delete_for(conn: &mut Conn, user: UserId) -> Result<()> {
 }
 
 /// The token with this hash, locked for the rest of the transaction.
-pub async fn find_for_update(conn: &mut Conn, token_hash: &str) -> Result<Option<ResetRow>> {
+pub async fn find_for_update(conn: &mut Conn, token_hash: &str) -> Result<Option<ResetToken>> {
     let query = resets::table.filter(resets::token_hash.eq(token_hash));
     let row = match &mut conn.0 {
         ConnInner::Pg(c) => query
@@ -84,15 +83,15 @@ pub async fn find_for_update(conn: &mut Conn, token_hash: &str) -> Result<Option
             .await
             .optional()?,
     };
-    Ok(row)
+    Ok(row.map(ResetToken::from))
 }
 
-/// Uses up the token and every other token of its user.
-pub async fn consume(conn: &mut Conn, row: &ResetRow, at: DateTime<Utc>) -> Result<()> {
+/// Uses up every unused token of `user` (the one presented among them).
+pub async fn consume(conn: &mut Conn, user: UserId, at: DateTime<Utc>) -> Result<()> {
     run!(conn, |c| by_text(
         diesel::update(
             resets::table
-                .filter(resets::user_id.eq(row.user_id))
+                .filter(resets::user_id.eq(Id(user.0)))
                 .filter(resets::used_at.is_null())
         )
         .set(resets::used_at.eq(Some(Ts(at))))

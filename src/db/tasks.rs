@@ -7,7 +7,7 @@ use super::prepared::by_text;
 use super::schema::tasks;
 use super::types::{Id, Ts};
 use super::{Conn, run};
-use crate::domain::{Page, PageRequest, Task, TaskId, UserId};
+use crate::domain::{Page, PageRequest, Task, TaskChange, TaskId, UserId};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -36,27 +36,22 @@ impl From<TaskRow> for Task {
     }
 }
 
-/// What a task update changes (`None` leaves a field as it is).
+/// A task update as Diesel writes it (`None` leaves a column as it is).
 #[derive(Debug, Clone, Default, AsChangeset)]
 #[diesel(table_name = tasks)]
-pub struct TaskChanges {
-    pub title: Option<String>,
-    pub description: Option<Option<String>>,
-    pub done: Option<bool>,
-    pub updated_at: Option<Ts>,
+struct TaskChanges {
+    title: Option<String>,
+    description: Option<Option<String>>,
+    done: Option<bool>,
+    updated_at: Option<Ts>,
 }
 
 impl TaskChanges {
-    pub fn new(
-        title: Option<String>,
-        description: Option<Option<String>>,
-        done: Option<bool>,
-        at: chrono::DateTime<chrono::Utc>,
-    ) -> Self {
+    fn new(change: &TaskChange, at: chrono::DateTime<chrono::Utc>) -> Self {
         Self {
-            title,
-            description,
-            done,
+            title: change.title.clone(),
+            description: change.description.clone(),
+            done: change.done,
             updated_at: Some(Ts(at)),
         }
     }
@@ -128,12 +123,15 @@ pub async fn find(conn: &mut Conn, owner: UserId, id: TaskId) -> Result<Option<T
 }
 
 /// Applies `changes` to the owner's task; returns the task as it now is.
+/// Applies `change` to the task `id` of `owner` at `at`; `None` when there is no such task.
 pub async fn update(
     conn: &mut Conn,
     owner: UserId,
     id: TaskId,
-    changes: &TaskChanges,
+    change: &TaskChange,
+    at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Task>> {
+    let changes = &TaskChanges::new(change, at);
     let changed = run!(conn, |c| by_text(
         diesel::update(
             tasks::table

@@ -268,6 +268,29 @@ pub struct TokenPair {
     pub user: User,
 }
 
+/// A password reset token as stored (only its hash is kept, so not the token itself).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ResetToken {
+    pub user_id: UserId,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+impl ResetToken {
+    /// Unused and unexpired.
+    pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
+        self.used_at.is_none() && self.expires_at > now
+    }
+}
+
+/// What a task update changes: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskChange {
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub done: Option<bool>,
+}
+
 /// A to-do item, owned by one user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {

@@ -120,7 +120,7 @@ pub async fn reset(
         let Some(row) = row.filter(|row| row.is_usable(now)) else {
             return Ok(None);
         };
-        db::users::find(c, row.user_id()).await
+        db::users::find(c, row.user_id).await
     })
     .await?
     .filter(|user| user.is_active)
@@ -133,10 +133,9 @@ pub async fn reset(
             .await?
             .filter(|row| row.is_usable(now))
             .ok_or(Error::InvalidResetToken)?;
-        db::password_resets::consume(tx, &row, now).await?;
-        db::users::push_credential(tx, row.user_id(), None, &new_hash, now, PASSWORD_HISTORY)
-            .await?;
-        let revoked = db::sessions::revoke_all(tx, row.user_id(), None, now).await?;
+        db::password_resets::consume(tx, row.user_id, now).await?;
+        db::users::push_credential(tx, row.user_id, None, &new_hash, now, PASSWORD_HISTORY).await?;
+        let revoked = db::sessions::revoke_all(tx, row.user_id, None, now).await?;
         db::audit::insert(
             tx,
             &event.detail(serde_json::json!({ "sessions_revoked": revoked })),

@@ -3,8 +3,10 @@
 use super::Context;
 use super::auth::Principal;
 use crate::clock;
-use crate::db::{self, tasks::TaskChanges};
-use crate::domain::{Page, PageRequest, Patch, Task, TaskDescription, TaskId, TaskTitle};
+use crate::db;
+use crate::domain::{
+    Page, PageRequest, Patch, Task, TaskChange, TaskDescription, TaskId, TaskTitle,
+};
 use crate::error::{Error, Result};
 
 pub async fn create(
@@ -54,15 +56,15 @@ pub async fn update(
     description: Patch<TaskDescription>,
     done: Option<bool>,
 ) -> Result<Task> {
-    let changes = TaskChanges::new(
-        title.map(TaskTitle::into_inner),
-        description.map(TaskDescription::into_inner).into_option(),
+    let change = TaskChange {
+        title: title.map(TaskTitle::into_inner),
+        description: description.map(TaskDescription::into_inner).into_option(),
         done,
-        clock::now(),
-    );
+    };
+    let now = clock::now();
     let owner = owner.user.id;
     db::with_conn!(ctx.db, |c| {
-        db::tasks::update(c, owner, id, &changes).await
+        db::tasks::update(c, owner, id, &change, now).await
     })
     .await?
     .ok_or(Error::NotFound)

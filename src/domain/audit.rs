@@ -1,0 +1,113 @@
+//! The audit trail: event kinds and events.
+
+use super::*;
+
+/// What an audit event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    UserRegistered,
+    LoginSucceeded,
+    LoginFailed,
+    LoginLocked,
+    Logout,
+    RefreshTokenReused,
+    PasswordChanged,
+    PasswordResetRequested,
+    PasswordResetCompleted,
+    UserCreated,
+    UserUpdated,
+    UserRoleChanged,
+    UserActivated,
+    UserDeactivated,
+    UserDeleted,
+    SessionsRevoked,
+}
+
+impl AuditKind {
+    pub const ALL: [Self; 16] = [
+        Self::UserRegistered,
+        Self::LoginSucceeded,
+        Self::LoginFailed,
+        Self::LoginLocked,
+        Self::Logout,
+        Self::RefreshTokenReused,
+        Self::PasswordChanged,
+        Self::PasswordResetRequested,
+        Self::PasswordResetCompleted,
+        Self::UserCreated,
+        Self::UserUpdated,
+        Self::UserRoleChanged,
+        Self::UserActivated,
+        Self::UserDeactivated,
+        Self::UserDeleted,
+        Self::SessionsRevoked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserRegistered => "user.registered",
+            Self::LoginSucceeded => "login.succeeded",
+            Self::LoginFailed => "login.failed",
+            Self::LoginLocked => "login.locked",
+            Self::Logout => "logout",
+            Self::RefreshTokenReused => "refresh_token.reused",
+            Self::PasswordChanged => "password.changed",
+            Self::PasswordResetRequested => "password.reset_requested",
+            Self::PasswordResetCompleted => "password.reset_completed",
+            Self::UserCreated => "user.created",
+            Self::UserUpdated => "user.updated",
+            Self::UserRoleChanged => "user.role_changed",
+            Self::UserActivated => "user.activated",
+            Self::UserDeactivated => "user.deactivated",
+            Self::UserDeleted => "user.deleted",
+            Self::SessionsRevoked => "sessions.revoked",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == value)
+    }
+}
+
+/// One entry of the audit trail. `detail` never holds passwords, hashes or tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub id: AuditEventId,
+    pub at: DateTime<Utc>,
+    pub kind: AuditKind,
+    pub actor_id: Option<UserId>,
+    pub subject_id: Option<UserId>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+impl AuditEvent {
+    pub fn new(kind: AuditKind, at: DateTime<Utc>, client: &ClientInfo) -> Self {
+        Self {
+            id: AuditEventId::new(),
+            at,
+            kind,
+            actor_id: None,
+            subject_id: None,
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            detail: serde_json::json!({}),
+        }
+    }
+
+    pub fn actor(mut self, id: UserId) -> Self {
+        self.actor_id = Some(id);
+        self
+    }
+
+    pub fn subject(mut self, id: UserId) -> Self {
+        self.subject_id = Some(id);
+        self
+    }
+
+    pub fn detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
+}

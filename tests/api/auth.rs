@@ -1,6 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use crate::helpers::jwt::claims;
 use crate::helpers::{PASSWORD, TestApp, Tokens};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -262,23 +263,4 @@ async fn a_stored_hash_with_outdated_parameters_is_rehashed_on_login() {
         stronger.login("ada@example.com", PASSWORD).await.status,
         StatusCode::OK
     );
-}
-
-/// The claims of a JWT, unverified (for assertions only).
-pub fn claims(token: &str) -> serde_json::Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap_or_default();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap_or_default();
-    serde_json::from_slice(&bytes).unwrap_or_default()
-}
-
-pub fn header(token: &str) -> serde_json::Value {
-    use base64::Engine;
-    let part = token.split('.').next().unwrap_or_default();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .unwrap_or_default();
-    serde_json::from_slice(&bytes).unwrap_or_default()
 }

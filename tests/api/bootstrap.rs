@@ -5,7 +5,7 @@ use std::process::{Command, Output, Stdio};
 
 use reqwest::StatusCode;
 
-use crate::auth::claims;
+use crate::helpers::jwt::claims;
 use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp, with_bootstrap_admin};
 
 const ADMIN_EMAILS: &str = "SELECT email AS value FROM users WHERE role = 'admin' ORDER BY email";

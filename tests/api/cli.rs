@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use crate::helpers::TestDb;
-use crate::startup_errors::{doorman, the_error_of};
+use crate::helpers::process::{doorman, the_error_of};
 
 fn help(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_doorman"))

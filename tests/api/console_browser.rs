@@ -5,9 +5,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::browser::{Browser, with_browser};
+use crate::helpers::browser::{Browser, with_browser};
+use crate::helpers::mail::{MAIL_WAIT, spawn_with_mail};
 use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp, id_of, staff_app};
-use crate::smtp::{MAIL_WAIT, spawn_with_mail};
 
 async fn sign_in(b: &Browser, identifier: &str, password: &str) {
     b.goto("/login").await;

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::console_visitor::Visitor;
+use crate::helpers::visitor::Visitor;
 use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp, staff_app};
 
 const SESSION_COOKIE: &str = "doorman_session";

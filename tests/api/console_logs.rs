@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::helpers::mail::{MAIL_WAIT, MailServer};
 use crate::helpers::{PASSWORD, TestDb};
-use crate::smtp::{MAIL_WAIT, MailServer};
 
 /// The binary, killed and reaped however the test ends.
 struct Running(Child);

@@ -5,8 +5,8 @@ use jsonwebtoken::{DecodingKey, Validation};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::auth::header;
 use crate::helpers::TestApp;
+use crate::helpers::jwt::header;
 
 /// An app whose `DOORMAN_PUBLIC_URL` is where it really listens, as in production.
 async fn app_at_its_public_url(customise: impl FnOnce(&mut doorman::config::Config)) -> TestApp {
@@ -142,7 +142,7 @@ async fn a_configured_issuer_is_the_tokens_iss_and_discoverys_issuer() {
 
     assert_eq!(document["issuer"], "https://accounts.example.com");
     assert_eq!(
-        crate::auth::claims(&tokens.access)["iss"],
+        crate::helpers::jwt::claims(&tokens.access)["iss"],
         "https://accounts.example.com"
     );
 }

@@ -7,8 +7,8 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::helpers::mail::{MAIL_WAIT, MailServer, spawn_with_mail};
 use crate::helpers::{PASSWORD, Reply, TestApp, TestDb, staff_app, test_config};
-use crate::smtp::{MAIL_WAIT, MailServer, spawn_with_mail};
 
 const PUBLIC_URL: &str = "https://accounts.example.test";
 

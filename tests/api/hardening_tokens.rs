@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::auth::{claims, header};
+use crate::helpers::jwt::{claims, header};
 use crate::helpers::{TestApp, Tokens};
 
 const SECRET: &str = "a test secret that is long enough for HS256 signing!!";

@@ -2,7 +2,7 @@
 //! process (one of its own, so that other tests' threads cannot mix in).
 
 use crate::helpers::TestDb;
-use crate::startup_errors::{doorman, serve};
+use crate::helpers::process::{doorman, serve};
 
 /// The hashing threads once `expected` of them show `wanted` (they set their priority
 /// first thing, but a thread may not have run yet when the log says doorman listens).

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::auth::claims;
+use crate::helpers::jwt::claims;
 use crate::helpers::{Reply, TestApp};
 
 const FORM: &str = "application/x-www-form-urlencoded";

@@ -4,8 +4,8 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use reqwest::{Method, StatusCode};
 
-use crate::auth::header;
 use crate::helpers::TestApp;
+use crate::helpers::jwt::header;
 
 async fn jwks(app: &TestApp) -> JwkSet {
     let reply = app

@@ -3,8 +3,8 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use crate::helpers::mail::{MAIL_WAIT, MailServer, spawn_with_mail};
 use crate::helpers::{PASSWORD, Reply, TestApp, Tokens};
-use crate::smtp::{MAIL_WAIT, MailServer, spawn_with_mail};
 
 const PUBLIC_URL: &str = "https://accounts.example.test/portal";
 const NEW_PASSWORD: &str = "a brand new passphrase";

@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::auth::claims;
+use crate::helpers::jwt::claims;
 use crate::helpers::{
     ADMIN_EMAIL, PASSWORD, Reply, StaffApp, TestApp, Tokens, id_of, set_role, staff_app,
     staff_app_with, user_path,

@@ -6,8 +6,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::auth::{claims, header};
 use crate::helpers::TestApp;
+use crate::helpers::jwt::{claims, header};
 
 const SECRET: &str = "a test secret that is long enough for HS256 signing!!";
 

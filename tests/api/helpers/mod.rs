@@ -1,4 +1,12 @@
-//! `TestApp`: the real application on a free port with a throwaway database.
+//! What the tests share: `TestApp` (the real application on a free port with a throwaway
+//! database) here, and beside it the browser (`browser`), the console visitor (`visitor`),
+//! the SMTP sink (`mail`), JWT reading (`jwt`) and the doorman process (`process`).
+
+pub mod browser;
+pub mod jwt;
+pub mod mail;
+pub mod process;
+pub mod visitor;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -103,6 +103,11 @@ async fn voided_and_used_reset_tokens_are_removed() {
             .await;
         assert_eq!(forgot.status, 202);
     }
+    // Forgot-password does its work after answering: wait until both requests have.
+    eventually("both requests are done", || async {
+        count(&app, "audit_events WHERE type = 'password.reset_requested'").await == 2
+    })
+    .await;
     // Unused and unexpired: the token of the latest request stays.
     eventually(
         "the token of the latest request is all that is left",

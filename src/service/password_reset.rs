@@ -63,10 +63,11 @@ async fn forgot_in_background(ctx: &Context, email: Email, client: &ClientInfo) 
     let mut event = AuditEvent::new(AuditKind::PasswordResetRequested, now, client);
     let Some(user) = user else {
         // The same transaction as for a known address, on an id no account has: writer
-        // turn, the token delete (of nothing) and the audit event.
+        // turn, the row lock (of nothing), the token delete (of nothing) and the audit event.
         let event = event.detail(serde_json::json!({ "account_found": false }));
         let nobody = UserId::new();
         return db::transaction!(ctx.db, |tx| {
+            db::users::find_for_update(tx, nobody).await?;
             db::password_resets::delete_for(tx, nobody).await?;
             db::audit::insert(tx, &event).await
         })
@@ -82,6 +83,9 @@ async fn forgot_in_background(ctx: &Context, email: Email, client: &ClientInfo) 
         now + span(ctx.settings.reset_token_ttl),
     );
     db::transaction!(ctx.db, |tx| {
+        // The user's row lock makes requests for one account take turns, so each new token
+        // voids the one before it even when two requests arrive together.
+        db::users::find_for_update(tx, id).await?;
         db::password_resets::replace(tx, id, &hash, now, expires_at).await?;
         db::audit::insert(tx, &event).await
     })

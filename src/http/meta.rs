@@ -48,7 +48,8 @@ pub struct Jwks {
     pub keys: Vec<serde_json::Value>,
 }
 
-/// The public keys that verify doorman's tokens.
+/// The public keys that verify doorman's access tokens (refresh tokens are signed with a
+/// key that is never published).
 ///
 /// A rotated-out key stays until the tokens it signed have expired.
 #[utoipa::path(tag = "meta", responses((status = 200, description = "OK", body = Jwks)))]

@@ -325,4 +325,35 @@ mod tests {
             assert_eq!(published, usize::from(alg != JwtAlg::Hs256));
         }
     }
+
+    #[test]
+    fn a_retired_refresh_key_verifies_until_its_tokens_have_expired_and_never_signs() {
+        let now = Utc::now();
+        let life = chrono::Duration::days(30);
+        let mut old =
+            generate_refresh(now - chrono::Duration::days(40)).unwrap_or_else(|e| panic!("{e}"));
+        let new =
+            generate_refresh(now - chrono::Duration::days(10)).unwrap_or_else(|e| panic!("{e}"));
+        old.retired_at = Some(new.created_at);
+
+        let keys = RefreshKeys::build(&[old, new], now, life).unwrap_or_else(|e| panic!("{e}"));
+        assert!(keys.signing_kid.starts_with("refresh-"));
+        assert_eq!(
+            keys.verifying.len(),
+            2,
+            "retired 10 days ago: still verifies"
+        );
+        assert_eq!(keys.legacy_before, now - chrono::Duration::days(40));
+
+        let later = now + chrono::Duration::days(21);
+        let mut old =
+            generate_refresh(now - chrono::Duration::days(40)).unwrap_or_else(|e| panic!("{e}"));
+        let new =
+            generate_refresh(now - chrono::Duration::days(10)).unwrap_or_else(|e| panic!("{e}"));
+        old.retired_at = Some(new.created_at);
+        let new_kid = new.kid.clone();
+        let keys = RefreshKeys::build(&[old, new], later, life).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(keys.signing_kid, new_kid);
+        assert_eq!(keys.verifying.len(), 1, "retired 31 days ago: forgotten");
+    }
 }

@@ -1,5 +1,12 @@
 //! Access and refresh JWTs: minting, and verification that refuses every attack in the
 //! contract (alg none, algorithm confusion, unknown kid, wrong iss/aud, expired, wrong type).
+//!
+//! Access tokens are signed with the published keys (the configured algorithm); refresh
+//! tokens with an unpublished HS256 secret kept in the database, so a service verifying
+//! against the JWKS can never accept one. Each kind is verified only with its own keys.
+//! Refresh tokens signed with an access key before refresh keys existed are accepted until
+//! they expire (only with an access `kid`, `typ: "refresh"` and issued before the first
+//! refresh key).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -7,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -148,7 +155,8 @@ impl TokenCodec {
     }
 
     pub fn knows_kid(&self, kid: &str) -> bool {
-        self.keys().verifying.contains_key(kid)
+        let keys = self.keys();
+        keys.verifying.contains_key(kid) || keys.refresh.verifying.contains_key(kid)
     }
 
     pub fn mint_access(
@@ -199,7 +207,11 @@ impl TokenCodec {
             exp: exp.timestamp(),
             typ: TokenType::Refresh,
         };
-        self.sign("rt+jwt", &claims)
+        let keys = self.keys();
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(REFRESH_TYP.to_owned());
+        header.kid = Some(keys.refresh.signing_kid.clone());
+        jsonwebtoken::encode(&header, &claims, &keys.refresh.signing).map_err(Error::internal)
     }
 
     fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String> {
@@ -216,12 +228,13 @@ impl TokenCodec {
         if let Some(claims) = self.verified.get(token, now) {
             return Ok(claims);
         }
-        let claims: AccessClaims =
-            self.verify(token, true, Some(ACCESS_TYP))
-                .map_err(|failure| match failure {
-                    Failure::Expired => Error::TokenExpired,
-                    Failure::Invalid(reason) => Error::Unauthenticated(reason),
-                })?;
+        let keys = self.keys();
+        let claims: AccessClaims = self
+            .verify(token, true, Some(ACCESS_TYP), access_keys(&keys))
+            .map_err(|failure| match failure {
+                Failure::Expired => Error::TokenExpired,
+                Failure::Invalid(reason) => Error::Unauthenticated(reason),
+            })?;
         if claims.typ != TokenType::Access {
             return Err(Error::Unauthenticated("the token is not an access token"));
         }
@@ -232,18 +245,48 @@ impl TokenCodec {
 
     /// Verifies a refresh token. Every failure is `401 invalid_refresh_token`.
     pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims> {
-        let claims: RefreshClaims = self
-            .verify(token, false, None)
-            .map_err(|_| Error::InvalidRefreshToken)?;
-        if claims.typ != TokenType::Refresh {
-            return Err(Error::InvalidRefreshToken);
-        }
-        Ok(claims)
+        self.refresh_claims(token)
+            .map_err(|_| Error::InvalidRefreshToken)
     }
 
     /// Verifies a token of either type, for introspection.
     pub fn verify_any(&self, token: &str) -> Option<AnyClaims> {
-        self.verify(token, false, None).ok()
+        let keys = self.keys();
+        let kid = jsonwebtoken::decode_header(token).ok()?.kid?;
+        if keys.refresh.verifying.contains_key(&kid) {
+            return self.refresh_claims(token).ok();
+        }
+        let claims: AnyClaims = self.verify(token, false, None, access_keys(&keys)).ok()?;
+        match claims.typ {
+            TokenType::Access => Some(claims),
+            TokenType::Refresh => legacy_refresh(&keys, claims).ok(),
+        }
+    }
+
+    /// A refresh token's claims: verified with the refresh keys (HS256 pinned), or, for a
+    /// token minted before refresh keys existed, with the access keys.
+    fn refresh_claims<T>(&self, token: &str) -> Result<T, Failure>
+    where
+        T: serde::de::DeserializeOwned + Issued,
+    {
+        let keys = self.keys();
+        let kid = jsonwebtoken::decode_header(token)
+            .map_err(|_| Failure::Invalid("the token is malformed"))?
+            .kid
+            .ok_or(Failure::Invalid("the token has no key id"))?;
+        if keys.refresh.verifying.contains_key(&kid) {
+            let verifier = Verifier {
+                alg: Algorithm::HS256,
+                keys: &keys.refresh.verifying,
+            };
+            let claims: T = self.verify(token, false, Some(REFRESH_TYP), verifier)?;
+            if claims.typ() != &TokenType::Refresh {
+                return Err(Failure::Invalid("the token is not a refresh token"));
+            }
+            return Ok(claims);
+        }
+        let claims: T = self.verify(token, false, None, access_keys(&keys))?;
+        legacy_refresh(&keys, claims)
     }
 
     /// The `kid` of a token whose key this instance does not know, if that is why it fails.
@@ -260,11 +303,11 @@ impl TokenCodec {
         token: &str,
         require_nbf: bool,
         typ: Option<&str>,
+        keys: Verifier<'_>,
     ) -> Result<T, Failure> {
-        let keys = self.keys();
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| Failure::Invalid("the token is malformed"))?;
-        if header.alg != algorithm(keys.alg) {
+        if header.alg != keys.alg {
             return Err(Failure::Invalid("the token uses another algorithm"));
         }
         // RFC 7515 §4.1.11: a recipient must refuse a token whose `crit` lists an extension
@@ -289,10 +332,10 @@ impl TokenCodec {
             .kid
             .ok_or(Failure::Invalid("the token has no key id"))?;
         let key = keys
-            .verifying
+            .keys
             .get(&kid)
             .ok_or(Failure::Invalid("the token's key is unknown"))?;
-        let mut validation = Validation::new(algorithm(keys.alg));
+        let mut validation = Validation::new(keys.alg);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.set_issuer(&[&self.issuer]);
@@ -322,14 +365,51 @@ impl TokenCodec {
 /// The header `typ` of access tokens (RFC 9068 §2.1).
 const ACCESS_TYP: &str = "at+jwt";
 
-/// Claims with an issue time, which must not lie in the future beyond the leeway.
+/// The header `typ` of refresh tokens.
+const REFRESH_TYP: &str = "rt+jwt";
+
+/// The only algorithm and keys a verification accepts.
+#[derive(Clone, Copy)]
+struct Verifier<'a> {
+    alg: Algorithm,
+    keys: &'a HashMap<String, DecodingKey>,
+}
+
+/// The published keys, with the configured algorithm pinned.
+fn access_keys(keys: &KeySet) -> Verifier<'_> {
+    Verifier {
+        alg: algorithm(keys.alg),
+        keys: &keys.verifying,
+    }
+}
+
+/// A token that verified with an access key, accepted as a refresh token only if it is one
+/// minted before refresh keys existed (the upgrade: those stay valid until they expire).
+fn legacy_refresh<T: Issued>(keys: &KeySet, claims: T) -> Result<T, Failure> {
+    if claims.typ() != &TokenType::Refresh {
+        return Err(Failure::Invalid("the token is not a refresh token"));
+    }
+    if claims.iat() >= keys.refresh.legacy_before.timestamp() {
+        return Err(Failure::Invalid(
+            "a refresh token signed with an access key was issued after the upgrade",
+        ));
+    }
+    Ok(claims)
+}
+
+/// Claims with an issue time, which must not lie in the future beyond the leeway, and a
+/// token type.
 trait Issued {
     fn iat(&self) -> i64;
+    fn typ(&self) -> &TokenType;
 }
 
 impl Issued for AccessClaims {
     fn iat(&self) -> i64 {
         self.iat
+    }
+    fn typ(&self) -> &TokenType {
+        &self.typ
     }
 }
 
@@ -337,11 +417,17 @@ impl Issued for RefreshClaims {
     fn iat(&self) -> i64 {
         self.iat
     }
+    fn typ(&self) -> &TokenType {
+        &self.typ
+    }
 }
 
 impl Issued for AnyClaims {
     fn iat(&self) -> i64 {
         self.iat
+    }
+    fn typ(&self) -> &TokenType {
+        &self.typ
     }
 }
 

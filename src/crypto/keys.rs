@@ -1,5 +1,6 @@
 //! Signing keys: generated here (or read from a PEM file), stored by the service layer,
-//! turned into jsonwebtoken keys and a published JWK set.
+//! turned into jsonwebtoken keys and a published JWK set; and the unpublished HS256
+//! secrets refresh tokens are signed with.
 
 use std::collections::HashMap;
 
@@ -11,6 +12,8 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::JwtAlg;
 
@@ -153,6 +156,90 @@ impl LoadedKey {
     }
 }
 
+/// A refresh-token key as kept in the database: an HS256 secret that is never published,
+/// so no service verifying against the JWKS can accept a refresh token.
+pub struct RefreshKeyRecord {
+    /// A random id (`refresh-…`), never the id of a published key.
+    pub kid: String,
+    /// 32 random bytes, in base64.
+    pub secret: SecretString,
+    pub created_at: DateTime<Utc>,
+    /// When the key stopped signing; it verifies until its refresh tokens have expired.
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+/// A new refresh-token key: a random 256-bit secret under a random `kid`.
+pub fn generate_refresh(now: DateTime<Utc>) -> anyhow::Result<RefreshKeyRecord> {
+    let mut secret = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut secret)
+        .map_err(|_| anyhow::anyhow!("key generation failed"))?;
+    Ok(RefreshKeyRecord {
+        kid: format!("refresh-{}", uuid::Uuid::now_v7().simple()),
+        secret: STANDARD.encode(secret).into(),
+        created_at: now,
+        retired_at: None,
+    })
+}
+
+/// The refresh-token keys one instance knows (always HS256, whatever `DOORMAN_JWT_ALG` is).
+pub struct RefreshKeys {
+    pub signing_kid: String,
+    pub signing: EncodingKey,
+    pub verifying: HashMap<String, DecodingKey>,
+    /// Refresh tokens signed with an access key (before refresh keys existed) are accepted
+    /// only if issued before this: when the first refresh key was made.
+    pub legacy_before: DateTime<Utc>,
+}
+
+impl RefreshKeys {
+    /// The newest unretired key signs; every key unretired or retired less than
+    /// `max_token_life` ago verifies.
+    pub fn build(
+        records: &[RefreshKeyRecord],
+        now: DateTime<Utc>,
+        max_token_life: chrono::Duration,
+    ) -> anyhow::Result<Self> {
+        let secret = |record: &RefreshKeyRecord| {
+            let bytes = STANDARD
+                .decode(record.secret.expose_secret().trim())
+                .map_err(|_| anyhow::anyhow!("refresh key {} is not base64", record.kid))?;
+            anyhow::ensure!(
+                bytes.len() >= 32,
+                "refresh key {} is shorter than 32 bytes",
+                record.kid
+            );
+            Ok(bytes)
+        };
+        let legacy_before = records
+            .iter()
+            .map(|r| r.created_at)
+            .min()
+            .ok_or_else(|| anyhow::anyhow!("no refresh-token key"))?;
+        let newest = records
+            .iter()
+            .filter(|r| r.retired_at.is_none())
+            .max_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)))
+            .ok_or_else(|| anyhow::anyhow!("no active refresh-token key"))?;
+        let mut verifying = HashMap::new();
+        for record in records
+            .iter()
+            .filter(|r| r.retired_at.is_none_or(|at| at + max_token_life > now))
+        {
+            verifying.insert(
+                record.kid.clone(),
+                DecodingKey::from_secret(&secret(record)?),
+            );
+        }
+        Ok(Self {
+            signing_kid: newest.kid.clone(),
+            signing: EncodingKey::from_secret(&secret(newest)?),
+            verifying,
+            legacy_before,
+        })
+    }
+}
+
 /// The keys one instance knows: the one it signs with and all it accepts.
 pub struct KeySet {
     pub alg: JwtAlg,
@@ -160,6 +247,8 @@ pub struct KeySet {
     pub verifying: HashMap<String, DecodingKey>,
     /// The public JWK set as served at `/.well-known/jwks.json`.
     pub jwks: serde_json::Value,
+    /// The unpublished keys of refresh tokens.
+    pub refresh: RefreshKeys,
 }
 
 impl KeySet {
@@ -168,6 +257,7 @@ impl KeySet {
     pub fn build(
         alg: JwtAlg,
         records: &[KeyRecord],
+        refresh: &[RefreshKeyRecord],
         now: DateTime<Utc>,
         max_token_life: chrono::Duration,
     ) -> anyhow::Result<Self> {
@@ -187,6 +277,7 @@ impl KeySet {
             anyhow::bail!("no active {name} signing key");
         };
         let signing = LoadedKey::load(alg, &newest.kid, &newest.private_pem)?;
+        let refresh = RefreshKeys::build(refresh, now, max_token_life)?;
         let mut verifying = HashMap::new();
         let mut published = Vec::new();
         for record in usable {
@@ -194,6 +285,10 @@ impl KeySet {
             if let Some(jwk) = &key.public_jwk {
                 published.push(serde_json::to_value(jwk)?);
             }
+            anyhow::ensure!(
+                !refresh.verifying.contains_key(&record.kid),
+                "a refresh-token key has the id of a signing key"
+            );
             verifying.insert(record.kid.clone(), key.decoding);
         }
         Ok(Self {
@@ -201,6 +296,7 @@ impl KeySet {
             signing,
             verifying,
             jwks: serde_json::json!({ "keys": published }),
+            refresh,
         })
     }
 }
@@ -217,9 +313,11 @@ mod tests {
             let again = record_from_private(alg, record.private_pem.clone(), crate::clock::now())
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(record.kid, again.kid);
+            let refresh = generate_refresh(crate::clock::now()).unwrap_or_else(|e| panic!("{e}"));
             let set = KeySet::build(
                 alg,
                 &[record],
+                &[refresh],
                 crate::clock::now(),
                 chrono::Duration::days(30),
             )
@@ -227,5 +325,36 @@ mod tests {
             let published = set.jwks["keys"].as_array().map_or(0, Vec::len);
             assert_eq!(published, usize::from(alg != JwtAlg::Hs256));
         }
+    }
+
+    #[test]
+    fn a_retired_refresh_key_verifies_until_its_tokens_have_expired_and_never_signs() {
+        let now = crate::clock::now();
+        let life = chrono::Duration::days(30);
+        let mut old =
+            generate_refresh(now - chrono::Duration::days(40)).unwrap_or_else(|e| panic!("{e}"));
+        let new =
+            generate_refresh(now - chrono::Duration::days(10)).unwrap_or_else(|e| panic!("{e}"));
+        old.retired_at = Some(new.created_at);
+
+        let keys = RefreshKeys::build(&[old, new], now, life).unwrap_or_else(|e| panic!("{e}"));
+        assert!(keys.signing_kid.starts_with("refresh-"));
+        assert_eq!(
+            keys.verifying.len(),
+            2,
+            "retired 10 days ago: still verifies"
+        );
+        assert_eq!(keys.legacy_before, now - chrono::Duration::days(40));
+
+        let later = now + chrono::Duration::days(21);
+        let mut old =
+            generate_refresh(now - chrono::Duration::days(40)).unwrap_or_else(|e| panic!("{e}"));
+        let new =
+            generate_refresh(now - chrono::Duration::days(10)).unwrap_or_else(|e| panic!("{e}"));
+        old.retired_at = Some(new.created_at);
+        let new_kid = new.kid.clone();
+        let keys = RefreshKeys::build(&[old, new], later, life).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(keys.signing_kid, new_kid);
+        assert_eq!(keys.verifying.len(), 1, "retired 31 days ago: forgotten");
     }
 }

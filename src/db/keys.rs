@@ -1,14 +1,14 @@
-//! Signing keys shared by every instance that uses the database.
+//! Signing keys and refresh-token keys shared by every instance that uses the database.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::prepared::by_text;
-use super::schema::signing_keys;
+use super::schema::{refresh_keys, signing_keys};
 use super::types::Ts;
 use super::{Conn, run};
-use crate::crypto::keys::KeyRecord;
+use crate::crypto::keys::{KeyRecord, RefreshKeyRecord};
 use crate::error::Result;
 
 #[derive(Clone, Queryable, Selectable, Insertable)]
@@ -73,6 +73,66 @@ pub async fn retire_others(
                 .filter(signing_keys::retired_at.is_null())
         )
         .set(signing_keys::retired_at.eq(Some(Ts(at))))
+    )
+    .execute(c)
+    .await)?;
+    Ok(())
+}
+
+#[derive(Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_keys, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+struct RefreshKeyRow {
+    kid: String,
+    secret: String,
+    created_at: Ts,
+    retired_at: Option<Ts>,
+}
+
+/// Every refresh-token key, retired ones included.
+pub async fn list_refresh(conn: &mut Conn) -> Result<Vec<RefreshKeyRecord>> {
+    let rows: Vec<RefreshKeyRow> = run!(conn, |c| refresh_keys::table
+        .select(RefreshKeyRow::as_select())
+        .load(c)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| RefreshKeyRecord {
+            kid: r.kid,
+            secret: r.secret.into(),
+            created_at: r.created_at.0,
+            retired_at: r.retired_at.map(|t| t.0),
+        })
+        .collect())
+}
+
+/// Adds a refresh-token key.
+pub async fn insert_refresh(conn: &mut Conn, key: &RefreshKeyRecord) -> Result<()> {
+    use secrecy::ExposeSecret;
+    let row = RefreshKeyRow {
+        kid: key.kid.clone(),
+        secret: key.secret.expose_secret().to_owned(),
+        created_at: Ts(key.created_at),
+        retired_at: key.retired_at.map(Ts),
+    };
+    run!(conn, |c| by_text(
+        diesel::insert_into(refresh_keys::table)
+            .values(&row)
+            .on_conflict_do_nothing()
+    )
+    .execute(c)
+    .await)?;
+    Ok(())
+}
+
+/// Retires every refresh-token key except `keep`.
+pub async fn retire_other_refresh(conn: &mut Conn, keep: &str, at: DateTime<Utc>) -> Result<()> {
+    run!(conn, |c| by_text(
+        diesel::update(
+            refresh_keys::table
+                .filter(refresh_keys::kid.ne(keep))
+                .filter(refresh_keys::retired_at.is_null())
+        )
+        .set(refresh_keys::retired_at.eq(Some(Ts(at))))
     )
     .execute(c)
     .await)?;

@@ -176,3 +176,15 @@ diesel::table! {
         expires_at -> PortableTimestamp,
     }
 }
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::PortableTimestamp;
+
+    refresh_keys (kid) {
+        kid -> Text,
+        secret -> Text,
+        created_at -> PortableTimestamp,
+        retired_at -> Nullable<PortableTimestamp>,
+    }
+}

@@ -372,6 +372,10 @@ pub struct RefreshRequest {
 /// A refresh token can be exchanged once. Presented again within the reuse grace interval
 /// (default 10 s) it returns a new access token and the session's current refresh token;
 /// after that it is treated as theft: the session is revoked (`refresh_token_reused`).
+///
+/// Refresh tokens are signed (HS256) with a secret that is never published, so no service
+/// verifying against the JWKS accepts one. Refresh tokens issued before that change (signed
+/// with the access key) are accepted until they expire.
 #[utoipa::path(
     tag = "auth",
     request_body = RefreshRequest,

@@ -48,9 +48,10 @@ pub struct Jwks {
     pub keys: Vec<serde_json::Value>,
 }
 
-/// The public keys that verify doorman's tokens.
+/// The public keys that verify doorman's access tokens.
 ///
-/// A rotated-out key stays until the tokens it signed have expired.
+/// A rotated-out key stays until the tokens it signed have expired. Refresh tokens are
+/// signed with a key that is never published.
 #[utoipa::path(tag = "meta", responses((status = 200, description = "OK", body = Jwks)))]
 #[get("/.well-known/jwks.json")]
 pub async fn jwks(ctx: web::Data<Context>) -> HttpResponse {

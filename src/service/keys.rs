@@ -1,5 +1,7 @@
-//! Signing keys: loaded (or generated once, under a lock, by the first instance to start),
-//! reloaded periodically and on an unknown `kid`, and rotated by `doorman rotate-keys`.
+//! Signing keys and refresh-token keys: loaded (or generated once, under a lock, by the
+//! first instance to start), reloaded periodically and on an unknown `kid`, and rotated by
+//! `doorman rotate-keys`. Refresh-token keys always live in the database (never in the
+//! JWKS), even when the signing key comes from a file or a configured HS256 secret.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -7,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::clock;
 use crate::config::JwtAlg;
 use crate::crypto::jwt::TokenCodec;
-use crate::crypto::keys::{self as crypto_keys, KeyRecord, KeySet, alg_name};
+use crate::crypto::keys::{self as crypto_keys, KeyRecord, KeySet, RefreshKeyRecord, alg_name};
 use crate::db::{self, Db};
 use crate::error::{Error, Result};
 
@@ -41,7 +43,27 @@ pub async fn load(db: &Db, settings: &Settings) -> anyhow::Result<KeySet> {
     } else {
         stored_or_generated(db, alg).await?
     };
-    KeySet::build(alg, &records, now, max_token_life(settings))
+    let refresh = refresh_stored_or_generated(db).await?;
+    KeySet::build(alg, &records, &refresh, now, max_token_life(settings))
+}
+
+async fn refresh_stored_or_generated(db: &Db) -> Result<Vec<RefreshKeyRecord>> {
+    let records = db::with_conn!(db, |c| { db::keys::list_refresh(c).await }).await?;
+    if records.iter().any(|r| r.retired_at.is_none()) {
+        return Ok(records);
+    }
+    db::transaction!(db, |tx| {
+        tx.lock(db::Lock::KeyGeneration).await?;
+        let records = db::keys::list_refresh(tx).await?;
+        if records.iter().any(|r| r.retired_at.is_none()) {
+            return Ok(records);
+        }
+        let key = crypto_keys::generate_refresh(clock::now()).map_err(Error::internal)?;
+        db::keys::insert_refresh(tx, &key).await?;
+        tracing::info!(kid = %key.kid, "generated a refresh-token key");
+        db::keys::list_refresh(tx).await
+    })
+    .await
 }
 
 async fn stored_or_generated(db: &Db, alg: JwtAlg) -> Result<Vec<KeyRecord>> {
@@ -63,8 +85,9 @@ async fn stored_or_generated(db: &Db, alg: JwtAlg) -> Result<Vec<KeyRecord>> {
     .await
 }
 
-/// Adds a new signing key and retires the others (they stay published until their tokens
-/// expire). Returns the new `kid`.
+/// Adds a new signing key and a new refresh-token key and retires the others (they keep
+/// verifying, and signing keys stay published, until their tokens expire). Returns the new
+/// signing key's `kid`.
 pub async fn rotate(db: &Db, alg: JwtAlg) -> Result<String> {
     db::transaction!(db, |tx| {
         tx.lock(db::Lock::KeyGeneration).await?;
@@ -72,6 +95,9 @@ pub async fn rotate(db: &Db, alg: JwtAlg) -> Result<String> {
         let key = crypto_keys::generate(alg, now).map_err(Error::internal)?;
         db::keys::insert(tx, &key).await?;
         db::keys::retire_others(tx, alg_name(alg), &key.kid, now).await?;
+        let refresh = crypto_keys::generate_refresh(now).map_err(Error::internal)?;
+        db::keys::insert_refresh(tx, &refresh).await?;
+        db::keys::retire_other_refresh(tx, &refresh.kid, now).await?;
         Ok(key.kid)
     })
     .await

@@ -35,6 +35,7 @@ mod outage;
 mod password_reset;
 mod portable_sql;
 mod proxies;
+mod refresh_keys;
 mod registration;
 mod retention;
 mod revocations;

@@ -135,6 +135,32 @@ pub struct Config {
     )]
     pub mail_from: String,
 
+    /// Which security notifications to mail: `all`, `none`, or a comma list of kinds
+    /// (`password_changed`, `password_reset`, `email_changed`, `new_device`,
+    /// `account_locked`, `factor_added`, `factor_removed`, `factors_reset`,
+    /// `recovery_code_used`).
+    #[arg(long, env = "DOORMAN_NOTIFY", default_value = "all", value_parser = crate::service::notify::parse_kinds, help_heading = "Mail")]
+    pub notify: crate::service::notify::Kinds,
+
+    /// 32 random bytes in base64 that secrets in the database (signing keys, TOTP secrets)
+    /// are encrypted under (unset: kept as plain text, with a warning).
+    #[arg(
+        long,
+        env = "DOORMAN_DATA_KEY",
+        hide_env_values = true,
+        help_heading = "Secrets"
+    )]
+    pub data_key: Option<SecretString>,
+
+    /// Earlier data keys, comma-separated: secrets sealed under them still open (rotation).
+    #[arg(
+        long,
+        env = "DOORMAN_DATA_KEY_OLD",
+        hide_env_values = true,
+        help_heading = "Secrets"
+    )]
+    pub data_key_old: Option<SecretString>,
+
     /// Create this admin at start when no admin exists.
     #[arg(long, env = "DOORMAN_BOOTSTRAP_ADMIN_EMAIL", help_heading = "Accounts")]
     pub bootstrap_admin_email: Option<String>,
@@ -405,6 +431,10 @@ impl Config {
             "DOORMAN_RETENTION_INTERVAL must be positive"
         );
         anyhow::ensure!(self.hash_queue > 0, "DOORMAN_HASH_QUEUE must be at least 1");
+        crate::crypto::data_key::Secrets::from_settings(
+            self.data_key.as_ref(),
+            self.data_key_old.as_ref(),
+        )?;
         anyhow::ensure!(
             !self.db_timeout.is_zero(),
             "DOORMAN_DB_TIMEOUT must be positive"

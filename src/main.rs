@@ -1,5 +1,5 @@
 //! The `doorman` command: `serve` (the default), `migrate`, `create-admin`, `rotate-keys`,
-//! `openapi`.
+//! `seal-secrets`, `openapi`.
 
 use std::process::ExitCode;
 
@@ -48,6 +48,9 @@ enum Command {
         #[arg(long, env = "DOORMAN_JWT_ALG", value_enum, default_value = "EdDSA")]
         jwt_alg: JwtAlg,
     },
+    /// Seal every stored secret under DOORMAN_DATA_KEY (plain ones, and ones under a key of
+    /// DOORMAN_DATA_KEY_OLD); `serve` does the same at start.
+    SealSecrets(Database),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -111,6 +114,7 @@ fn config(command: Option<&Command>) -> Result<Config, clap::Error> {
     match command {
         Some(
             Command::Migrate(database)
+            | Command::SealSecrets(database)
             | Command::CreateAdmin { database, .. }
             | Command::RotateKeys { database, .. },
         ) => config.database_url.clone_from(&database.database_url),
@@ -140,8 +144,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             config.validate()?;
             let db = doorman::startup::connect(&config.database_url, 1, config.db_timeout).await?;
             db.migrate().await?;
-            let kid = doorman::service::keys::rotate(&db, config.jwt_alg).await?;
+            let secrets = doorman::startup::secrets(&config)?;
+            let kid = doorman::service::keys::rotate(&db, config.jwt_alg, &secrets).await?;
             println!("new signing key {kid}; instances pick it up within a minute");
+        }
+        Command::SealSecrets(_) => {
+            config.validate()?;
+            anyhow::ensure!(
+                config.data_key.is_some(),
+                "DOORMAN_DATA_KEY is unset: there is no key to seal the secrets under"
+            );
+            let db = doorman::startup::connect(&config.database_url, 1, config.db_timeout).await?;
+            db.migrate().await?;
+            let secrets = doorman::startup::secrets(&config)?;
+            let sealed = doorman::service::keys::seal_at_rest(&db, &secrets).await?;
+            println!("{sealed} stored secrets sealed under DOORMAN_DATA_KEY");
         }
         Command::CreateAdmin { email, .. } => {
             config.validate()?;

@@ -26,6 +26,7 @@ pub struct Metrics {
     db_pool_max: IntGauge,
     retention_runs: IntCounterVec,
     retention_removed: IntCounterVec,
+    notifications: IntCounterVec,
 }
 
 /// How a login ended, as counted.
@@ -116,6 +117,15 @@ impl Metrics {
             ),
             &["table"],
         )?;
+        let notifications = IntCounterVec::new(
+            Opts::new(
+                "doorman_notifications_total",
+                "Security notifications by kind and outcome: queued, sent, failed (the mailer \
+                 refused), suppressed (DOORMAN_NOTIFY), dropped (the queue was full)",
+            ),
+            &["kind", "outcome"],
+        )?;
+        registry.register(Box::new(notifications.clone()))?;
         registry.register(Box::new(retention_runs.clone()))?;
         registry.register(Box::new(retention_removed.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
@@ -145,6 +155,7 @@ impl Metrics {
             db_pool_max,
             retention_runs,
             retention_removed,
+            notifications,
         })
     }
 
@@ -158,6 +169,16 @@ impl Metrics {
         self.retention_removed
             .with_label_values(&[table])
             .inc_by(u64::try_from(rows).unwrap_or(u64::MAX));
+    }
+
+    /// A security notification's fate (`outcome`: queued, sent, failed, suppressed, dropped).
+    pub fn notification(&self, kind: &str, outcome: &str) {
+        self.notifications.with_label_values(&[kind, outcome]).inc();
+    }
+
+    /// The notification counter, for the task that delivers them.
+    pub fn notifications(&self) -> IntCounterVec {
+        self.notifications.clone()
     }
 
     /// `route` is the matched pattern (`/api/v1/users/{id}`), never the raw path, and a

@@ -14,6 +14,7 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::{Config, Registration};
+use crate::crypto::data_key::Secrets;
 use crate::crypto::jwt::TokenCodec;
 use crate::crypto::password::{PasswordHasher, Scheduling};
 use crate::db::Db;
@@ -207,7 +208,11 @@ async fn stop_on_signal(stop: tokio::sync::watch::Sender<bool>) {
 pub async fn context(config: &Config) -> anyhow::Result<Context> {
     let db = connect(&config.database_url, config.pool_size(), config.db_timeout).await?;
     db.migrate().await?;
-    let settings = settings(config);
+    let settings = settings(config)?;
+    let sealed = service::keys::seal_at_rest(&db, &settings.secrets).await?;
+    if sealed > 0 {
+        tracing::info!(sealed, "sealed stored secrets under DOORMAN_DATA_KEY");
+    }
     let keys = service::keys::load(&db, &settings).await?;
     let tokens = TokenCodec::new(
         config.issuer(),
@@ -234,14 +239,21 @@ pub async fn context(config: &Config) -> anyhow::Result<Context> {
     )?;
     let smtp_url = config.smtp_url.as_ref().map(|url| url.expose_secret());
     let mailer = Arc::new(Mailer::new(smtp_url, &config.mail_from)?);
+    let metrics = Metrics::new()?;
+    let notifier = service::notify::Notifier::start(
+        mailer.clone(),
+        config.notify.clone(),
+        metrics.notifications(),
+    );
     Ok(Context {
         db,
         tokens,
         hasher,
         mailer,
-        metrics: Metrics::new()?,
+        metrics,
         settings,
         key_reload: service::keys::ReloadGate::new(),
+        notifier,
     })
 }
 
@@ -271,8 +283,21 @@ pub fn admin_credentials(email: &str, password: &str) -> anyhow::Result<(Email, 
     Ok((email, password))
 }
 
-fn settings(config: &Config) -> Settings {
-    Settings {
+/// The data keys of `config`, with a warning at start when none is set.
+pub fn secrets(config: &Config) -> anyhow::Result<Secrets> {
+    let secrets = Secrets::from_settings(config.data_key.as_ref(), config.data_key_old.as_ref())?;
+    if secrets.current_id().is_none() {
+        tracing::warn!(
+            "DOORMAN_DATA_KEY is unset: signing keys and TOTP secrets are stored in the \
+             database as plain text (set it to 32 random bytes in base64, e.g. \
+             `openssl rand -base64 32`; see docs/OPERATIONS.md, \"Data key\")"
+        );
+    }
+    Ok(secrets)
+}
+
+fn settings(config: &Config) -> anyhow::Result<Settings> {
+    Ok(Settings {
         access_ttl: config.access_ttl,
         refresh_ttl: config.refresh_ttl,
         session_ttl: config.session_ttl,
@@ -287,7 +312,8 @@ fn settings(config: &Config) -> Settings {
         audit_retention: Some(config.audit_retention).filter(|kept| !kept.is_zero()),
         retention_interval: config.retention_interval,
         revocation_poll: config.revocation_poll,
-    }
+        secrets: secrets(config)?,
+    })
 }
 
 fn cors(origins: &[String]) -> Cors {

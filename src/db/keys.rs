@@ -21,22 +21,57 @@ struct KeyRow {
     retired_at: Option<Ts>,
 }
 
+/// The signing keys of `alg` as stored (`private_pem` sealed when a data key was set).
 pub async fn list(conn: &mut Conn, alg: &str) -> Result<Vec<KeyRecord>> {
     let rows: Vec<KeyRow> = run!(conn, |c| signing_keys::table
         .filter(signing_keys::alg.eq(alg))
         .select(KeyRow::as_select())
         .load(c)
         .await)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| KeyRecord {
-            kid: r.kid,
-            alg: r.alg,
-            private_pem: r.private_pem,
-            created_at: r.created_at.0,
-            retired_at: r.retired_at.map(|t| t.0),
-        })
-        .collect())
+    Ok(rows.into_iter().map(KeyRow::into_record).collect())
+}
+
+/// Every signing key, of every algorithm, as stored.
+pub async fn list_all(conn: &mut Conn) -> Result<Vec<KeyRecord>> {
+    let rows: Vec<KeyRow> = run!(conn, |c| signing_keys::table
+        .select(KeyRow::as_select())
+        .load(c)
+        .await)?;
+    Ok(rows.into_iter().map(KeyRow::into_record).collect())
+}
+
+impl KeyRow {
+    fn into_record(self) -> KeyRecord {
+        KeyRecord {
+            kid: self.kid,
+            alg: self.alg,
+            private_pem: self.private_pem,
+            created_at: self.created_at.0,
+            retired_at: self.retired_at.map(|t| t.0),
+        }
+    }
+}
+
+/// Replaces the stored private key of `kid` (sealed again under another data key).
+pub async fn set_private(conn: &mut Conn, kid: &str, stored: &str) -> Result<()> {
+    run!(conn, |c| by_text(
+        diesel::update(signing_keys::table.filter(signing_keys::kid.eq(kid)))
+            .set(signing_keys::private_pem.eq(stored))
+    )
+    .execute(c)
+    .await)?;
+    Ok(())
+}
+
+/// Replaces the stored secret of the refresh-token key `kid`.
+pub async fn set_refresh_secret(conn: &mut Conn, kid: &str, stored: &str) -> Result<()> {
+    run!(conn, |c| by_text(
+        diesel::update(refresh_keys::table.filter(refresh_keys::kid.eq(kid)))
+            .set(refresh_keys::secret.eq(stored))
+    )
+    .execute(c)
+    .await)?;
+    Ok(())
 }
 
 /// Adds a key (a key already stored under that kid is left as it is).

@@ -50,6 +50,7 @@ pub use exec::OnThisThread;
 pub mod audit;
 mod checkpoint;
 pub mod keys;
+pub mod known_devices;
 pub mod login_throttles;
 mod lookups;
 pub mod password_resets;

@@ -188,3 +188,15 @@ diesel::table! {
         retired_at -> Nullable<PortableTimestamp>,
     }
 }
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{PortableUuid, PortableTimestamp};
+
+    known_devices (user_id, device_hash) {
+        user_id -> PortableUuid,
+        device_hash -> Text,
+        first_seen_at -> PortableTimestamp,
+        last_seen_at -> PortableTimestamp,
+    }
+}

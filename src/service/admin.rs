@@ -5,6 +5,7 @@
 
 use super::Context;
 use super::auth::Principal;
+use super::notify::{self, Notice};
 use super::policy::{self, Action};
 use super::users::{NewAccount, changed_fields, create, delete_in, keep_an_admin, lock_target};
 use crate::clock;
@@ -61,8 +62,9 @@ pub async fn update_user(
         policy::may_attempt(&actor.user, Action::SetActive)?;
     }
     let actor = actor.clone();
+    let mailed = client.clone();
     let client = client.clone();
-    db::transaction!(ctx.db, |tx| {
+    let (user, old_email) = db::transaction!(ctx.db, |tx| {
         let (target, admins) = lock_target(tx, id).await?;
         if changes.touches_profile() {
             policy::may(&actor.user, Action::EditProfile, &target)?;
@@ -94,9 +96,16 @@ pub async fn update_user(
         if activating {
             db::audit::insert(tx, &event(AuditKind::UserActivated)).await?;
         }
-        Ok(user)
+        Ok((user, target.email))
     })
-    .await
+    .await?;
+    if old_email != user.email {
+        let changed = Notice::EmailChanged {
+            new_email: user.email.clone(),
+        };
+        notify::send(ctx, &old_email, changed, &mailed);
+    }
+    Ok(user)
 }
 
 /// Promotes or demotes. Demoting the last active admin is refused.

@@ -4,11 +4,12 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::notify::{self, Notice};
 use super::{Context, keys, span};
 use crate::clock;
 use crate::crypto::jwt::{AccessClaims, TokenCodec, TokenType};
 use crate::crypto::password::Verified;
-use crate::db::{self, users::LoginRecord};
+use crate::db::{self, known_devices::Seen, users::LoginRecord};
 use crate::domain::{
     AuditEvent, AuditKind, ClientInfo, LoginName, PasswordAttempt, Session, SessionId, TokenPair,
     User, UserId,
@@ -149,8 +150,16 @@ async fn sign_in(
         }) if verified.matches => (user, hash),
         other => {
             ctx.metrics.login(LoginOutcome::Failed);
-            let user = other.map(|record| record.user.id);
+            let account = other.map(|record| record.user);
+            let user = account.as_ref().map(|user| user.id);
             record_failure(ctx, &key, user, failures, now, client).await?;
+            if let Some(account) = account.filter(|user| user.is_active)
+                && failures == LOCK_AFTER
+                && let Some(lock) = lock_duration(failures)
+            {
+                let locked = Notice::AccountLocked { until: now + lock };
+                notify::send(ctx, &account.email, locked, client);
+            }
             return Err(Error::InvalidCredentials);
         }
     };
@@ -174,14 +183,18 @@ async fn sign_in(
             .actor(user.id)
             .subject(user.id),
     );
-    db::transaction!(ctx.db, |tx| {
+    let (device, user_id) = (notify::device_of(client), user.id);
+    let seen = db::transaction!(ctx.db, |tx| {
         db::sessions::open_on_login(tx, &stored, &key, &audited).await?;
-        match cookie_hash {
-            Some(hash) => db::sessions::attach_cookie(tx, stored.id, &hash).await,
-            None => Ok(()),
+        if let Some(hash) = cookie_hash {
+            db::sessions::attach_cookie(tx, stored.id, &hash).await?;
         }
+        db::known_devices::remember(tx, user_id, &device, now).await
     })
     .await?;
+    if seen == (Seen::New { first: false }) {
+        notify::send(ctx, &user.email, Notice::NewDevice, client);
+    }
     ctx.metrics.login(LoginOutcome::Succeeded);
     Ok((user, session, now))
 }

@@ -1,13 +1,16 @@
 //! Signing keys and refresh-token keys: loaded (or generated once, under a lock, by the
 //! first instance to start), reloaded periodically and on an unknown `kid`, and rotated by
 //! `doorman rotate-keys`. Refresh-token keys always live in the database (never in the
-//! JWKS), even when the signing key comes from a file or a configured HS256 secret.
+//! JWKS), even when the signing key comes from a file or a configured HS256 secret. Stored
+//! private keys and refresh secrets are sealed under the data key when one is set
+//! (`crypto::data_key`), bound to their row by `signing_key:<kid>` / `refresh_key:<kid>`.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::clock;
 use crate::config::JwtAlg;
+use crate::crypto::data_key::Secrets;
 use crate::crypto::jwt::TokenCodec;
 use crate::crypto::keys::{self as crypto_keys, KeyRecord, KeySet, RefreshKeyRecord, alg_name};
 use crate::db::{self, Db};
@@ -31,6 +34,7 @@ pub fn max_token_life(settings: &Settings) -> chrono::Duration {
 pub async fn load(db: &Db, settings: &Settings) -> anyhow::Result<KeySet> {
     let now = clock::now();
     let alg = settings.jwt_alg;
+    let secrets = &settings.secrets;
     let records = if let Some(path) = &settings.key_file {
         let pem = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
@@ -41,17 +45,78 @@ pub async fn load(db: &Db, settings: &Settings) -> anyhow::Result<KeySet> {
             base64::engine::general_purpose::STANDARD.encode(secret.expose_secret().as_bytes());
         vec![crypto_keys::record_from_private(alg, encoded, now)?]
     } else {
-        stored_or_generated(db, alg).await?
+        stored_or_generated(db, alg, secrets)
+            .await?
+            .into_iter()
+            .map(|record| open_signing(secrets, record))
+            .collect::<anyhow::Result<_>>()?
     };
-    let refresh = refresh_stored_or_generated(db).await?;
+    let refresh = refresh_stored_or_generated(db, secrets)
+        .await?
+        .into_iter()
+        .map(|record| open_refresh(secrets, record))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     KeySet::build(alg, &records, &refresh, now, max_token_life(settings))
 }
 
-async fn refresh_stored_or_generated(db: &Db) -> Result<Vec<RefreshKeyRecord>> {
+/// What a signing key's sealed PEM is bound to: its row.
+fn signing_aad(kid: &str) -> String {
+    format!("signing_key:{kid}")
+}
+
+fn refresh_aad(kid: &str) -> String {
+    format!("refresh_key:{kid}")
+}
+
+fn open_signing(secrets: &Secrets, record: KeyRecord) -> anyhow::Result<KeyRecord> {
+    let private_pem = secrets
+        .open(&record.private_pem, &signing_aad(&record.kid))
+        .map_err(|e| anyhow::anyhow!("cannot read the signing key {}: {e}", record.kid))?;
+    Ok(KeyRecord {
+        private_pem,
+        ..record
+    })
+}
+
+fn open_refresh(secrets: &Secrets, record: RefreshKeyRecord) -> anyhow::Result<RefreshKeyRecord> {
+    let secret = secrets
+        .open(record.secret.expose_secret(), &refresh_aad(&record.kid))
+        .map_err(|e| anyhow::anyhow!("cannot read the refresh-token key {}: {e}", record.kid))?;
+    Ok(RefreshKeyRecord {
+        secret: secret.into(),
+        ..record
+    })
+}
+
+/// `record` as it is stored: its private key sealed under the data key, when one is set.
+fn sealed_signing(secrets: &Secrets, record: &KeyRecord) -> Result<KeyRecord> {
+    Ok(KeyRecord {
+        private_pem: secrets
+            .seal(&record.private_pem, &signing_aad(&record.kid))
+            .map_err(Error::internal)?,
+        ..record.clone()
+    })
+}
+
+fn sealed_refresh(secrets: &Secrets, record: &RefreshKeyRecord) -> Result<RefreshKeyRecord> {
+    Ok(RefreshKeyRecord {
+        kid: record.kid.clone(),
+        secret: secrets
+            .seal(record.secret.expose_secret(), &refresh_aad(&record.kid))
+            .map_err(Error::internal)?
+            .into(),
+        created_at: record.created_at,
+        retired_at: record.retired_at,
+    })
+}
+
+/// The refresh-token keys as stored (sealed or not), one generated when none is active.
+async fn refresh_stored_or_generated(db: &Db, secrets: &Secrets) -> Result<Vec<RefreshKeyRecord>> {
     let records = db::with_conn!(db, |c| { db::keys::list_refresh(c).await }).await?;
     if records.iter().any(|r| r.retired_at.is_none()) {
         return Ok(records);
     }
+    let secrets = secrets.clone();
     db::transaction!(db, |tx| {
         tx.lock(db::Lock::KeyGeneration).await?;
         let records = db::keys::list_refresh(tx).await?;
@@ -59,18 +124,20 @@ async fn refresh_stored_or_generated(db: &Db) -> Result<Vec<RefreshKeyRecord>> {
             return Ok(records);
         }
         let key = crypto_keys::generate_refresh(clock::now()).map_err(Error::internal)?;
-        db::keys::insert_refresh(tx, &key).await?;
+        db::keys::insert_refresh(tx, &sealed_refresh(&secrets, &key)?).await?;
         tracing::info!(kid = %key.kid, "generated a refresh-token key");
         db::keys::list_refresh(tx).await
     })
     .await
 }
 
-async fn stored_or_generated(db: &Db, alg: JwtAlg) -> Result<Vec<KeyRecord>> {
+/// The signing keys of `alg` as stored (sealed or not), one generated when none is active.
+async fn stored_or_generated(db: &Db, alg: JwtAlg, secrets: &Secrets) -> Result<Vec<KeyRecord>> {
     let records = db::with_conn!(db, |c| { db::keys::list(c, alg_name(alg)).await }).await?;
     if records.iter().any(|r| r.retired_at.is_none()) {
         return Ok(records);
     }
+    let secrets = secrets.clone();
     db::transaction!(db, |tx| {
         tx.lock(db::Lock::KeyGeneration).await?;
         let records = db::keys::list(tx, alg_name(alg)).await?;
@@ -78,25 +145,64 @@ async fn stored_or_generated(db: &Db, alg: JwtAlg) -> Result<Vec<KeyRecord>> {
             return Ok(records);
         }
         let key = crypto_keys::generate(alg, clock::now()).map_err(Error::internal)?;
-        db::keys::insert(tx, &key).await?;
+        db::keys::insert(tx, &sealed_signing(&secrets, &key)?).await?;
         tracing::info!(kid = %key.kid, alg = alg_name(alg), "generated a signing key");
         db::keys::list(tx, alg_name(alg)).await
     })
     .await
 }
 
+/// Seals every stored key that is not sealed under the current data key: plain ones (kept
+/// before `DOORMAN_DATA_KEY` was set) and ones under an older key (`DOORMAN_DATA_KEY_OLD`).
+/// Runs at start and as `doorman seal-secrets`; returns how many were sealed. Nothing to do
+/// without a data key. A key that does not open stops it with the reason, changing nothing.
+pub async fn seal_at_rest(db: &Db, secrets: &Secrets) -> anyhow::Result<usize> {
+    if secrets.current_id().is_none() {
+        return Ok(0);
+    }
+    let secrets = secrets.clone();
+    let sealed = db::transaction!(db, |tx| {
+        tx.lock(db::Lock::KeyGeneration).await?;
+        let mut sealed = 0;
+        for record in db::keys::list_all(tx).await? {
+            if secrets.needs_sealing(&record.private_pem) {
+                let opened = open_signing(&secrets, record).map_err(Error::internal)?;
+                let stored = sealed_signing(&secrets, &opened)?;
+                db::keys::set_private(tx, &stored.kid, &stored.private_pem).await?;
+                sealed += 1;
+            }
+        }
+        for record in db::keys::list_refresh(tx).await? {
+            if secrets.needs_sealing(record.secret.expose_secret()) {
+                let opened = open_refresh(&secrets, record).map_err(Error::internal)?;
+                let stored = sealed_refresh(&secrets, &opened)?;
+                db::keys::set_refresh_secret(tx, &stored.kid, stored.secret.expose_secret())
+                    .await?;
+                sealed += 1;
+            }
+        }
+        // Other secrets kept in the database (TOTP secrets) are sealed again here too.
+        Ok(sealed)
+    })
+    .await;
+    sealed.map_err(|err| {
+        anyhow::Error::new(err).context("sealing the stored secrets under DOORMAN_DATA_KEY")
+    })
+}
+
 /// Adds a new signing key and a new refresh-token key and retires the others (they keep
 /// verifying, and signing keys stay published, until their tokens expire). Returns the new
 /// signing key's `kid`.
-pub async fn rotate(db: &Db, alg: JwtAlg) -> Result<String> {
+pub async fn rotate(db: &Db, alg: JwtAlg, secrets: &Secrets) -> Result<String> {
+    let secrets = secrets.clone();
     db::transaction!(db, |tx| {
         tx.lock(db::Lock::KeyGeneration).await?;
         let now = clock::now();
         let key = crypto_keys::generate(alg, now).map_err(Error::internal)?;
-        db::keys::insert(tx, &key).await?;
+        db::keys::insert(tx, &sealed_signing(&secrets, &key)?).await?;
         db::keys::retire_others(tx, alg_name(alg), &key.kid, now).await?;
         let refresh = crypto_keys::generate_refresh(now).map_err(Error::internal)?;
-        db::keys::insert_refresh(tx, &refresh).await?;
+        db::keys::insert_refresh(tx, &sealed_refresh(&secrets, &refresh)?).await?;
         db::keys::retire_other_refresh(tx, &refresh.kid, now).await?;
         Ok(key.kid)
     })

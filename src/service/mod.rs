@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod keys;
+pub mod notify;
 pub mod password_reset;
 pub mod policy;
 pub mod retention;
@@ -28,6 +29,8 @@ pub struct Context {
     pub metrics: crate::metrics::Metrics,
     pub settings: Settings,
     pub key_reload: keys::ReloadGate,
+    /// Queues security notifications (`notify::send`).
+    pub notifier: notify::Notifier,
 }
 
 /// The parts of the configuration the rules depend on. No `Debug`: it holds the HS256
@@ -52,6 +55,8 @@ pub struct Settings {
     pub retention_interval: Duration,
     /// The revocation feed's `Cache-Control: max-age`.
     pub revocation_poll: Duration,
+    /// Seals and opens the secrets kept in the database (`DOORMAN_DATA_KEY`).
+    pub secrets: crate::crypto::data_key::Secrets,
 }
 
 /// `chrono` form of a configured duration (saturating; durations come from config).

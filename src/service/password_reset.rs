@@ -8,6 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokio::sync::Semaphore;
 
+use super::notify::{self, Notice};
 use super::users::new_password_hash;
 use super::{Context, PASSWORD_HISTORY, span};
 use crate::clock;
@@ -146,7 +147,9 @@ pub async fn reset(
         )
         .await
     })
-    .await
+    .await?;
+    notify::send(ctx, &user.email, Notice::PasswordReset, client);
+    Ok(())
 }
 
 /// Whether a reset token can still be used (the reset page asks before it shows its form).

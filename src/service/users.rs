@@ -1,6 +1,7 @@
 //! Accounts: sign-up, profiles, passwords and deletion.
 
 use super::auth::Principal;
+use super::notify::{self, Notice};
 use super::{Context, PASSWORD_HISTORY};
 use crate::clock;
 use crate::db;
@@ -226,7 +227,9 @@ pub async fn change_password(
         let event = event.detail(serde_json::json!({ "sessions_revoked": revoked }));
         db::audit::insert(tx, &event).await
     })
-    .await
+    .await?;
+    notify::send(ctx, &actor.user.email, Notice::PasswordChanged, client);
+    Ok(())
 }
 
 /// Deletes the caller's account with its sessions, credentials and tasks. The last active

@@ -284,7 +284,7 @@ async fn forgot_and_reset_password_through_the_mailed_link_in_chromium() {
         b.press("Send reset link").await;
         b.sees(Some("status"), "a reset link is on its way").await;
         let token = mail_ref
-            .next_mail(MAIL_WAIT)
+            .next_reset_mail(MAIL_WAIT)
             .await
             .reset_token("https://accounts.example.test");
 

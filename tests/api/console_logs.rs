@@ -103,7 +103,7 @@ async fn the_reset_token_and_the_session_cookie_never_reach_a_log_line() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let token = mail.next_mail(MAIL_WAIT).await.reset_token(&base);
+    let token = mail.next_reset_mail(MAIL_WAIT).await.reset_token(&base);
 
     // The page the mail links to, then its form, posted as Chromium posts from a
     // no-referrer page.

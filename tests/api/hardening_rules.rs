@@ -112,7 +112,9 @@ async fn reset_token(app: &TestApp, mail: &MailServer, email: &str) -> String {
         .post("/api/v1/auth/password/forgot", json!({ "email": email }))
         .await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
-    mail.next_mail(MAIL_WAIT).await.reset_token(PUBLIC_URL)
+    mail.next_reset_mail(MAIL_WAIT)
+        .await
+        .reset_token(PUBLIC_URL)
 }
 
 async fn reset(app: &TestApp, token: &str, new_password: &str) -> Reply {
@@ -683,7 +685,7 @@ async fn forgot_answers_known_and_unknown_addresses_with_the_same_status_body_an
     assert_eq!(comparable(&known), comparable(&unknown));
     assert_eq!(comparable(&known), comparable(&unknown_in_capitals));
 
-    let delivered = mail.next_mail(MAIL_WAIT).await;
+    let delivered = mail.next_reset_mail(MAIL_WAIT).await;
     assert_eq!(delivered.recipients, vec!["ada@example.com".to_owned()]);
     let token = delivered.reset_token(PUBLIC_URL);
     assert_eq!(

@@ -26,7 +26,9 @@ async fn reset(app: &TestApp, token: &str, new_password: &str) -> Reply {
 async fn reset_token(app: &TestApp, mail: &MailServer, email: &str) -> String {
     let reply = forgot(app, email).await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
-    mail.next_mail(MAIL_WAIT).await.reset_token(PUBLIC_URL)
+    mail.next_reset_mail(MAIL_WAIT)
+        .await
+        .reset_token(PUBLIC_URL)
 }
 
 async fn spawn() -> (TestApp, MailServer) {

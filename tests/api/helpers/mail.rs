@@ -190,6 +190,27 @@ impl MailServer {
             .unwrap_or_else(|_| panic!("no mail arrived within {timeout:?}"))
     }
 
+    /// The next message with this subject, passing over the others (security notices
+    /// arrive beside the mail a test waits for); panics when none arrives within `timeout`.
+    pub async fn next_mail_about(&self, subject: &str, timeout: Duration) -> Mail {
+        let wait = async {
+            loop {
+                let mail = self.next_mail(timeout).await;
+                if mail.header("Subject").as_deref() == Some(subject) {
+                    return mail;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .unwrap_or_else(|_| panic!("no mail about {subject:?} arrived within {timeout:?}"))
+    }
+
+    /// The next password reset mail (see [`Self::next_mail_about`]).
+    pub async fn next_reset_mail(&self, timeout: Duration) -> Mail {
+        self.next_mail_about("Reset your password", timeout).await
+    }
+
     /// Every message received so far.
     pub fn received(&self) -> Vec<Mail> {
         locked(&self.inbox.all).clone()

@@ -26,7 +26,14 @@ fn option_lines(help: &str) -> Vec<&str> {
 fn the_top_level_help_lists_the_commands_and_no_server_flags() {
     let help = help(&["--help"]);
 
-    for command in ["serve", "migrate", "create-admin", "rotate-keys", "openapi"] {
+    for command in [
+        "serve",
+        "migrate",
+        "create-admin",
+        "rotate-keys",
+        "seal-secrets",
+        "openapi",
+    ] {
         assert!(help.contains(command), "{command} missing:\n{help}");
     }
     assert_eq!(
@@ -76,6 +83,10 @@ fn the_other_commands_show_only_their_own_options() {
         (
             vec!["rotate-keys", "--help"],
             vec!["--database-url", "--jwt-alg", "--help"],
+        ),
+        (
+            vec!["seal-secrets", "--help"],
+            vec!["--database-url", "--help"],
         ),
         (vec!["openapi", "--help"], vec!["--help"]),
     ] {

@@ -12,6 +12,7 @@ use doorman::startup::Application;
 use reqwest::StatusCode;
 use secrecy::SecretString;
 
+use crate::helpers::process::{doorman, the_error_of};
 use crate::helpers::{TestApp, Tokens, test_config};
 
 fn key(byte: u8) -> String {
@@ -194,4 +195,41 @@ async fn a_data_key_that_is_not_32_bytes_of_base64_is_refused_at_start_without_e
         );
         assert!(!err.contains(bad), "{err}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seal_secrets_seals_a_plain_database_and_rotate_keys_then_stores_sealed_keys() {
+    let app = TestApp::spawn().await;
+    let tokens = signed_in(&app).await;
+    let data_key = key(9);
+    let prefix = format!("v1:{}:", key_id(&data_key));
+
+    let sealed = doorman(&app.config.database_url)
+        .env("DOORMAN_DATA_KEY", &data_key)
+        .arg("seal-secrets")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run doorman: {e}"));
+    assert!(sealed.status.success(), "{sealed:?}");
+    let said = String::from_utf8_lossy(&sealed.stdout);
+    assert!(said.contains("2 stored secrets sealed"), "{said}");
+    let rotated = doorman(&app.config.database_url)
+        .env("DOORMAN_DATA_KEY", &data_key)
+        .arg("rotate-keys")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run doorman: {e}"));
+    assert!(rotated.status.success(), "{rotated:?}");
+
+    let stored = stored_keys(&app).await;
+    assert_eq!(stored.len(), 4, "two signing and two refresh-token keys");
+    for (aad, stored) in stored {
+        assert!(stored.starts_with(&prefix), "{aad} is stored as {stored}");
+    }
+    let with_key = app.replica(|c| with_key(c, &data_key, None)).await;
+    assert_works(&with_key, &tokens).await;
+}
+
+#[test]
+fn seal_secrets_without_a_data_key_says_there_is_none() {
+    let err = the_error_of(doorman("sqlite:///nonexistent/never.db").arg("seal-secrets"));
+    assert!(err.contains("DOORMAN_DATA_KEY is unset"), "{err}");
 }

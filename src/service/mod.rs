@@ -52,6 +52,9 @@ pub struct Settings {
     pub retention_interval: Duration,
     /// The revocation feed's `Cache-Control: max-age`.
     pub revocation_poll: Duration,
+    /// How long after its `revoked_at` a revocation may still be uncommitted: the
+    /// deadline of a database call plus [`revocations::CLOCK_ALLOWANCE`].
+    pub revocation_settle: Duration,
 }
 
 /// `chrono` form of a configured duration (saturating; durations come from config).

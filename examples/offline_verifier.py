@@ -13,7 +13,8 @@ the revocation feed; then it verifies each token read on stdin (one a line) and 
 Arguments: the issuer, and the audience (default `doorman`). DOORMAN_REVOCATION_POLL
 (`500ms`, `5s`, `1m`; default: the feed's Cache-Control max-age) sets how often the feed
 is polled. A revoked session's tokens are refused within one poll; if the feed has not
-answered for three polls, every token is refused (`feed_stale`) rather than trusted.
+answered for three polls (and at least 30 s), every token is refused (`feed_stale`) rather
+than trusted.
 """
 
 import os
@@ -28,6 +29,7 @@ import requests
 
 LEEWAY_SECS = 30  # doorman's feed keeps an entry until exp + 30 s
 FEED_PAGE = 500  # a full page means more is waiting
+STALE_AFTER = 30  # no answer from the feed for three polls and this long: refuse every token
 
 
 def parse_duration(raw):
@@ -125,7 +127,7 @@ class Verifier:
         if claims.get("typ") != "access":
             return None, "not_an_access_token"
         with self.lock:
-            if self.fresh_at is None or time.monotonic() - self.fresh_at > 3 * self.poll:
+            if self.fresh_at is None or time.monotonic() - self.fresh_at > max(3 * self.poll, STALE_AFTER):
                 return None, "feed_stale"
             if claims.get("sid") in self.revoked:
                 return None, "revoked"

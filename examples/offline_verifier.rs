@@ -11,7 +11,8 @@
 //! Arguments: the issuer, and the audience (default `doorman`). `DOORMAN_REVOCATION_POLL`
 //! (`500ms`, `5s`, `1m`; default: the feed's `Cache-Control: max-age`) sets how often the
 //! feed is polled. A revoked session's tokens are refused within one poll; if the feed has
-//! not answered for three polls, every token is refused (`feed_stale`) rather than trusted.
+//! not answered for three polls (and at least 30 s), every token is refused (`feed_stale`)
+//! rather than trusted.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -28,6 +29,9 @@ use serde::Deserialize;
 const LEEWAY_SECS: u64 = 30;
 /// The feed's page size: a full page means more is waiting.
 const FEED_PAGE: usize = 500;
+/// Without an answer from the feed for three polls, and at least this long, every token
+/// is refused: one revoked meanwhile could not be told apart.
+const STALE_AFTER: Duration = Duration::from_secs(30);
 
 #[derive(Deserialize)]
 struct Discovery {
@@ -167,7 +171,7 @@ impl Verifier {
         let poll = *lock(&self.poll);
         if revocations
             .fresh_at
-            .is_none_or(|at| at.elapsed() > 3 * poll)
+            .is_none_or(|at| at.elapsed() > (3 * poll).max(STALE_AFTER))
         {
             return Err("feed_stale");
         }

@@ -313,6 +313,7 @@ fn settings(config: &Config) -> anyhow::Result<Settings> {
         retention_interval: config.retention_interval,
         revocation_poll: config.revocation_poll,
         secrets: secrets(config)?,
+        revocation_settle: config.db_timeout + service::revocations::CLOCK_ALLOWANCE,
     })
 }
 

@@ -39,8 +39,10 @@ pub struct RevocationEntry {
 pub struct RevocationFeed {
     /// Oldest revocation first, at most 500.
     pub items: Vec<RevocationEntry>,
-    /// Opaque: pass it as `after` on the next poll, which then returns only later
-    /// revocations (a full page means: poll again at once). Never null.
+    /// Opaque: pass it as `after` on the next poll, which then returns later
+    /// revocations (a full page means: poll again at once). Never null. It never passes
+    /// a revocation that may still be settling, so such entries come again: keep `sid`s
+    /// in a set.
     pub next: String,
 }
 
@@ -52,6 +54,13 @@ pub struct RevocationFeed {
 /// instead of at their `exp`. Public, like the JWKS: a session id reveals nothing.
 /// Lists revocations of the last access lifetime plus 30 s; `ETag` / `If-None-Match`
 /// answer `304` when nothing changed.
+///
+/// Commit order: a revocation is stamped before its transaction commits, so one stamped
+/// earlier may become visible after a later one was read. The cursor therefore never
+/// passes a revocation younger than the database deadline (`DOORMAN_DB_TIMEOUT`) plus 1 s:
+/// such entries are listed at once and again on later polls until they are older, and a
+/// full page carries only older ones. A client that keeps a set of `sid`s and follows
+/// `next` misses none.
 ///
 /// What revokes a session (and so puts it in the feed):
 /// - `POST /api/v1/auth/logout` (the current session);

@@ -464,8 +464,11 @@ pub async fn refresh(ctx: &Context, token: &str, client: &ClientInfo) -> Result<
         if in_grace {
             return Ok(Exchange::WithinGrace(Box::new((user, session))));
         }
-        db::sessions::revoke_owned(tx, session.user_id, session.id, now).await?;
-        let event = AuditEvent::new(AuditKind::RefreshTokenReused, now, &client)
+        // Stamped inside the transaction: the revocation feed relies on a revocation
+        // committing within the database deadline of its stamp.
+        let revoked_at = clock::now();
+        db::sessions::revoke_owned(tx, session.user_id, session.id, revoked_at).await?;
+        let event = AuditEvent::new(AuditKind::RefreshTokenReused, revoked_at, &client)
             .subject(user.id)
             .detail(serde_json::json!({ "session_id": session.id, "jti": claims.jti }));
         db::audit::insert(tx, &event).await?;

@@ -57,6 +57,9 @@ pub struct Settings {
     pub revocation_poll: Duration,
     /// Seals and opens the secrets kept in the database (`DOORMAN_DATA_KEY`).
     pub secrets: crate::crypto::data_key::Secrets,
+    /// How long after its `revoked_at` a revocation may still be uncommitted: the
+    /// deadline of a database call plus [`revocations::CLOCK_ALLOWANCE`].
+    pub revocation_settle: Duration,
 }
 
 /// `chrono` form of a configured duration (saturating; durations come from config).

@@ -132,6 +132,9 @@ pub async fn reset(
     .ok_or(Error::InvalidResetToken)?;
 
     let new_hash = new_password_hash(ctx, &user, "new_password", new_password).await?;
+    // Stamped again after hashing, which may have queued: the revocation feed relies on a
+    // revocation committing within the database deadline of its stamp.
+    let now = clock::now();
     let event = AuditEvent::new(AuditKind::PasswordResetCompleted, now, client).subject(user.id);
     db::transaction!(ctx.db, |tx| {
         let row = db::password_resets::find_for_update(tx, &hash)

@@ -18,6 +18,9 @@ use crate::error::{Error, FieldError, Result};
 pub const LEEWAY: Duration = Duration::from_secs(30);
 /// Entries per page at most.
 pub const PAGE: i64 = 500;
+/// How far apart the clocks of instances sharing a database may be: a revocation stamped
+/// by one instance is read against another's clock.
+pub const CLOCK_ALLOWANCE: Duration = Duration::from_secs(1);
 
 /// Where a poll resumes: after the revocation at `at` of session `sid`. Opaque to clients
 /// (base64url of `<unix microseconds>.<session id>`).
@@ -85,19 +88,33 @@ pub struct Feed {
 /// `expires_at` is the last moment one of its access tokens could still be accepted: no
 /// token is minted after the session ends (revoked or expired, whichever came first), and
 /// each lives one access lifetime, plus the verifier's leeway.
+///
+/// Commit order: `revoked_at` is stamped before its transaction commits, so a revocation
+/// can become visible after a later-stamped one was already read. A transaction ends
+/// within the database deadline of its stamp, so a revocation older than
+/// `revocation_settle` (that deadline plus [`CLOCK_ALLOWANCE`]) that is not visible now
+/// never will be. The cursor therefore never passes a revocation younger than that: such
+/// entries are sent at once and again on the next polls until they have settled, and
+/// verifiers keep a set of `sid`s, so the repeat is harmless and nothing is skipped. A full
+/// page carries settled entries only, so "full means poll again at once" cannot spin.
 pub async fn feed(ctx: &Context, after: Option<Cursor>) -> Result<Feed> {
     let now = clock::now();
     let lifetime = span(ctx.settings.access_ttl + LEEWAY);
     let window = now - lifetime;
+    let settled = now - span(ctx.settings.revocation_settle);
     let from = match after {
         Some(cursor) if cursor.at >= window => (cursor.at, cursor.sid),
         _ => (window, SessionId(Uuid::nil())),
     };
-    let rows = db::with_conn!(ctx.db, |c| {
+    let mut rows = db::with_conn!(ctx.db, |c| {
         db::sessions::revoked_after(c, from, window, PAGE).await
     })
     .await?;
-    let next = match (rows.last(), after) {
+    if usize::try_from(PAGE).is_ok_and(|page| rows.len() >= page) {
+        rows.retain(|row| row.revoked_at <= settled);
+    }
+    let last_settled = rows.iter().rev().find(|row| row.revoked_at <= settled);
+    let next = match (last_settled, after) {
         (Some(last), _) => Cursor::of(last),
         (None, Some(given)) => given,
         // The start of time: the next poll reads the whole window again, which is empty

@@ -32,6 +32,7 @@ mod last_admin;
 mod login_writes;
 mod logs;
 mod notifications;
+mod offline_verifiers;
 mod openapi;
 mod outage;
 mod password_reset;

@@ -1,6 +1,8 @@
 //! `GET /api/v1/auth/revocations`: the feed that lets offline verifiers refuse a revoked
 //! session's tokens before they expire.
 
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -77,9 +79,68 @@ async fn a_logout_appears_in_the_public_feed_with_its_session_and_user() {
     assert!(!next(&reply).is_empty());
 }
 
+/// The sessions of `later` that `earlier` did not list: what a poller that keeps a set of
+/// `sid`s learns from `later` (the feed repeats revocations that are still settling).
+fn new_sids(later: &Reply, earlier: &Reply) -> Vec<String> {
+    let seen = sids(earlier);
+    sids(later)
+        .into_iter()
+        .filter(|sid| !seen.contains(sid))
+        .collect()
+}
+
+/// A short database deadline, so revocations settle (the cursor may pass them) within
+/// a few seconds.
+fn settling_quickly(config: &mut doorman::config::Config) {
+    config.db_timeout = Duration::from_secs(2);
+}
+
+/// The first page, once its cursor has passed every revocation made so far (they are
+/// older than the database deadline plus the clock allowance), and the empty page after it.
+async fn settled_feed(app: &TestApp) -> (Reply, Reply) {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let page = feed(app, None).await;
+        let rest = feed(app, Some(&next(&page))).await;
+        if sids(&rest).is_empty() {
+            return (page, rest);
+        }
+        assert!(
+            Instant::now() < until,
+            "the feed's cursor never passed {:?}",
+            sids(&rest)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn the_next_cursor_returns_only_later_revocations() {
-    let app = TestApp::spawn().await;
+async fn the_next_cursor_returns_only_later_revocations_once_settled() {
+    let app = TestApp::spawn_with(settling_quickly).await;
+    let first = app.signed_in("ada@example.com").await;
+    let second = app.signed_in("grace@example.com").await;
+    logout(&app, &first).await;
+    let (page, nothing_new) = settled_feed(&app).await;
+    assert_eq!(sids(&page), [first.session_id.as_str()]);
+    assert_eq!(
+        next(&nothing_new),
+        next(&page),
+        "an empty page keeps the cursor"
+    );
+
+    logout(&app, &second).await;
+    let later = feed(&app, Some(&next(&page))).await;
+    assert_eq!(sids(&later), [second.session_id.as_str()]);
+
+    let everything = feed(&app, None).await;
+    assert_eq!(sids(&everything), [first.session_id, second.session_id]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revocation_still_settling_is_sent_again_after_the_cursor() {
+    // Settling takes the database deadline (30 s here) plus a second: far longer than
+    // this test needs to make its two polls.
+    let app = TestApp::spawn_with(|config| config.db_timeout = Duration::from_secs(30)).await;
     let first = app.signed_in("ada@example.com").await;
     let second = app.signed_in("grace@example.com").await;
     logout(&app, &first).await;
@@ -88,18 +149,86 @@ async fn the_next_cursor_returns_only_later_revocations() {
 
     logout(&app, &second).await;
     let later = feed(&app, Some(&next(&page))).await;
-    assert_eq!(sids(&later), [second.session_id.as_str()]);
+    assert_eq!(sids(&later), [first.session_id, second.session_id]);
+}
 
-    let nothing_new = feed(&app, Some(&next(&later))).await;
-    assert_eq!(sids(&nothing_new), Vec::<String>::new());
+/// The commit-order race: a revocation stamped first but committed after a later one
+/// must still reach a poller that already read the later one. PostgreSQL lets the test
+/// hold the first logout inside its transaction (a row lock); SQLite serialises writers
+/// within the process, so the interleaving cannot be forced there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revocation_committed_after_a_later_one_is_not_skipped_by_a_poller() {
+    let app = TestApp::spawn().await;
+    let url = app.config.database_url.clone();
+    if !url.starts_with("postgres") {
+        eprintln!("runs on PostgreSQL only (TEST_DATABASE_URL): SQLite cannot interleave writers");
+        return;
+    }
+    let slow = app.signed_in("ada@example.com").await;
+    let fast = app.signed_in("grace@example.com").await;
+    let (holder, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("the test database");
+    tokio::spawn(connection);
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM sessions WHERE id = '{}' FOR UPDATE",
+            slow.session_id
+        ))
+        .await
+        .expect("the session row locked");
+
+    let slow_logout = {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url("/api/v1/auth/logout"),
+            slow.access.clone(),
+        );
+        tokio::spawn(async move { client.post(url).bearer_auth(token).send().await })
+    };
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting = holder
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .expect("pg_stat_activity")
+            .get::<_, i64>(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the first logout never reached its lock"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    logout(&app, &fast).await;
+    let page = feed(&app, None).await;
     assert_eq!(
-        next(&nothing_new),
-        next(&later),
-        "an empty page keeps the cursor"
+        sids(&page),
+        [fast.session_id.as_str()],
+        "the first is not committed yet"
     );
 
-    let everything = feed(&app, None).await;
-    assert_eq!(sids(&everything), [first.session_id, second.session_id]);
+    holder
+        .batch_execute("COMMIT")
+        .await
+        .expect("the lock released");
+    let answered = slow_logout
+        .await
+        .expect("the logout task")
+        .expect("an answer");
+    assert_eq!(answered.status(), StatusCode::NO_CONTENT);
+    let later = feed(&app, Some(&next(&page))).await;
+    assert!(
+        sids(&later).contains(&slow.session_id),
+        "the poller following `next` missed a revocation: {:?}",
+        sids(&later)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -134,7 +263,7 @@ async fn sessions_ended_by_a_password_change_and_by_staff_are_in_the_feed() {
         .await;
     assert!(revoked.status.is_success(), "{}", revoked.body);
     let later = feed(&app, Some(&next(&page))).await;
-    assert_eq!(sids(&later), [kept.session_id]);
+    assert_eq!(new_sids(&later, &page), [kept.session_id]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -274,5 +403,5 @@ async fn a_deleted_accounts_sessions_stay_in_the_feed() {
     assert_eq!(after.body["items"][0], before.body["items"][0]);
     assert_eq!(after.body["items"][1]["sub"], live.user_id.as_str());
     let later = feed(&app, Some(&next(&before))).await;
-    assert_eq!(sids(&later), [live.session_id.as_str()]);
+    assert_eq!(new_sids(&later, &before), [live.session_id.as_str()]);
 }

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# (j) the revocation feed with 100,000 revoked sessions in its window, beside (a) GET
+# /api/v1/users/me in the same run, three alternating rounds, on the release build:
+#   first   GET /api/v1/auth/revocations            (no cursor: a full page of 500, ~100 KB)
+#   tip     GET /api/v1/auth/revocations?after=TIP  (a caught-up poller: nothing new)
+#   304     the same with If-None-Match: its ETag   (what a poller mostly sends)
+# `bash bench/feed_j.sh [sqlite|postgres]` (default sqlite). Needs wrk, curl, python3, and
+# for PostgreSQL psql and a server at BENCH_PG_URL. BENCH_BIN picks the binary
+# (default target/release/doorman; `cargo build --release` first); BENCH_CONNECTIONS the
+# wrk connections (default 32; also runs 4, a few pollers at a time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WHICH="${1:-sqlite}"
+BIN="${BENCH_BIN:-target/release/doorman}"
+CONNS="${BENCH_CONNECTIONS:-32}"
+DURATION="${BENCH_DURATION:-8}"   # seconds per scenario
+REVOKED=100000
+PORT=18090
+BASE="http://127.0.0.1:$PORT"
+PASSWORD='correct horse battery staple'
+PG_ADMIN="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+OUT=$(mktemp -d)
+echo "results in $OUT"
+
+case "$WHICH" in
+  sqlite) DB_URL="sqlite://$OUT/bench.db" ;;
+  postgres)
+    name="doorman_feed_bench_$$"
+    psql -q "$PG_ADMIN" -c "CREATE DATABASE $name"
+    DB_URL="${PG_ADMIN%/*}/$name"
+    ;;
+  *) echo "usage: bench/feed_j.sh [sqlite|postgres]"; exit 1 ;;
+esac
+
+export DATABASE_URL="$DB_URL" DOORMAN_BIND="127.0.0.1:$PORT" DOORMAN_RATE_LIMIT_PER_SECOND=0 RUST_LOG=warn
+"$BIN" serve >"$OUT/server.log" 2>&1 & PID=$!
+cleanup() {
+  kill "$PID" 2>/dev/null || true
+  wait "$PID" 2>/dev/null || true
+  if [ "$WHICH" = postgres ]; then psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" || true; fi
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do curl -sf "$BASE/health/ready" >/dev/null && break; sleep 0.2; done
+
+# Twenty users through the API (their tokens drive (a)), then the revoked sessions straight
+# into the database, spread over the feed's window (the last 15 minutes, less 30 s).
+: >"$OUT/tokens"
+for i in $(seq 1 20); do
+  curl -sf "$BASE/api/v1/users" -H 'content-type: application/json' -d "{\"email\": \"user$i@bench.local\", \"password\": \"$PASSWORD\"}" >/dev/null
+  curl -sf "$BASE/api/v1/auth/login" -H 'content-type: application/json' -d "{\"email\": \"user$i@bench.local\", \"password\": \"$PASSWORD\"}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])' >>"$OUT/tokens"
+done
+python3 bench/seed_revoked.py "$DB_URL" "$REVOKED"
+
+# Walk the feed to its tip as a poller would; keep the tip's cursor and ETag.
+python3 - "$BASE" "$OUT" <<'EOF'
+import json, sys, urllib.request
+base, out = sys.argv[1:3]
+after, seen, pages = None, set(), 0
+while True:
+    url = base + "/api/v1/auth/revocations" + (f"?after={after}" if after else "")
+    with urllib.request.urlopen(url) as r:
+        page, etag = json.load(r), r.headers["ETag"]
+    pages += 1
+    seen.update(item["sid"] for item in page["items"])
+    after = page["next"]
+    if len(page["items"]) < 500:
+        break
+open(f"{out}/tip", "w").write(after)
+open(f"{out}/tip-etag", "w").write(etag)
+print(f"walked the feed: {len(seen)} revoked sessions in {pages} pages")
+EOF
+TIP=$(cat "$OUT/tip"); ETAG=$(cat "$OUT/tip-etag")
+curl -s -o "$OUT/first.json" -w 'first page: %{http_code}, %{size_download} bytes\n' "$BASE/api/v1/auth/revocations"
+curl -s -o /dev/null -w 'tip with its ETag: %{http_code}\n' -H "If-None-Match: $ETAG" "$BASE/api/v1/auth/revocations?after=$TIP"
+
+export BENCH_TOKENS="$OUT/tokens"
+run() { # name connections wrk-args...
+  local name=$1 c=$2; shift 2
+  wrk -t2 -c"$c" -d"${DURATION}s" --latency "$@" >"$OUT/$name-c$c-$round.txt" 2>&1
+  local f="$OUT/$name-c$c-$round.txt"
+  printf 'round %s c%-3s %-6s %9s req/s  p50 %-8s p99 %-8s non-2xx %s\n' "$round" "$c" "$name" \
+    "$(awk '/Requests\/sec/ {print $2}' "$f")" "$(awk '$1=="50%" {print $2}' "$f")" \
+    "$(awk '$1=="99%" {print $2}' "$f")" "$(awk '/Non-2xx/ {print $NF}' "$f")"
+}
+for c in "$CONNS" 4; do
+  for round in 1 2 3; do
+    run me "$c" -s bench/wrk/me.lua "$BASE"
+    run first "$c" "$BASE/api/v1/auth/revocations"
+    run tip "$c" "$BASE/api/v1/auth/revocations?after=$TIP"
+    run 304 "$c" -H "If-None-Match: $ETAG" "$BASE/api/v1/auth/revocations?after=$TIP"
+  done
+done

@@ -48,5 +48,6 @@ mod sqlite_wal;
 mod staff;
 mod startup_errors;
 mod tasks;
+mod three_instances;
 mod token_endpoint;
 mod tokens;

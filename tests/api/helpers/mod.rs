@@ -130,6 +130,14 @@ pub struct TestApp {
     db: Option<TestDb>,
 }
 
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 static TRACING: AtomicBool = AtomicBool::new(false);
 
 impl TestApp {
@@ -157,20 +165,26 @@ impl TestApp {
         Self::start(config, None).await
     }
 
+    /// An instance running elsewhere (another process, or a proxy in front of several) at
+    /// `address`, configured as `config` says; the test owns its database.
+    pub fn at(address: String, config: Config) -> Self {
+        Self {
+            address,
+            client: client(),
+            config,
+            db: None,
+        }
+    }
+
     async fn start(config: Config, db: Option<TestDb>) -> Self {
         let app = Application::build(config.clone())
             .await
             .unwrap_or_else(|e| panic!("the app did not start: {e:#}"));
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(60))
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
         Self {
             address,
-            client,
+            client: client(),
             config,
             db,
         }

@@ -8,7 +8,8 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::schema::{
-    audit_events, deleted_sessions, job_runs, login_throttles, password_reset_tokens, sessions,
+    audit_events, deleted_sessions, job_runs, known_devices, login_throttles,
+    password_reset_tokens, sessions,
 };
 use super::types::{Id, Ts};
 use super::{Conn, run};
@@ -153,6 +154,36 @@ pub async fn delete_idle_throttles(
             login_throttles::table
                 .filter(login_throttles::key.eq_any(keys))
                 .filter(idle()),
+        )
+        .execute(c)
+        .await
+    })?;
+    Ok(deleted)
+}
+
+/// Forgets up to about `batch` known devices (see `known_devices`) not seen since `before`:
+/// the oldest first, up to the `batch`-th oldest `last_seen_at` (ties go with it).
+pub async fn delete_stale_devices(
+    conn: &mut Conn,
+    before: DateTime<Utc>,
+    batch: i64,
+) -> Result<usize> {
+    let deleted = run!(conn, |c| {
+        let stale = || known_devices::last_seen_at.lt(Ts(before));
+        let oldest: Vec<Ts> = known_devices::table
+            .select(known_devices::last_seen_at)
+            .filter(stale())
+            .order(known_devices::last_seen_at.asc())
+            .limit(batch)
+            .load(c)
+            .await?;
+        let Some(bound) = oldest.last().copied() else {
+            return Ok(0);
+        };
+        diesel::delete(
+            known_devices::table
+                .filter(stale())
+                .filter(known_devices::last_seen_at.le(bound)),
         )
         .execute(c)
         .await

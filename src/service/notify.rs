@@ -303,6 +303,10 @@ pub fn send(ctx: &Context, to: &str, notice: Notice, client: &ClientInfo) {
     }
 }
 
+/// How long a device not signed in from is remembered; the retention job forgets it then
+/// (a sign-in from it after that mails again).
+pub(crate) const DEVICES_REMEMBERED: chrono::Duration = chrono::Duration::days(365);
+
 /// The device a sign-in came from, as `known_devices` keeps it: a hash of the user agent
 /// with its digits removed (a browser update is the same device) and of the client's
 /// network (IPv4 /24, IPv6 /48: a new address from the same provider's pool usually is

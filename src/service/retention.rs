@@ -24,6 +24,7 @@ pub struct Removed {
     pub reset_tokens: usize,
     pub login_throttles: usize,
     pub audit_events: usize,
+    pub known_devices: usize,
 }
 
 /// Runs the job when no instance (this one included) has run it within the interval;
@@ -58,6 +59,7 @@ pub async fn run_if_due(ctx: &Context, holder: &str) -> Result<Option<Removed>> 
         )
         .await?,
         audit_events: 0,
+        known_devices: drain(ctx, Sweep::Devices(now - super::notify::DEVICES_REMEMBERED)).await?,
     };
     if let Some(kept) = settings.audit_retention {
         removed.audit_events = drain(ctx, Sweep::AuditEvents(now - span(kept))).await?;
@@ -85,6 +87,8 @@ enum Sweep {
     Throttles(DateTime<Utc>),
     /// Audit events older than it.
     AuditEvents(DateTime<Utc>),
+    /// Known devices not seen since it.
+    Devices(DateTime<Utc>),
 }
 
 impl Sweep {
@@ -94,6 +98,7 @@ impl Sweep {
             Self::ResetTokens(_) => "password_reset_tokens",
             Self::Throttles(_) => "login_throttles",
             Self::AuditEvents(_) => "audit_events",
+            Self::Devices(_) => "known_devices",
         }
     }
 
@@ -103,6 +108,7 @@ impl Sweep {
             Self::ResetTokens(now) => db::retention::delete_spent_reset_tokens(c, now, BATCH).await,
             Self::Throttles(before) => db::retention::delete_idle_throttles(c, before, BATCH).await,
             Self::AuditEvents(before) => db::retention::delete_audit_events(c, before, BATCH).await,
+            Self::Devices(before) => db::retention::delete_stale_devices(c, before, BATCH).await,
         }
     }
 }

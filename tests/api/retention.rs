@@ -190,3 +190,34 @@ async fn three_instances_on_one_database_run_each_turn_once_between_them() {
     }
     assert_eq!(ran, 1, "one instance ran the turn, the others skipped it");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn devices_not_seen_for_a_year_are_forgotten_and_recent_ones_stay() {
+    let app = TestApp::spawn_with(every_second).await;
+    app.register("ada@example.com").await;
+    app.register("bob@example.com").await;
+    for email in ["ada@example.com", "bob@example.com"] {
+        let reply = app.login(email, PASSWORD).await;
+        assert_eq!(reply.status, reqwest::StatusCode::OK, "{}", reply.body);
+    }
+    assert_eq!(count(&app, "known_devices").await, 2);
+    app.query_text(
+        "UPDATE known_devices SET last_seen_at = '2000-01-01T00:00:00.000000Z' \
+         WHERE user_id = (SELECT id FROM users WHERE email = 'ada@example.com') \
+         RETURNING 'x' AS value",
+    )
+    .await;
+
+    eventually("ada's device is forgotten", || async {
+        count(&app, "known_devices").await == 1
+    })
+    .await;
+    assert_eq!(
+        count(
+            &app,
+            "known_devices WHERE user_id = (SELECT id FROM users WHERE email = 'bob@example.com')"
+        )
+        .await,
+        1
+    );
+}

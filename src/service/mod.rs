@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod keys;
+pub mod passkeys;
 pub mod password_reset;
 pub mod policy;
 pub mod retention;
@@ -28,6 +29,9 @@ pub struct Context {
     pub metrics: crate::metrics::Metrics,
     pub settings: Settings,
     pub key_reload: keys::ReloadGate,
+    /// The WebAuthn relying party; `None` when `DOORMAN_PUBLIC_URL` names no domain
+    /// (passkeys are then off).
+    pub webauthn: Option<std::sync::Arc<webauthn_rs::Webauthn>>,
 }
 
 /// The parts of the configuration the rules depend on. No `Debug`: it holds the HS256

@@ -32,6 +32,7 @@ mod login_writes;
 mod logs;
 mod openapi;
 mod outage;
+mod passkeys;
 mod password_reset;
 mod portable_sql;
 mod proxies;

@@ -33,6 +33,7 @@ mod logs;
 mod openapi;
 mod outage;
 mod passkeys;
+mod passkeys_browser;
 mod password_reset;
 mod portable_sql;
 mod proxies;

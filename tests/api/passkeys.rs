@@ -380,7 +380,7 @@ async fn a_signature_counter_that_goes_back_is_refused_and_audited() {
              WHERE type = 'passkey.counter_regressed'",
         )
         .await;
-    assert_eq!(subject, [tokens.user_id.clone()]);
+    assert_eq!(subject, [tokens.user_id.as_str()]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

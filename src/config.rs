@@ -44,6 +44,12 @@ pub struct Config {
     )]
     pub public_url: String,
 
+    /// The WebAuthn relying-party id passkeys are bound to: a registrable domain that is the
+    /// host of `DOORMAN_PUBLIC_URL` or a parent of it (unset: that host). The ceremonies'
+    /// origin is `DOORMAN_PUBLIC_URL`.
+    #[arg(long, env = "DOORMAN_WEBAUTHN_RP_ID", help_heading = "HTTP")]
+    pub webauthn_rp_id: Option<String>,
+
     /// The `iss` claim of every token (unset: `DOORMAN_PUBLIC_URL`, as discovery expects).
     #[arg(long, env = "DOORMAN_ISSUER", help_heading = "Tokens")]
     pub issuer: Option<String>,
@@ -419,6 +425,16 @@ impl Config {
         );
         check_bind(&self.bind)?;
         check_public_url(&self.public_url)?;
+        let rp_id = self.webauthn_rp_id();
+        let host = url::Url::parse(&self.public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        anyhow::ensure!(
+            !rp_id.is_empty() && (host == rp_id || host.ends_with(&format!(".{rp_id}"))),
+            "DOORMAN_WEBAUTHN_RP_ID={rp_id} must be the host of DOORMAN_PUBLIC_URL ({host}) or a \
+             domain it belongs to"
+        );
         for origin in &self.cors_origins {
             check_cors_origin(origin)?;
         }
@@ -454,6 +470,17 @@ impl Config {
             "DATABASE_URL must start with sqlite:// or postgres://"
         );
         Ok(())
+    }
+
+    /// The WebAuthn relying-party id: `DOORMAN_WEBAUTHN_RP_ID`, else the host of
+    /// `DOORMAN_PUBLIC_URL`.
+    pub fn webauthn_rp_id(&self) -> String {
+        self.webauthn_rp_id.clone().unwrap_or_else(|| {
+            url::Url::parse(&self.public_url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default()
+        })
     }
 
     /// The `iss` of every token: `DOORMAN_ISSUER`, else `DOORMAN_PUBLIC_URL` without a

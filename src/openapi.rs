@@ -50,6 +50,7 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         (name = "auth", description = "Sign-in, tokens and sessions"),
         (name = "users", description = "Accounts and profiles"),
         (name = "sessions", description = "The signed-in user's sessions"),
+        (name = "passkeys", description = "The signed-in user's passkeys (WebAuthn)"),
         (name = "tasks", description = "The signed-in user's tasks"),
         (name = "admin", description = "Staff: user management and the audit trail"),
         (name = "meta", description = "Health, keys, metrics and this documentation"),
@@ -297,6 +298,8 @@ fn forbidden_detail(description: &str) -> &'static str {
         "public registration is closed"
     } else if description.contains("own account") {
         "you may only read your own account"
+    } else if description.contains("passkeys are off") {
+        crate::service::passkeys::PASSKEYS_OFF
     } else if description.contains("not staff") {
         "staff only"
     } else {

@@ -254,7 +254,21 @@ pub async fn context(config: &Config) -> anyhow::Result<Context> {
         settings,
         key_reload: service::keys::ReloadGate::new(),
         notifier,
+        webauthn: relying_party(config),
     })
+}
+
+/// The WebAuthn relying party, or `None` (with a warning) when the public URL's host cannot
+/// be a relying-party id.
+fn relying_party(config: &Config) -> Option<std::sync::Arc<webauthn_rs::Webauthn>> {
+    let origin = config.public_url.trim_end_matches('/');
+    match service::passkeys::relying_party(&config.webauthn_rp_id(), origin) {
+        Ok(webauthn) => Some(std::sync::Arc::new(webauthn)),
+        Err(why) => {
+            tracing::warn!(reason = %why, "passkeys are off");
+            None
+        }
+    }
 }
 
 /// Creates `DOORMAN_BOOTSTRAP_ADMIN_EMAIL` as an admin when no admin exists yet.

@@ -200,3 +200,32 @@ diesel::table! {
         last_seen_at -> PortableTimestamp,
     }
 }
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{PortableUuid, PortableTimestamp};
+
+    passkeys (id) {
+        id -> PortableUuid,
+        user_id -> PortableUuid,
+        credential_id -> Text,
+        name -> Text,
+        credential -> Text,
+        sign_count -> BigInt,
+        created_at -> PortableTimestamp,
+        last_used_at -> Nullable<PortableTimestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{PortableUuid, PortableTimestamp};
+
+    webauthn_challenges (id) {
+        id -> PortableUuid,
+        kind -> Text,
+        user_id -> Nullable<PortableUuid>,
+        state -> Text,
+        expires_at -> PortableTimestamp,
+    }
+}

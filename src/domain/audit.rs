@@ -21,10 +21,16 @@ pub enum AuditKind {
     UserDeactivated,
     UserDeleted,
     SessionsRevoked,
+    PasskeyAdded,
+    PasskeyRemoved,
+    PasskeyLogin,
+    /// An assertion whose signature counter did not go forward (a cloned authenticator?):
+    /// refused.
+    PasskeyCounterRegressed,
 }
 
 impl AuditKind {
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 20] = [
         Self::UserRegistered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -41,6 +47,10 @@ impl AuditKind {
         Self::UserDeactivated,
         Self::UserDeleted,
         Self::SessionsRevoked,
+        Self::PasskeyAdded,
+        Self::PasskeyRemoved,
+        Self::PasskeyLogin,
+        Self::PasskeyCounterRegressed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +71,10 @@ impl AuditKind {
             Self::UserDeactivated => "user.deactivated",
             Self::UserDeleted => "user.deleted",
             Self::SessionsRevoked => "sessions.revoked",
+            Self::PasskeyAdded => "passkey.added",
+            Self::PasskeyRemoved => "passkey.removed",
+            Self::PasskeyLogin => "passkey.login",
+            Self::PasskeyCounterRegressed => "passkey.counter_regressed",
         }
     }
 

@@ -40,4 +40,8 @@ id_type!(
     TaskId,
     /// An audit event's id.
     AuditEventId,
+    /// A passkey's id (doorman's own, not the WebAuthn credential id).
+    PasskeyId,
+    /// A WebAuthn ceremony begun and not yet finished (`challenge_id`).
+    ChallengeId,
 );

@@ -8,6 +8,7 @@ pub mod dto;
 pub mod extract;
 pub mod limits;
 pub mod meta;
+pub mod passkeys;
 pub mod problem;
 pub mod revocations;
 pub mod sessions;
@@ -43,12 +44,18 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(users::update_me)
                 .service(users::delete_me)
                 .service(users::change_password)
+                .service(passkeys::create_passkey_options)
+                .service(passkeys::create_passkey)
+                .service(passkeys::list_passkeys)
+                .service(passkeys::delete_passkey)
                 .service(sessions::list_my_sessions)
                 .service(sessions::revoke_my_sessions)
                 .service(sessions::revoke_my_session)
                 .service(users::get_user)
                 .service(auth::login)
                 .service(auth::issue_token)
+                .service(passkeys::passkey_sign_in_options)
+                .service(passkeys::passkey_sign_in)
                 .service(auth::refresh)
                 .service(auth::logout)
                 .service(auth::introspect)

@@ -20,6 +20,7 @@ pub fn spawn(ctx: Arc<Context>, mut stopping: watch::Receiver<bool>) -> JoinHand
                 Ok(Some(removed)) => tracing::info!(
                     sessions = removed.sessions,
                     reset_tokens = removed.reset_tokens,
+                    webauthn_challenges = removed.webauthn_challenges,
                     login_throttles = removed.login_throttles,
                     audit_events = removed.audit_events,
                     "retention removed what is no longer needed"

@@ -264,7 +264,7 @@ async fn locked_or_shed(ctx: &Context, key: &str, shed: Error) -> Error {
 /// name itself (hashed: the table keeps no addresses that were only ever mistyped).
 fn throttle_key(account: Option<UserId>, name: &LoginName) -> String {
     if let Some(id) = account {
-        return format!("user:{}", id.0);
+        return account_key(id);
     }
     let (kind, value) = match name {
         LoginName::Email(email) => ("email", email.clone()),
@@ -275,6 +275,12 @@ fn throttle_key(account: Option<UserId>, name: &LoginName) -> String {
         "name:{}",
         crate::crypto::sha256_hex(format!("{kind}:{value}"))
     )
+}
+
+/// Where [`login`] counts an account's attempts; a passkey sign-in clears it as a password
+/// login does.
+pub(crate) fn account_key(id: UserId) -> String {
+    format!("user:{}", id.0)
 }
 
 /// How long consecutive failures are remembered without a new attempt (the retention job
@@ -352,7 +358,12 @@ async fn record_failure(
     .await
 }
 
-fn new_session(ctx: &Context, user: &User, now: DateTime<Utc>, client: &ClientInfo) -> Session {
+pub(crate) fn new_session(
+    ctx: &Context,
+    user: &User,
+    now: DateTime<Utc>,
+    client: &ClientInfo,
+) -> Session {
     let expires_at = now + span(ctx.settings.session_ttl);
     Session {
         id: SessionId::new(),
@@ -372,7 +383,12 @@ fn new_session(ctx: &Context, user: &User, now: DateTime<Utc>, client: &ClientIn
 }
 
 /// Mints the access token and the session's current refresh token.
-fn issue(ctx: &Context, user: &User, session: &Session, now: DateTime<Utc>) -> Result<TokenPair> {
+pub(crate) fn issue(
+    ctx: &Context,
+    user: &User,
+    session: &Session,
+    now: DateTime<Utc>,
+) -> Result<TokenPair> {
     let access = ctx.tokens.mint_access(user, session.id, now)?;
     let refresh = ctx.tokens.mint_refresh(
         user.id,

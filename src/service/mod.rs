@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod keys;
 pub mod notify;
+pub mod passkeys;
 pub mod password_reset;
 pub mod policy;
 pub mod retention;
@@ -31,6 +32,9 @@ pub struct Context {
     pub key_reload: keys::ReloadGate,
     /// Queues security notifications (`notify::send`).
     pub notifier: notify::Notifier,
+    /// The WebAuthn relying party; `None` when `DOORMAN_PUBLIC_URL` names no domain
+    /// (passkeys are then off).
+    pub webauthn: Option<std::sync::Arc<webauthn_rs::Webauthn>>,
 }
 
 /// The parts of the configuration the rules depend on. No `Debug`: it holds the HS256

@@ -272,6 +272,7 @@ pub(crate) async fn delete_in(tx: &mut db::Conn, id: UserId, event: AuditEvent) 
 /// Removes a user (already locked by [`lock_target`]) with everything that is theirs.
 async fn remove(tx: &mut db::Conn, id: UserId, event: AuditEvent) -> Result<()> {
     db::tasks::delete_all(tx, id).await?;
+    db::passkeys::delete_all_for_user(tx, id).await?;
     db::sessions::remember_deleted(tx, id, event.at).await?;
     db::sessions::delete_all(tx, id).await?;
     db::users::delete(tx, id).await?;

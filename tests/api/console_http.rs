@@ -267,7 +267,18 @@ async fn every_page_carries_the_security_headers_and_account_pages_are_not_store
             "{path}"
         );
         assert_eq!(page.body.matches("<h1").count(), 1, "{path}");
-        assert!(!page.body.contains("<script"), "{path}");
+        // The one script, on the two pages with passkeys: from this origin, never inline.
+        if ["/login", "/profile"].contains(&path) {
+            assert_eq!(page.body.matches("<script").count(), 1, "{path}");
+            assert!(
+                page.body.contains("<script src=\"/assets/passkeys."),
+                "{path}"
+            );
+            assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        } else {
+            assert!(!page.body.contains("<script"), "{path}");
+            assert!(!csp.contains("script-src"), "{path}: {csp}");
+        }
         assert!(!page.body.contains("style=\""), "{path}: no inline style");
     }
     let reset = visitor.get("/reset-password?token=abc").await;

@@ -35,6 +35,8 @@ mod notifications;
 mod offline_verifiers;
 mod openapi;
 mod outage;
+mod passkeys;
+mod passkeys_browser;
 mod password_reset;
 mod portable_sql;
 mod proxies;

@@ -7,14 +7,14 @@ use askama::Template;
 use super::{
     Chrome, Failure, Form, FormErrors, Outcome, SESSION, cookie, current, expired_cookie,
     form_csrf, form_status, html, notice, public_form, query, rate_limit, see_other,
-    signed_in_form,
+    signed_in_form, with_script,
 };
-use crate::domain::{Email, LoginName};
+use crate::domain::{ChallengeId, Email, LoginName};
 use crate::error::Error;
 use crate::http::extract::client_info;
 use crate::http::users::RegisterRequest;
 use crate::service::Context;
-use crate::service::{auth, password_reset, users};
+use crate::service::{auth, passkeys, password_reset, users};
 
 pub async fn get_home(req: HttpRequest, ctx: web::Data<Context>) -> Outcome {
     Ok(match current(&req, &ctx).await? {
@@ -76,19 +76,33 @@ pub async fn get_login(req: HttpRequest, ctx: web::Data<Context>) -> Outcome {
         }));
     }
     let note = notice(&q);
-    public_page(&req, &ctx, StatusCode::OK, |csrf| {
-        let mut chrome = Chrome::anonymous("Sign in").with_notice(note);
+    login_page(&req, &ctx, String::new(), next, FormErrors::none(), note)
+}
+
+/// The sign-in page, with the passkey script.
+fn login_page(
+    req: &HttpRequest,
+    ctx: &Context,
+    identifier: String,
+    next: String,
+    errors: FormErrors,
+    note: Option<&'static str>,
+) -> Outcome {
+    with_script(public_page(req, ctx, form_status(&errors), |csrf| {
+        let mut chrome = Chrome::anonymous("Sign in")
+            .with_notice(note)
+            .with_passkey_script();
         chrome.csrf = csrf;
         html(
             StatusCode::OK,
             &LoginPage {
                 chrome,
-                identifier: String::new(),
+                identifier,
                 next,
-                errors: FormErrors::none(),
+                errors,
             },
         )
-    })
+    }))
 }
 
 /// Which kind of login name a person typed: an email has an `@`, a phone number is `+`
@@ -139,19 +153,41 @@ pub async fn post_login(req: HttpRequest, ctx: web::Data<Context>, body: web::By
             Err(err) => errors = FormErrors::from_error(err)?,
         }
     }
-    public_page(&req, &ctx, form_status(&errors), |csrf| {
-        let mut chrome = Chrome::anonymous("Sign in");
-        chrome.csrf = csrf;
-        html(
-            StatusCode::OK,
-            &LoginPage {
-                chrome,
-                identifier,
-                next,
-                errors,
-            },
-        )
-    })
+    login_page(&req, &ctx, identifier, next, errors, None)
+}
+
+/// "Sign in with a passkey": the form the passkey script posts, with the ceremony's id
+/// and the browser's answer.
+pub async fn post_login_passkey(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    body: web::Bytes,
+) -> Outcome {
+    let form = public_form(&req, &ctx, &body)?;
+    rate_limit(&req)?;
+    let next = safe_next(form.get("next")).unwrap_or("").to_owned();
+    let challenge = uuid::Uuid::parse_str(form.get("challenge_id")).map(ChallengeId);
+    let credential = serde_json::from_str::<serde_json::Value>(form.get("credential"));
+    let signed_in = match (challenge, credential) {
+        (Ok(challenge), Ok(credential)) => {
+            passkeys::login_with_cookie(&ctx, challenge, credential, &client_info(&req)).await
+        }
+        _ => Err(Error::InvalidCredentials),
+    };
+    let errors = match signed_in {
+        Ok((_, token)) => {
+            let mut response = see_other(if next.is_empty() { "/dashboard" } else { &next });
+            response
+                .add_cookie(&cookie(&ctx, SESSION, token))
+                .map_err(|e| Error::internal(anyhow::anyhow!("cookie: {e}")))?;
+            return Ok(response);
+        }
+        Err(Error::InvalidCredentials | Error::Validation(_)) => FormErrors::summary(
+            "The passkey was not accepted. Try again, or sign in with your password.",
+        ),
+        Err(err) => FormErrors::from_error(err)?,
+    };
+    login_page(&req, &ctx, String::new(), next, errors, None)
 }
 
 pub async fn post_logout(req: HttpRequest, ctx: web::Data<Context>, body: web::Bytes) -> Outcome {

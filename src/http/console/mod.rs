@@ -25,7 +25,7 @@ use crate::service::Context;
 use crate::service::auth::{self as auth_service, Principal};
 use crate::service::policy::{self, Action};
 
-pub use assets::stylesheet;
+pub use assets::{passkey_script, stylesheet};
 
 /// The request id, put into the request's extensions by `request_context`, so that an
 /// error page can show it.
@@ -41,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/assets/{name}", web::get().to(assets::get_asset))
             .route("/login", web::get().to(auth::get_login))
             .route("/login", web::post().to(auth::post_login))
+            .route("/login/passkey", web::post().to(auth::post_login_passkey))
             .route("/logout", web::post().to(auth::post_logout))
             .route("/register", web::get().to(auth::get_register))
             .route("/register", web::post().to(auth::post_register))
@@ -59,6 +60,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/profile/password", web::post().to(profile::post_password))
             .route("/profile/sessions", web::post().to(profile::post_sessions))
             .route("/profile/delete", web::post().to(profile::post_delete))
+            .route(
+                "/profile/passkeys/options",
+                web::post().to(profile::post_passkey_options),
+            )
+            .route("/profile/passkeys", web::post().to(profile::post_passkey))
+            .route(
+                "/profile/passkeys/{id}/delete",
+                web::post().to(profile::post_passkey_delete),
+            )
             .route("/admin-dashboard", web::get().to(admin::get_admin))
             .route("/admin-dashboard/users", web::post().to(admin::post_create))
             .route(
@@ -133,13 +143,12 @@ async fn page_frame(
         res = res.into_response(response);
     }
     let headers = res.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -159,6 +168,26 @@ async fn page_frame(
     Ok(res)
 }
 
+/// The pages' Content-Security-Policy: nothing runs, nothing loads but our stylesheet.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// [`CSP`] for the two pages that load the passkey script: scripts from this origin only
+/// (no inline script), and requests back to it (the ceremony's options).
+const CSP_WITH_SCRIPT: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+                               style-src 'self'; img-src 'self' data:; form-action 'self'; \
+                               frame-ancestors 'none'; base-uri 'none'";
+
+/// A page that loads [`passkey_script`]: its CSP lets that script run.
+pub fn with_script(outcome: Outcome) -> Outcome {
+    let mut response = outcome?;
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP_WITH_SCRIPT),
+    );
+    Ok(response)
+}
+
 fn session_cookie_name(res: &ServiceResponse<BoxBody>) -> String {
     res.request()
         .app_data::<web::Data<Context>>()
@@ -169,6 +198,8 @@ fn session_cookie_name(res: &ServiceResponse<BoxBody>) -> String {
 pub struct Chrome {
     pub title: String,
     pub css: &'static str,
+    /// The page's script, if it has one (see [`with_script`]).
+    pub script: Option<&'static str>,
     /// The signed-in user's email and whether they are staff; `None` when signed out.
     pub user: Option<(String, bool)>,
     pub csrf: String,
@@ -183,6 +214,7 @@ impl Chrome {
         Self {
             title: title.to_owned(),
             css: stylesheet(),
+            script: None,
             user: None,
             csrf: String::new(),
             notice: None,
@@ -195,6 +227,7 @@ impl Chrome {
         Self {
             title: title.to_owned(),
             css: stylesheet(),
+            script: None,
             user: Some((
                 who.principal.user.email.clone(),
                 may_administer(&who.principal.user),
@@ -204,6 +237,12 @@ impl Chrome {
             section,
             bare: false,
         }
+    }
+
+    /// The page loads the passkey script (render it through [`with_script`]).
+    pub fn with_passkey_script(mut self) -> Self {
+        self.script = Some(passkey_script());
+        self
     }
 
     pub fn with_notice(mut self, notice: Option<&'static str>) -> Self {
@@ -307,7 +346,7 @@ impl FormErrors {
 }
 
 /// "must be …" → "Must be …."
-fn sentence(message: &str) -> String {
+pub(super) fn sentence(message: &str) -> String {
     let mut chars = message.chars();
     let mut out: String = chars
         .next()
@@ -736,6 +775,8 @@ pub fn notice(q: &HashMap<String, String>) -> Option<&'static str> {
         "deactivated" => "Done: the user was deactivated and signed out everywhere.",
         "sessions_revoked" => "Done: the user's sessions were revoked.",
         "user_deleted" => "Done: the user was deleted.",
+        "passkey_added" => "Passkey added. You can now sign in with it.",
+        "passkey_removed" => "Passkey removed.",
         _ => return None,
     })
 }

@@ -3,15 +3,18 @@
 use actix_web::{HttpRequest, web};
 use askama::Template;
 
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+
 use super::{
     Chrome, Failure, Form, FormErrors, Outcome, SESSION, SignedIn, expired_cookie, form_status,
-    html, notice, query, require, see_other, signed_in_form, when,
+    html, notice, query, require, see_other, signed_in_form, when, with_script,
 };
-use crate::domain::SessionId;
+use crate::domain::{ChallengeId, PasskeyId, PasskeyName, SessionId};
 use crate::error::Error;
 use crate::http::extract::client_info;
 use crate::http::users::UpdateMeRequest;
-use crate::service::{Context, sessions, users};
+use crate::service::{Context, passkeys, sessions, users};
 
 pub struct SessionView {
     pub id: String,
@@ -44,6 +47,13 @@ pub fn session_views(
         .collect()
 }
 
+pub struct PasskeyView {
+    pub id: String,
+    pub name: String,
+    pub added: String,
+    pub last_used: String,
+}
+
 #[derive(Template)]
 #[template(path = "console/profile.html")]
 struct ProfilePage {
@@ -54,6 +64,9 @@ struct ProfilePage {
     profile_errors: FormErrors,
     password_errors: FormErrors,
     sessions: Vec<SessionView>,
+    passkeys: Vec<PasskeyView>,
+    passkey_name: String,
+    passkey_errors: FormErrors,
     delete_errors: FormErrors,
 }
 
@@ -61,6 +74,8 @@ struct ProfilePage {
 struct Errors {
     profile: Option<(Form, FormErrors)>,
     password: FormErrors,
+    /// The name typed for a new passkey, and what went wrong adding or removing one.
+    passkey: (String, FormErrors),
     delete: FormErrors,
 }
 
@@ -72,6 +87,7 @@ async fn render(
 ) -> Outcome {
     let user = &who.principal.user;
     let found = sessions::list(ctx, &who.principal).await?;
+    let keys = passkeys::list(ctx, &who.principal).await?;
     let (profile, profile_errors) = errors.profile.unwrap_or_else(|| {
         let mut form = Form::empty();
         form.set("username", user.username.clone());
@@ -83,20 +99,35 @@ async fn render(
     });
     let status = form_status(&profile_errors)
         .max(form_status(&errors.password))
+        .max(form_status(&errors.passkey.1))
         .max(form_status(&errors.delete));
-    html(
+    let (passkey_name, passkey_errors) = errors.passkey;
+    with_script(html(
         status,
         &ProfilePage {
-            chrome: Chrome::signed_in("Profile", who, "profile").with_notice(note),
+            chrome: Chrome::signed_in("Profile", who, "profile")
+                .with_notice(note)
+                .with_passkey_script(),
             email: user.email.clone(),
             role: user.role.as_str(),
             profile,
             profile_errors,
             password_errors: errors.password,
             sessions: session_views(found, Some(who.principal.session_id)),
+            passkeys: keys
+                .into_iter()
+                .map(|p| PasskeyView {
+                    id: p.id.0.to_string(),
+                    name: p.name.as_str().to_owned(),
+                    added: when(&p.created_at),
+                    last_used: p.last_used_at.as_ref().map_or_else(|| "never".into(), when),
+                })
+                .collect(),
+            passkey_name,
+            passkey_errors,
             delete_errors: errors.delete,
         },
-    )
+    ))
 }
 
 pub async fn get_profile(req: HttpRequest, ctx: web::Data<Context>) -> Outcome {
@@ -209,6 +240,110 @@ pub async fn post_delete(req: HttpRequest, ctx: web::Data<Context>, body: web::B
     };
     let errors = Errors {
         delete: errors,
+        ..Errors::default()
+    };
+    render(&ctx, &who, None, errors).await
+}
+
+/// The options of a new passkey's ceremony, as JSON for the passkey script, once the
+/// password is confirmed; an error is `{"message"}` with the error's status.
+pub async fn post_passkey_options(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    body: web::Bytes,
+) -> Outcome {
+    let (who, form) = signed_in_form(&req, &ctx, &body).await?;
+    match passkeys::registration_options(&ctx, &who.principal, form.get("password")).await {
+        Ok(options) => Ok(HttpResponse::Ok().json(serde_json::json!({
+            "challenge_id": options.challenge_id,
+            "public_key": options.public_key,
+        }))),
+        Err(err) if err.status() >= 500 => Err(Failure::Error(err)),
+        Err(err) => {
+            let message = match &err {
+                Error::InvalidCredentials => "The password is not correct.".to_owned(),
+                other => super::sentence(&other.to_string()),
+            };
+            let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            Ok(HttpResponse::build(status).json(serde_json::json!({ "message": message })))
+        }
+    }
+}
+
+/// Adds the passkey the script made: the form carries the ceremony's id, the browser's
+/// answer and the name.
+pub async fn post_passkey(req: HttpRequest, ctx: web::Data<Context>, body: web::Bytes) -> Outcome {
+    let (who, form) = signed_in_form(&req, &ctx, &body).await?;
+    let typed = form.get("passkey_name").to_owned();
+    let added = match (
+        PasskeyName::parse("passkey_name", &typed),
+        uuid::Uuid::parse_str(form.get("challenge_id")),
+        serde_json::from_str::<serde_json::Value>(form.get("credential")),
+    ) {
+        (Err(field), _, _) => Err(Error::Validation(vec![field])),
+        (Ok(name), Ok(challenge), Ok(credential)) => {
+            passkeys::register(
+                &ctx,
+                &who.principal,
+                ChallengeId(challenge),
+                name,
+                credential,
+                &client_info(&req),
+            )
+            .await
+        }
+        _ => Err(Error::field(
+            "credential",
+            "invalid_credential",
+            "no passkey was made; try again",
+        )),
+    };
+    let errors = match added {
+        Ok(_) => return Ok(see_other("/profile?notice=passkey_added")),
+        Err(Error::Validation(fields)) if fields.iter().any(|f| f.field == "passkey_name") => {
+            FormErrors::from_error(Error::Validation(fields))?
+        }
+        Err(Error::Validation(_)) => FormErrors::summary(
+            "The passkey was not added: the browser's answer was refused or came too late. \
+             Try again.",
+        ),
+        Err(err) => FormErrors::from_error(err)?,
+    };
+    let errors = Errors {
+        passkey: (typed, errors),
+        ..Errors::default()
+    };
+    render(&ctx, &who, None, errors).await
+}
+
+/// Removes a passkey, once the password is confirmed.
+pub async fn post_passkey_delete(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Outcome {
+    let (who, form) = signed_in_form(&req, &ctx, &body).await?;
+    let id = uuid::Uuid::parse_str(&id)
+        .map(PasskeyId)
+        .map_err(|_| Error::NotFound)?;
+    let removed = passkeys::remove(
+        &ctx,
+        &who.principal,
+        id,
+        form.get("password"),
+        &client_info(&req),
+    )
+    .await;
+    let errors = match removed {
+        Ok(()) => return Ok(see_other("/profile?notice=passkey_removed")),
+        Err(Error::InvalidCredentials) => {
+            FormErrors::summary("The passkey was not removed: the password is not correct.")
+        }
+        Err(err) => FormErrors::from_error(err)?,
+    };
+    let errors = Errors {
+        passkey: (String::new(), errors),
         ..Errors::default()
     };
     render(&ctx, &who, None, errors).await

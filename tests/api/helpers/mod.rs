@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod jwt;
 pub mod mail;
+pub mod passkey;
 pub mod process;
 pub mod visitor;
 
@@ -446,6 +447,37 @@ impl TestApp {
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+impl TestApp {
+    /// Runs one statement straight on the database, to arrange what the API cannot (a
+    /// challenge that has expired).
+    pub async fn execute_sql(&self, sql: &str) {
+        let url = self.config.database_url.clone();
+        let sql = sql.to_owned();
+        if url.starts_with("postgres") {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            tokio::spawn(connection);
+            client
+                .batch_execute(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            return;
+        }
+        tokio::task::spawn_blocking(move || {
+            use diesel::{Connection, RunQueryDsl};
+            let path = url.trim_start_matches("sqlite://");
+            let mut conn =
+                diesel::SqliteConnection::establish(path).unwrap_or_else(|e| panic!("{e}"));
+            diesel::sql_query(&sql)
+                .execute(&mut conn)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 }
 

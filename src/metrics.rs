@@ -37,6 +37,10 @@ pub enum LoginOutcome {
     Disabled,
     /// Refused with 503: the hashing pool and its queue were full.
     Shed,
+    /// A right password for an account with a second factor: `mfa_required`.
+    SecondStep,
+    /// A wrong code in the second step.
+    FailedSecondStep,
 }
 
 impl LoginOutcome {
@@ -47,6 +51,8 @@ impl LoginOutcome {
             Self::Locked => "locked",
             Self::Disabled => "disabled",
             Self::Shed => "shed",
+            Self::SecondStep => "second_step",
+            Self::FailedSecondStep => "failed_second_step",
         }
     }
 }

@@ -287,6 +287,7 @@ fn settings(config: &Config) -> Settings {
         audit_retention: Some(config.audit_retention).filter(|kept| !kept.is_zero()),
         retention_interval: config.retention_interval,
         revocation_poll: config.revocation_poll,
+        mfa_required: config.mfa_required,
     }
 }
 

@@ -52,6 +52,7 @@ mod checkpoint;
 pub mod keys;
 pub mod login_throttles;
 mod lookups;
+pub mod mfa;
 pub mod password_resets;
 mod prepared;
 pub mod retention;

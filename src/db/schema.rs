@@ -52,6 +52,7 @@ diesel::table! {
         refresh_exp -> PortableTimestamp,
         previous_jti -> Nullable<PortableUuid>,
         rotated_at -> Nullable<PortableTimestamp>,
+        amr -> Text,
     }
 }
 
@@ -186,5 +187,45 @@ diesel::table! {
         secret -> Text,
         created_at -> PortableTimestamp,
         retired_at -> Nullable<PortableTimestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{PortableUuid, PortableTimestamp};
+
+    totp_factors (user_id) {
+        user_id -> PortableUuid,
+        secret -> Nullable<Text>,
+        pending_secret -> Nullable<Text>,
+        confirmed_at -> Nullable<PortableTimestamp>,
+        last_step -> Nullable<BigInt>,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{PortableUuid, PortableTimestamp};
+
+    recovery_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> PortableUuid,
+        created_at -> PortableTimestamp,
+        used_at -> Nullable<PortableTimestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{PortableUuid, PortableTimestamp};
+
+    mfa_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> PortableUuid,
+        created_at -> PortableTimestamp,
+        expires_at -> PortableTimestamp,
+        used_at -> Nullable<PortableTimestamp>,
+        failures -> Integer,
     }
 }

@@ -21,10 +21,16 @@ pub enum AuditKind {
     UserDeactivated,
     UserDeleted,
     SessionsRevoked,
+    MfaEnabled,
+    MfaDisabled,
+    MfaFailed,
+    MfaRecoveryCodeUsed,
+    MfaRecoveryCodesRegenerated,
+    MfaReset,
 }
 
 impl AuditKind {
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 22] = [
         Self::UserRegistered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -41,6 +47,12 @@ impl AuditKind {
         Self::UserDeactivated,
         Self::UserDeleted,
         Self::SessionsRevoked,
+        Self::MfaEnabled,
+        Self::MfaDisabled,
+        Self::MfaFailed,
+        Self::MfaRecoveryCodeUsed,
+        Self::MfaRecoveryCodesRegenerated,
+        Self::MfaReset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +73,12 @@ impl AuditKind {
             Self::UserDeactivated => "user.deactivated",
             Self::UserDeleted => "user.deleted",
             Self::SessionsRevoked => "sessions.revoked",
+            Self::MfaEnabled => "mfa.enabled",
+            Self::MfaDisabled => "mfa.disabled",
+            Self::MfaFailed => "mfa.failed",
+            Self::MfaRecoveryCodeUsed => "mfa.recovery_code_used",
+            Self::MfaRecoveryCodesRegenerated => "mfa.recovery_codes_regenerated",
+            Self::MfaReset => "mfa.reset",
         }
     }
 

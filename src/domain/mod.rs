@@ -6,6 +6,7 @@
 mod audit;
 mod fields;
 mod ids;
+mod mfa;
 mod page;
 mod session;
 mod task;
@@ -23,6 +24,7 @@ use uuid::Uuid;
 
 pub use audit::*;
 pub use ids::*;
+pub use mfa::*;
 pub use page::*;
 pub use session::*;
 pub use task::*;

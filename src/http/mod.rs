@@ -8,6 +8,7 @@ pub mod dto;
 pub mod extract;
 pub mod limits;
 pub mod meta;
+pub mod mfa;
 pub mod problem;
 pub mod revocations;
 pub mod sessions;
@@ -43,12 +44,18 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(users::update_me)
                 .service(users::delete_me)
                 .service(users::change_password)
+                .service(mfa::get_my_mfa)
+                .service(mfa::begin_totp)
+                .service(mfa::confirm_totp)
+                .service(mfa::disable_totp)
+                .service(mfa::regenerate_recovery_codes)
                 .service(sessions::list_my_sessions)
                 .service(sessions::revoke_my_sessions)
                 .service(sessions::revoke_my_session)
                 .service(users::get_user)
                 .service(auth::login)
                 .service(auth::issue_token)
+                .service(mfa::complete_sign_in)
                 .service(auth::refresh)
                 .service(auth::logout)
                 .service(auth::introspect)
@@ -68,6 +75,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(admin::delete_user)
                 .service(admin::list_user_sessions)
                 .service(admin::revoke_user_sessions)
+                .service(mfa::reset_user_mfa)
                 .service(admin::list_audit_events),
         );
 }

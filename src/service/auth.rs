@@ -10,8 +10,8 @@ use crate::crypto::jwt::{AccessClaims, TokenCodec, TokenType};
 use crate::crypto::password::Verified;
 use crate::db::{self, users::LoginRecord};
 use crate::domain::{
-    AuditEvent, AuditKind, ClientInfo, LoginName, PasswordAttempt, Session, SessionId, TokenPair,
-    User, UserId,
+    Amr, AuditEvent, AuditKind, ClientInfo, LoginName, PasswordAttempt, Session, SessionId,
+    TokenPair, User, UserId,
 };
 use crate::error::{Error, Result};
 use crate::metrics::LoginOutcome;
@@ -150,7 +150,9 @@ async fn sign_in(
         other => {
             ctx.metrics.login(LoginOutcome::Failed);
             let user = other.map(|record| record.user.id);
-            record_failure(ctx, &key, user, failures, now, client).await?;
+            let failed = AuditEvent::new(AuditKind::LoginFailed, now, client)
+                .detail(serde_json::json!({ "reason": "invalid_credentials" }));
+            record_failure(ctx, &key, user, failures, failed, client).await?;
             return Err(Error::InvalidCredentials);
         }
     };
@@ -162,28 +164,81 @@ async fn sign_in(
     if verified.needs_rehash {
         rehash(ctx, user.id, hash, password).await;
     }
+    if let Some(second_step) = super::mfa::second_step(ctx, user.id, &key, now).await? {
+        ctx.metrics.login(LoginOutcome::SecondStep);
+        return Err(second_step);
+    }
+    open_session(ctx, user, Amr::password(), client, cookie_hash).await
+}
 
-    let session = new_session(ctx, &user, now, client);
-    let user = User {
-        last_login_at: Some(now),
-        ..user
-    };
-    let (stored, audited) = (
-        session.clone(),
-        AuditEvent::new(AuditKind::LoginSucceeded, now, client)
+/// Opens a session for `user`, who just signed in by `amr`: stores it (held by a console
+/// cookie when `cookie_hash` is given), stamps the last login, clears the account's failed
+/// attempts and writes `login.succeeded`, in one transaction.
+pub async fn open_session(
+    ctx: &Context,
+    user: User,
+    amr: Amr,
+    client: &ClientInfo,
+    cookie_hash: Option<String>,
+) -> Result<(User, Session, DateTime<Utc>)> {
+    let opening = Opening::new(ctx, user, amr, clock::now(), client, cookie_hash);
+    let stored = opening.clone();
+    db::transaction!(ctx.db, |tx| { stored.open_in(tx).await }).await?;
+    Ok(opening.opened(ctx))
+}
+
+/// A session about to be opened (see [`open_session`]), for a service that opens it inside
+/// a transaction of its own (the second step of a sign-in).
+#[derive(Clone)]
+pub(crate) struct Opening {
+    user: User,
+    session: Session,
+    key: String,
+    event: AuditEvent,
+    cookie_hash: Option<String>,
+}
+
+impl Opening {
+    pub(crate) fn new(
+        ctx: &Context,
+        user: User,
+        amr: Amr,
+        now: DateTime<Utc>,
+        client: &ClientInfo,
+        cookie_hash: Option<String>,
+    ) -> Self {
+        let session = new_session(ctx, &user, amr, now, client);
+        let event = AuditEvent::new(AuditKind::LoginSucceeded, now, client)
             .actor(user.id)
-            .subject(user.id),
-    );
-    db::transaction!(ctx.db, |tx| {
-        db::sessions::open_on_login(tx, &stored, &key, &audited).await?;
-        match cookie_hash {
-            Some(hash) => db::sessions::attach_cookie(tx, stored.id, &hash).await,
+            .subject(user.id)
+            .detail(serde_json::json!({ "amr": session.amr.values() }));
+        Self {
+            key: account_key(user.id),
+            user: User {
+                last_login_at: Some(now),
+                ..user
+            },
+            session,
+            event,
+            cookie_hash,
+        }
+    }
+
+    /// The transaction's steps.
+    pub(crate) async fn open_in(&self, tx: &mut db::Conn) -> Result<()> {
+        db::sessions::open_on_login(tx, &self.session, &self.key, &self.event).await?;
+        match &self.cookie_hash {
+            Some(hash) => db::sessions::attach_cookie(tx, self.session.id, hash).await,
             None => Ok(()),
         }
-    })
-    .await?;
-    ctx.metrics.login(LoginOutcome::Succeeded);
-    Ok((user, session, now))
+    }
+
+    /// After the transaction committed: the user, the session and when it was opened.
+    pub(crate) fn opened(self, ctx: &Context) -> (User, Session, DateTime<Utc>) {
+        ctx.metrics.login(LoginOutcome::Succeeded);
+        let at = self.session.created_at;
+        (self.user, self.session, at)
+    }
 }
 
 /// Consecutive failures before an account is locked, and the longest lock.
@@ -251,7 +306,7 @@ async fn locked_or_shed(ctx: &Context, key: &str, shed: Error) -> Error {
 /// name itself (hashed: the table keeps no addresses that were only ever mistyped).
 fn throttle_key(account: Option<UserId>, name: &LoginName) -> String {
     if let Some(id) = account {
-        return format!("user:{}", id.0);
+        return account_key(id);
     }
     let (kind, value) = match name {
         LoginName::Email(email) => ("email", email.clone()),
@@ -262,6 +317,11 @@ fn throttle_key(account: Option<UserId>, name: &LoginName) -> String {
         "name:{}",
         crate::crypto::sha256_hex(format!("{kind}:{value}"))
     )
+}
+
+/// Where attempts on an account are counted (see [`throttle_key`]).
+pub(crate) fn account_key(id: UserId) -> String {
+    format!("user:{}", id.0)
 }
 
 /// How long consecutive failures are remembered without a new attempt (the retention job
@@ -276,7 +336,7 @@ pub(crate) const FAILURES_REMEMBERED: chrono::Duration = chrono::Duration::days(
 /// an attempt whose count reaches the lock threshold or passes it (until a success resets
 /// the count) takes a transaction, so that no attempt counted after it gets in before its
 /// lock. An attempt on a locked key costs that statement's miss and a read.
-async fn count_attempt(ctx: &Context, key: &str, now: DateTime<Utc>) -> Result<i32> {
+pub(crate) async fn count_attempt(ctx: &Context, key: &str, now: DateTime<Utc>) -> Result<i32> {
     let owned = key.to_owned();
     let below_a_lock = db::write!(ctx.db, |c| {
         db::login_throttles::count_attempt(c, &owned, now, LOCK_AFTER).await
@@ -302,25 +362,23 @@ async fn count_attempt(ctx: &Context, key: &str, now: DateTime<Utc>) -> Result<i
     counted.map_err(|until| locked(ctx, until, now))
 }
 
-/// Writes `login.failed` and, when this failure (the `failures`-th in a row) locked the
+/// Writes `failed` (`login.failed`, or `mfa.failed` for a wrong code) and, when this failure (the `failures`-th in a row) locked the
 /// account or name, `login.locked` (both name the account, when there is one), and has the
 /// lock count from now: its attempt may have waited long for a hashing thread.
-async fn record_failure(
+pub(crate) async fn record_failure(
     ctx: &Context,
     key: &str,
     user: Option<UserId>,
     failures: i32,
-    now: DateTime<Utc>,
+    failed: AuditEvent,
     client: &ClientInfo,
 ) -> Result<()> {
     let about = |event: AuditEvent| match user {
         Some(user) => event.subject(user),
         None => event,
     };
-    let failed = about(
-        AuditEvent::new(AuditKind::LoginFailed, now, client)
-            .detail(serde_json::json!({ "reason": "invalid_credentials" })),
-    );
+    let now = failed.at;
+    let failed = about(failed);
     let locked = lock_duration(failures).map(|lock| {
         let detail =
             serde_json::json!({ "failures": failures, "locked_seconds": lock.num_seconds() });
@@ -339,7 +397,13 @@ async fn record_failure(
     .await
 }
 
-fn new_session(ctx: &Context, user: &User, now: DateTime<Utc>, client: &ClientInfo) -> Session {
+fn new_session(
+    ctx: &Context,
+    user: &User,
+    amr: Amr,
+    now: DateTime<Utc>,
+    client: &ClientInfo,
+) -> Session {
     let expires_at = now + span(ctx.settings.session_ttl);
     Session {
         id: SessionId::new(),
@@ -355,12 +419,20 @@ fn new_session(ctx: &Context, user: &User, now: DateTime<Utc>, client: &ClientIn
         refresh_exp: (now + span(ctx.settings.refresh_ttl)).min(expires_at),
         previous_jti: None,
         rotated_at: None,
+        amr,
     }
 }
 
 /// Mints the access token and the session's current refresh token.
-fn issue(ctx: &Context, user: &User, session: &Session, now: DateTime<Utc>) -> Result<TokenPair> {
-    let access = ctx.tokens.mint_access(user, session.id, now)?;
+pub fn issue(
+    ctx: &Context,
+    user: &User,
+    session: &Session,
+    now: DateTime<Utc>,
+) -> Result<TokenPair> {
+    let access = ctx
+        .tokens
+        .mint_access(user, session.id, &session.amr, now)?;
     let refresh = ctx.tokens.mint_refresh(
         user.id,
         session.id,
@@ -490,6 +562,8 @@ pub struct Introspection {
     pub active: bool,
     pub claims: Option<crate::crypto::jwt::AnyClaims>,
     pub role: Option<crate::domain::Role>,
+    /// How the token's session was signed in.
+    pub amr: Option<Vec<String>>,
 }
 
 /// Active only for a valid token whose session is live and whose user is active; a
@@ -523,6 +597,7 @@ pub async fn introspect(ctx: &Context, token: &str) -> Result<Introspection> {
         active: true,
         role: Some(user.role),
         claims: Some(claims),
+        amr: Some(session.amr.values().to_vec()),
     })
 }
 

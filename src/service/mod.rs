@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod keys;
+pub mod mfa;
 pub mod password_reset;
 pub mod policy;
 pub mod retention;
@@ -52,6 +53,8 @@ pub struct Settings {
     pub retention_interval: Duration,
     /// The revocation feed's `Cache-Control: max-age`.
     pub revocation_poll: Duration,
+    /// Who must have a second factor (`DOORMAN_MFA_REQUIRED`).
+    pub mfa_required: crate::config::MfaRequired,
 }
 
 /// `chrono` form of a configured duration (saturating; durations come from config).

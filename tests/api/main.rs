@@ -30,6 +30,7 @@ mod keys;
 mod last_admin;
 mod login_writes;
 mod logs;
+mod mfa;
 mod openapi;
 mod outage;
 mod password_reset;

@@ -107,6 +107,25 @@ pub async fn begin_totp(ctx: &Context, actor: &Principal, password: &str) -> Res
     })
 }
 
+/// The pending enrolment of the caller, shown again (the web console's set-up page after
+/// a wrong code); `None` when nothing is pending. A confirmed secret is never shown again.
+pub async fn pending_enrolment(ctx: &Context, actor: &Principal) -> Result<Option<TotpEnrolment>> {
+    let id = actor.user.id;
+    let factor = db::with_conn!(ctx.db, |c| { db::mfa::find_factor(c, id).await }).await?;
+    let Some(sealed) = factor.and_then(|f| f.pending_secret) else {
+        return Ok(None);
+    };
+    let secret = open_secret(&sealed);
+    let otpauth_uri = totp(&secret, &actor.user.email)?
+        .to_url()
+        .map_err(Error::internal)?;
+    Ok(Some(TotpEnrolment {
+        qr_svg: qr_svg(&otpauth_uri)?,
+        otpauth_uri,
+        secret,
+    }))
+}
+
 /// Confirms the pending TOTP secret with a code from it: TOTP is on, and a new set of
 /// recovery codes (returned, shown once) replaces any older one.
 pub async fn confirm_totp(

@@ -6,7 +6,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use totp_rs::{Builder, Secret};
 
+use crate::helpers::browser::with_browser;
 use crate::helpers::jwt::claims;
+use crate::helpers::visitor::Visitor;
 use crate::helpers::{
     ADMIN_EMAIL, PASSWORD, Reply, TestApp, Tokens, id_of, staff_app, with_bootstrap_admin,
 };
@@ -702,4 +704,275 @@ async fn an_admin_reset_removes_every_factor_and_revokes_every_session() {
 
 fn uuid_v7() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// The key a console enrolment page shows (the text after "Key").
+fn key_on_page(text: &str) -> String {
+    let mut lines = text.lines().map(str::trim);
+    lines.find(|line| *line == "Key").expect("a Key label");
+    lines.next().expect("the key").to_owned()
+}
+
+/// The key in the HTML of a console enrolment page.
+fn key_in_html(body: &str) -> String {
+    let marker = "user-select-all\">";
+    let start = body.find(marker).expect("the key") + marker.len();
+    let end = body[start..].find('<').expect("its end") + start;
+    body[start..end].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_sets_up_totp_shows_the_recovery_codes_once_and_asks_for_a_code_at_sign_in() {
+    let app = TestApp::spawn().await;
+    app.register("ada@example.com").await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_in("ada@example.com", PASSWORD).await;
+    let profile = visitor.get("/profile").await;
+    assert!(profile.body.contains("Two-factor authentication"));
+    let csrf = profile.input("csrf");
+
+    let wrong = visitor
+        .post(
+            "/profile/mfa/totp",
+            &[("csrf", &csrf), ("mfa_password", "not it at all")],
+        )
+        .await;
+    let started = visitor
+        .post(
+            "/profile/mfa/totp",
+            &[("csrf", &csrf), ("mfa_password", PASSWORD)],
+        )
+        .await;
+
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.body.contains("The password is not correct."));
+    assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+    assert!(
+        started
+            .body
+            .contains("<svg xmlns=\"http://www.w3.org/2000/svg\"")
+    );
+    let secret = key_in_html(&started.body);
+    fresh_step().await;
+    let confirmed = visitor
+        .post(
+            "/profile/mfa/totp/confirm",
+            &[("csrf", &csrf), ("mfa_code", &code(&secret, -1))],
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    assert!(confirmed.body.contains("Your recovery codes"));
+    assert_eq!(confirmed.body.matches("<li>").count(), 10);
+    let first_code = {
+        let start = confirmed.body.find("<li>").expect("a code") + 4;
+        confirmed.body[start..start + 14].to_owned()
+    };
+    let profile = visitor.get("/profile").await;
+    assert!(
+        profile
+            .body
+            .contains("Recovery codes left: <strong>10</strong>")
+    );
+    assert!(!profile.body.contains(&first_code), "shown once only");
+
+    let other = Visitor::new(&app);
+    let step = other.sign_in("ada@example.com", PASSWORD).await;
+    assert_eq!(
+        step.status,
+        StatusCode::OK,
+        "the second step, not a session"
+    );
+    assert!(other.cookie("doorman_session").is_none());
+    let (token, csrf) = (step.input("mfa_token"), step.input("csrf"));
+    let wrong_code = other
+        .post(
+            "/login/mfa",
+            &[
+                ("csrf", &csrf),
+                ("mfa_token", &token),
+                ("code", "000000"),
+                ("next", ""),
+            ],
+        )
+        .await;
+    assert_eq!(wrong_code.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong_code.body.contains("This code is not correct"));
+    let signed_in = other
+        .post(
+            "/login/mfa",
+            &[
+                ("csrf", &csrf),
+                ("mfa_token", &token),
+                ("code", &first_code),
+                ("next", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    assert_eq!(signed_in.location(), "/dashboard");
+    assert_eq!(other.get("/dashboard").await.status, StatusCode::OK);
+    let used = other
+        .post(
+            "/login/mfa",
+            &[
+                ("csrf", &csrf),
+                ("mfa_token", &token),
+                ("code", &code(&secret, 0)),
+                ("next", ""),
+            ],
+        )
+        .await;
+    assert_eq!(used.location(), "/login?notice=mfa_expired");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_turns_totp_off_with_the_password_and_a_code() {
+    let app = TestApp::spawn().await;
+    let tokens = app.signed_in("ada@example.com").await;
+    let (secret, _) = enrol(&app, &tokens).await;
+    let visitor = Visitor::new(&app);
+    let step = visitor.sign_in("ada@example.com", PASSWORD).await;
+    let csrf = step.input("csrf");
+    visitor
+        .post(
+            "/login/mfa",
+            &[
+                ("csrf", &csrf),
+                ("mfa_token", &step.input("mfa_token")),
+                ("code", &code(&secret, 0)),
+                ("next", ""),
+            ],
+        )
+        .await;
+    let csrf = visitor.csrf("/profile").await;
+
+    let replayed = visitor
+        .post(
+            "/profile/mfa/totp/off",
+            &[
+                ("csrf", &csrf),
+                ("off_password", PASSWORD),
+                ("off_code", &code(&secret, 0)),
+            ],
+        )
+        .await;
+    let off = visitor
+        .post(
+            "/profile/mfa/totp/off",
+            &[
+                ("csrf", &csrf),
+                ("off_password", PASSWORD),
+                ("off_code", &code(&secret, 1)),
+            ],
+        )
+        .await;
+
+    assert_eq!(replayed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(replayed.body.contains("This code is not correct"));
+    assert_eq!(off.location(), "/profile?notice=mfa_off");
+    assert!(
+        visitor
+            .get("/profile?notice=mfa_off")
+            .await
+            .body
+            .contains("Two-factor authentication is off.")
+    );
+    assert_eq!(
+        app.login("ada@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_mfa_required_the_console_sends_an_account_without_a_factor_to_its_profile() {
+    let app = TestApp::spawn_with(|c| c.mfa_required = MfaRequired::All).await;
+    app.register("ada@example.com").await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_in("ada@example.com", PASSWORD).await;
+
+    let dashboard = visitor.get("/dashboard").await;
+    let profile = visitor.get("/profile?notice=mfa_required").await;
+    let csrf = profile.input("csrf");
+    let edit = visitor
+        .post("/profile", &[("csrf", &csrf), ("first_name", "Ada")])
+        .await;
+    let started = visitor
+        .post(
+            "/profile/mfa/totp",
+            &[("csrf", &csrf), ("mfa_password", PASSWORD)],
+        )
+        .await;
+
+    assert_eq!(dashboard.status, StatusCode::SEE_OTHER);
+    assert_eq!(dashboard.location(), "/profile?notice=mfa_required");
+    assert_eq!(profile.status, StatusCode::OK);
+    assert!(profile.body.contains("must have two-factor authentication"));
+    assert_eq!(edit.location(), "/profile?notice=mfa_required");
+    assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+    let secret = key_in_html(&started.body);
+    fresh_step().await;
+    visitor
+        .post(
+            "/profile/mfa/totp/confirm",
+            &[("csrf", &csrf), ("mfa_code", &code(&secret, 0))],
+        )
+        .await;
+    assert_eq!(visitor.get("/dashboard").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_sets_up_two_factor_sign_in_and_uses_it_in_chromium() {
+    let app = TestApp::spawn().await;
+    app.register("ada@example.com").await;
+    with_browser(&app.address, |b| async move {
+        b.goto("/login").await;
+        b.fill("Email, username or phone number", "ada@example.com")
+            .await;
+        b.fill("Password", PASSWORD).await;
+        b.press("Sign in").await;
+        b.heading("Your tasks").await;
+        b.goto("/profile").await;
+        b.fill("Password (to confirm it is you)", PASSWORD).await;
+        b.press("Set up").await;
+        b.heading("Set up two-factor authentication").await;
+        b.screenshots("mfa-setup").await;
+        let secret = key_on_page(&b.text().await);
+        b.fill("Code from the app", "000000").await;
+        b.press("Turn on").await;
+        b.sees(None, "This code is not correct").await;
+        assert_eq!(
+            key_on_page(&b.text().await),
+            secret,
+            "the same pending key again"
+        );
+        fresh_step().await;
+        b.fill("Code from the app", &code(&secret, -1)).await;
+        b.press("Turn on").await;
+        b.heading("Your recovery codes").await;
+        b.screenshots("mfa-recovery-codes").await;
+        b.click_link("I have saved them").await;
+        b.sees(None, "Recovery codes left: 10").await;
+        b.screenshots("mfa-on").await;
+        b.press("Sign out").await;
+        b.heading("Sign in").await;
+
+        b.fill("Email, username or phone number", "ada@example.com")
+            .await;
+        b.fill("Password", PASSWORD).await;
+        b.press("Sign in").await;
+        b.heading("Two-factor authentication").await;
+        b.fill("Code", "000000").await;
+        b.press("Verify").await;
+        b.sees(None, "This code is not correct").await;
+        b.screenshots("mfa-login-step").await;
+        b.fill("Code", &code(&secret, 0)).await;
+        b.press("Verify").await;
+        b.heading("Your tasks").await;
+    })
+    .await;
 }

@@ -22,6 +22,7 @@ const PAUSE: Duration = Duration::from_millis(20);
 pub struct Removed {
     pub sessions: usize,
     pub reset_tokens: usize,
+    pub mfa_tokens: usize,
     pub login_throttles: usize,
     pub audit_events: usize,
 }
@@ -52,6 +53,7 @@ pub async fn run_if_due(ctx: &Context, holder: &str) -> Result<Option<Removed>> 
         )
         .await?,
         reset_tokens: drain(ctx, Sweep::ResetTokens(now)).await?,
+        mfa_tokens: drain(ctx, Sweep::MfaTokens(now)).await?,
         login_throttles: drain(
             ctx,
             Sweep::Throttles(now - super::auth::FAILURES_REMEMBERED),
@@ -81,6 +83,8 @@ enum Sweep {
     Sessions(DateTime<Utc>),
     /// Reset tokens used, or expired by it.
     ResetTokens(DateTime<Utc>),
+    /// Second-step tokens used, or expired by it.
+    MfaTokens(DateTime<Utc>),
     /// Failed-login rows without an attempt since it.
     Throttles(DateTime<Utc>),
     /// Audit events older than it.
@@ -92,6 +96,7 @@ impl Sweep {
         match self {
             Self::Sessions(_) => "sessions",
             Self::ResetTokens(_) => "password_reset_tokens",
+            Self::MfaTokens(_) => "mfa_tokens",
             Self::Throttles(_) => "login_throttles",
             Self::AuditEvents(_) => "audit_events",
         }
@@ -101,6 +106,7 @@ impl Sweep {
         match self {
             Self::Sessions(before) => db::retention::delete_ended_sessions(c, before, BATCH).await,
             Self::ResetTokens(now) => db::retention::delete_spent_reset_tokens(c, now, BATCH).await,
+            Self::MfaTokens(now) => db::retention::delete_spent_mfa_tokens(c, now, BATCH).await,
             Self::Throttles(before) => db::retention::delete_idle_throttles(c, before, BATCH).await,
             Self::AuditEvents(before) => db::retention::delete_audit_events(c, before, BATCH).await,
         }

@@ -937,7 +937,7 @@ async fn a_person_sets_up_two_factor_sign_in_and_uses_it_in_chromium() {
         b.press("Sign in").await;
         b.heading("Your tasks").await;
         b.goto("/profile").await;
-        b.fill("Password (to confirm it is you)", PASSWORD).await;
+        b.fill("Your password", PASSWORD).await;
         b.press("Set up").await;
         b.heading("Set up two-factor authentication").await;
         b.screenshots("mfa-setup").await;
@@ -975,4 +975,39 @@ async fn a_person_sets_up_two_factor_sign_in_and_uses_it_in_chromium() {
         b.heading("Your tasks").await;
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn used_mfa_tokens_are_removed_by_the_retention_job_and_live_ones_stay() {
+    let app =
+        TestApp::spawn_with(|c| c.retention_interval = std::time::Duration::from_secs(1)).await;
+    let tokens = app.signed_in("ada@example.com").await;
+    let (_, codes) = enrol(&app, &tokens).await;
+    let used = mfa_token(&app, "ada@example.com").await;
+    let signed_in = second_step(
+        &app,
+        json!({ "mfa_token": used, "recovery_code": codes[0] }),
+    )
+    .await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+    mfa_token(&app, "ada@example.com").await;
+
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let left = app
+            .query_text("SELECT CAST(COUNT(*) AS TEXT) AS value FROM mfa_tokens")
+            .await;
+        if left == ["1"] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never removed: {left:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let live = app
+        .query_text("SELECT CAST(COUNT(*) AS TEXT) AS value FROM mfa_tokens WHERE used_at IS NULL")
+        .await;
+    assert_eq!(live, ["1"], "the unused token stays");
 }

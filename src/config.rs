@@ -208,6 +208,18 @@ pub struct Config {
     )]
     pub registration: Registration,
 
+    /// Who must have a second factor: `none`, `staff` (sub_admins and admins) or `all`.
+    /// Such an account without one may sign in, but every endpoint except its own account
+    /// (`GET /users/me`), its second factors and logout answers `403 mfa_enrolment_required`.
+    #[arg(
+        long,
+        env = "DOORMAN_MFA_REQUIRED",
+        value_enum,
+        default_value = "none",
+        help_heading = "Accounts"
+    )]
+    pub mfa_required: MfaRequired,
+
     /// Peers whose `X-Forwarded-For` is believed: comma-separated IPs or CIDRs.
     #[arg(long, env = "DOORMAN_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_ip_net, help_heading = "HTTP")]
     pub trusted_proxies: Vec<IpNet>,
@@ -352,6 +364,14 @@ pub enum JwtAlg {
 pub enum Registration {
     Open,
     Closed,
+}
+
+/// Who must have a second factor (`DOORMAN_MFA_REQUIRED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MfaRequired {
+    None,
+    Staff,
+    All,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

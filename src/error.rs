@@ -52,6 +52,19 @@ pub enum Error {
     SessionRevoked,
     #[error("the account is disabled")]
     AccountDisabled,
+    /// A right password for an account with a second factor: the sign-in goes on at
+    /// `POST /auth/mfa` with `token`, by one of `methods`.
+    #[error("a second factor is required to finish signing in")]
+    MfaRequired {
+        token: String,
+        methods: Vec<&'static str>,
+    },
+    #[error("the code is not valid")]
+    InvalidMfaCode,
+    #[error("the mfa_token is unknown, expired, used or has had too many wrong codes")]
+    InvalidMfaToken,
+    #[error("this account must set up a second factor first (see /api/v1/users/me/mfa)")]
+    MfaEnrolmentRequired,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("the resource does not exist")]
@@ -106,6 +119,10 @@ impl Error {
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::SessionRevoked => "session_revoked",
             Self::AccountDisabled => "account_disabled",
+            Self::MfaRequired { .. } => "mfa_required",
+            Self::InvalidMfaCode => "invalid_mfa_code",
+            Self::InvalidMfaToken => "invalid_mfa_token",
+            Self::MfaEnrolmentRequired => "mfa_enrolment_required",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -134,8 +151,11 @@ impl Error {
             | Self::InvalidCredentials
             | Self::InvalidRefreshToken
             | Self::RefreshTokenReused
-            | Self::SessionRevoked => 401,
-            Self::AccountDisabled | Self::Forbidden(_) => 403,
+            | Self::SessionRevoked
+            | Self::MfaRequired { .. }
+            | Self::InvalidMfaCode
+            | Self::InvalidMfaToken => 401,
+            Self::AccountDisabled | Self::Forbidden(_) | Self::MfaEnrolmentRequired => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::EmailTaken | Self::UsernameTaken | Self::PhoneTaken | Self::LastAdmin => 409,
@@ -146,6 +166,14 @@ impl Error {
             Self::RateLimited { .. } => 429,
             Self::ServiceUnavailable { .. } => 503,
             Self::Internal(_) => 500,
+        }
+    }
+
+    /// The `mfa_token` and `methods` an `mfa_required` problem carries.
+    pub fn mfa_challenge(&self) -> Option<(&str, &[&'static str])> {
+        match self {
+            Self::MfaRequired { token, methods } => Some((token, methods)),
+            _ => None,
         }
     }
 
@@ -177,4 +205,12 @@ pub struct Problem {
     pub code: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// `mfa_required` only: the token to finish the sign-in with at `POST /api/v1/auth/mfa`
+    /// (single use, 5 minutes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<String>,
+    /// `mfa_required` only: the second factors the account has, of `totp`,
+    /// `recovery_code`, `passkey`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<String>>,
 }

@@ -38,6 +38,10 @@ pub enum LoginOutcome {
     Disabled,
     /// Refused with 503: the hashing pool and its queue were full.
     Shed,
+    /// A right password for an account with a second factor: `mfa_required`.
+    SecondStep,
+    /// A wrong code in the second step.
+    FailedSecondStep,
 }
 
 impl LoginOutcome {
@@ -48,6 +52,8 @@ impl LoginOutcome {
             Self::Locked => "locked",
             Self::Disabled => "disabled",
             Self::Shed => "shed",
+            Self::SecondStep => "second_step",
+            Self::FailedSecondStep => "failed_second_step",
         }
     }
 }

@@ -328,6 +328,7 @@ fn settings(config: &Config) -> anyhow::Result<Settings> {
         revocation_poll: config.revocation_poll,
         secrets: secrets(config)?,
         revocation_settle: config.db_timeout + service::revocations::CLOCK_ALLOWANCE,
+        mfa_required: config.mfa_required,
     })
 }
 

@@ -47,6 +47,10 @@ pub struct AccessClaims {
     pub role: Role,
     pub is_admin: bool,
     pub email: String,
+    /// How the session was signed in (RFC 8176); absent from tokens minted before it was
+    /// added.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -163,6 +167,7 @@ impl TokenCodec {
         &self,
         user: &User,
         session: SessionId,
+        amr: &crate::domain::Amr,
         now: DateTime<Utc>,
     ) -> Result<Minted> {
         let expires_at = now + self.access_ttl;
@@ -179,6 +184,7 @@ impl TokenCodec {
             role: user.role,
             is_admin: user.role.is_admin(),
             email: user.email.clone(),
+            amr: amr.values().to_vec(),
         };
         Ok(Minted {
             token: self.sign("at+jwt", &claims)?,
@@ -454,6 +460,7 @@ mod tests {
             role: Role::User,
             is_admin: false,
             email: "a@example.com".into(),
+            amr: vec!["pwd".into()],
         })
     }
 

@@ -103,3 +103,24 @@ pub async fn clear(conn: &mut Conn, key: &str) -> Result<()> {
 pub(super) fn clear_statement<'a>(key: &'a str) -> _ {
     dsl::delete(throttles::table.find(key))
 }
+
+/// A right password whose sign-in waits for a second factor: the attempt counted for it is
+/// taken back, neither failure nor success, with the lock its count may have set (the key
+/// was not locked when it was counted). The count of earlier failures stays, so a password
+/// alone never clears what wrong codes added.
+pub async fn uncount(conn: &mut Conn, key: &str) -> Result<()> {
+    run!(conn, |c| by_text(
+        diesel::update(
+            throttles::table
+                .find(key)
+                .filter(throttles::failed_logins.gt(0))
+        )
+        .set((
+            throttles::failed_logins.eq(throttles::failed_logins - 1),
+            throttles::locked_until.eq(None::<Ts>),
+        ))
+    )
+    .execute(c)
+    .await)?;
+    Ok(())
+}

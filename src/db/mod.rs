@@ -53,6 +53,7 @@ pub mod keys;
 pub mod known_devices;
 pub mod login_throttles;
 mod lookups;
+pub mod mfa;
 pub mod passkeys;
 pub mod password_resets;
 mod prepared;

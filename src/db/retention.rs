@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::schema::{
-    audit_events, deleted_sessions, job_runs, known_devices, login_throttles,
+    audit_events, deleted_sessions, job_runs, known_devices, login_throttles, mfa_tokens,
     password_reset_tokens, sessions,
 };
 use super::types::{Id, Ts};
@@ -107,6 +107,35 @@ pub async fn delete_spent_reset_tokens(
         diesel::delete(
             password_reset_tokens::table
                 .filter(password_reset_tokens::id.eq_any(ids))
+                .filter(spent()),
+        )
+        .execute(c)
+        .await
+    })?;
+    Ok(deleted)
+}
+
+/// Deletes up to `batch` second-step tokens that were used or expired by `now`.
+pub async fn delete_spent_mfa_tokens(
+    conn: &mut Conn,
+    now: DateTime<Utc>,
+    batch: i64,
+) -> Result<usize> {
+    let deleted = run!(conn, |c| {
+        let spent = || {
+            mfa_tokens::used_at
+                .is_not_null()
+                .or(mfa_tokens::expires_at.lt(Ts(now)))
+        };
+        let hashes: Vec<String> = mfa_tokens::table
+            .select(mfa_tokens::token_hash)
+            .filter(spent())
+            .limit(batch)
+            .load(c)
+            .await?;
+        diesel::delete(
+            mfa_tokens::table
+                .filter(mfa_tokens::token_hash.eq_any(hashes))
                 .filter(spent()),
         )
         .execute(c)

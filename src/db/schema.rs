@@ -52,6 +52,7 @@ diesel::table! {
         refresh_exp -> PortableTimestamp,
         previous_jti -> Nullable<PortableUuid>,
         rotated_at -> Nullable<PortableTimestamp>,
+        amr -> Text,
     }
 }
 
@@ -205,6 +206,20 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::db::types::{PortableUuid, PortableTimestamp};
 
+    totp_factors (user_id) {
+        user_id -> PortableUuid,
+        secret -> Nullable<Text>,
+        pending_secret -> Nullable<Text>,
+        confirmed_at -> Nullable<PortableTimestamp>,
+        last_step -> Nullable<BigInt>,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{PortableUuid, PortableTimestamp};
+
     passkeys (id) {
         id -> PortableUuid,
         user_id -> PortableUuid,
@@ -221,11 +236,37 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::db::types::{PortableUuid, PortableTimestamp};
 
+    recovery_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> PortableUuid,
+        created_at -> PortableTimestamp,
+        used_at -> Nullable<PortableTimestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{PortableUuid, PortableTimestamp};
+
     webauthn_challenges (id) {
         id -> PortableUuid,
         kind -> Text,
         user_id -> Nullable<PortableUuid>,
         state -> Text,
         expires_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{PortableUuid, PortableTimestamp};
+
+    mfa_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> PortableUuid,
+        created_at -> PortableTimestamp,
+        expires_at -> PortableTimestamp,
+        used_at -> Nullable<PortableTimestamp>,
+        failures -> Integer,
     }
 }

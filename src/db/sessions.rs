@@ -13,7 +13,7 @@ use super::schema::{console_sessions, deleted_sessions, sessions, users};
 use super::types::{Id, Ts};
 use super::users::UserRow;
 use super::{Conn, ConnInner, execute_together, run};
-use crate::domain::{AuditEvent, RevokedSession, Session, SessionId, User, UserId};
+use crate::domain::{Amr, AuditEvent, RevokedSession, Session, SessionId, User, UserId};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -32,6 +32,7 @@ pub(crate) struct SessionRow {
     refresh_exp: Ts,
     previous_jti: Option<Id>,
     rotated_at: Option<Ts>,
+    amr: String,
 }
 
 impl From<&Session> for SessionRow {
@@ -50,6 +51,7 @@ impl From<&Session> for SessionRow {
             refresh_exp: Ts(s.refresh_exp),
             previous_jti: s.previous_jti.map(Id),
             rotated_at: s.rotated_at.map(Ts),
+            amr: s.amr.to_stored(),
         }
     }
 }
@@ -70,6 +72,7 @@ impl From<SessionRow> for Session {
             refresh_exp: r.refresh_exp.0,
             previous_jti: r.previous_jti.map(|t| t.0),
             rotated_at: r.rotated_at.map(|t| t.0),
+            amr: Amr::from_stored(&r.amr),
         }
     }
 }

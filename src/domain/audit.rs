@@ -27,10 +27,16 @@ pub enum AuditKind {
     /// An assertion whose signature counter did not go forward (a cloned authenticator?):
     /// refused.
     PasskeyCounterRegressed,
+    MfaEnabled,
+    MfaDisabled,
+    MfaFailed,
+    MfaRecoveryCodeUsed,
+    MfaRecoveryCodesRegenerated,
+    MfaReset,
 }
 
 impl AuditKind {
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 26] = [
         Self::UserRegistered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -51,6 +57,12 @@ impl AuditKind {
         Self::PasskeyRemoved,
         Self::PasskeyLogin,
         Self::PasskeyCounterRegressed,
+        Self::MfaEnabled,
+        Self::MfaDisabled,
+        Self::MfaFailed,
+        Self::MfaRecoveryCodeUsed,
+        Self::MfaRecoveryCodesRegenerated,
+        Self::MfaReset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +87,12 @@ impl AuditKind {
             Self::PasskeyRemoved => "passkey.removed",
             Self::PasskeyLogin => "passkey.login",
             Self::PasskeyCounterRegressed => "passkey.counter_regressed",
+            Self::MfaEnabled => "mfa.enabled",
+            Self::MfaDisabled => "mfa.disabled",
+            Self::MfaFailed => "mfa.failed",
+            Self::MfaRecoveryCodeUsed => "mfa.recovery_code_used",
+            Self::MfaRecoveryCodesRegenerated => "mfa.recovery_codes_regenerated",
+            Self::MfaReset => "mfa.reset",
         }
     }
 

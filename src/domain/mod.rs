@@ -6,6 +6,7 @@
 mod audit;
 mod fields;
 mod ids;
+mod mfa;
 mod page;
 mod passkey;
 mod session;
@@ -24,6 +25,7 @@ use uuid::Uuid;
 
 pub use audit::*;
 pub use ids::*;
+pub use mfa::*;
 pub use page::*;
 pub use passkey::*;
 pub use session::*;

@@ -21,6 +21,43 @@ pub struct Session {
     /// The `jti` exchanged last, still answered during the reuse grace interval.
     pub previous_jti: Option<Uuid>,
     pub rotated_at: Option<DateTime<Utc>>,
+    /// How the session was signed in; refreshes keep it.
+    pub amr: Amr,
+}
+
+/// Authentication methods references (RFC 8176) of a sign-in: `pwd`, then `otp` or `rec`
+/// and `mfa` after a second step; `hwk`/`swk`, `user`, `mfa` after a passkey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Amr(Vec<String>);
+
+impl Amr {
+    /// A password alone.
+    pub fn password() -> Self {
+        Self::of(&["pwd"])
+    }
+
+    pub fn of(values: &[&str]) -> Self {
+        Self(values.iter().map(|v| (*v).to_owned()).collect())
+    }
+
+    /// As stored: the values separated by spaces (an empty text reads as `pwd`, the
+    /// column's default).
+    pub fn from_stored(stored: &str) -> Self {
+        let values: Vec<String> = stored.split_whitespace().map(str::to_owned).collect();
+        if values.is_empty() {
+            Self::password()
+        } else {
+            Self(values)
+        }
+    }
+
+    pub fn to_stored(&self) -> String {
+        self.0.join(" ")
+    }
+
+    pub fn values(&self) -> &[String] {
+        &self.0
+    }
 }
 
 impl Session {

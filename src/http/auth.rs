@@ -76,6 +76,9 @@ fn no_store(pair: TokenPair) -> HttpResponse {
 
 /// Sign in with a password and one of email, username or phone number. Opens a session.
 ///
+/// For an account with a second factor, a right password answers `401 mfa_required`
+/// whose body also carries `mfa_token` and `methods`: finish at `POST /api/v1/auth/mfa`.
+///
 /// Unknown user and wrong password answer alike (`invalid_credentials`), after the same work.
 ///
 /// After 5 consecutive failures the account is locked (429, `Retry-After`) for 1 s, doubling
@@ -89,7 +92,7 @@ fn no_store(pair: TokenPair) -> HttpResponse {
     responses(
         (status = 200, description = "OK", body = TokenPair),
         (status = 400, description = "`malformed_request`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`invalid_credentials`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_credentials`, or `mfa_required` (a right password for an account with a second factor; the body carries `mfa_token` and `methods`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled` (only after a correct password)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
@@ -228,6 +231,8 @@ impl TokenError {
                 detail: description.clone(),
                 code: error.to_owned(),
                 errors: None,
+                mfa_token: None,
+                methods: None,
             },
             error,
             error_description: description,
@@ -500,6 +505,10 @@ pub struct IntrospectResponse {
     pub iat: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<uuid::Uuid>,
+    /// How the token's session was signed in (RFC 8176), e.g. `["pwd", "otp", "mfa"]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!(["pwd", "otp", "mfa"]))]
+    pub amr: Option<Vec<String>>,
 }
 
 /// Ask whether a token is active (RFC 7662).
@@ -531,6 +540,7 @@ pub async fn introspect(
 ) -> Result<HttpResponse, Error> {
     let body = IntrospectRequest::read(&req, payload).await?;
     let found = auth::introspect(&ctx, &body.token).await?;
+    let amr = found.amr;
     let response = match (found.active, found.claims) {
         (true, Some(claims)) => IntrospectResponse {
             active: true,
@@ -547,6 +557,7 @@ pub async fn introspect(
             exp: Some(claims.exp),
             iat: Some(claims.iat),
             jti: Some(claims.jti),
+            amr,
         },
         _ => IntrospectResponse::default(),
     };

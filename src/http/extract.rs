@@ -5,6 +5,7 @@ use std::future::{Ready, ready};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use actix_web::dev::Payload;
+use actix_web::http::Method;
 use actix_web::http::header::{self, X_FORWARDED_FOR};
 use actix_web::web::{self, BytesMut};
 use actix_web::{FromRequest, HttpRequest};
@@ -17,7 +18,8 @@ use crate::domain::ClientInfo;
 use crate::error::{Error, FieldError, MISSING_TOKEN};
 use crate::service::Context;
 use crate::service::auth::{self, Principal};
-use crate::service::policy::{self, Action};
+use crate::service::mfa;
+use crate::service::policy::{self, Action, Reach};
 
 /// The largest accepted request body.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -284,7 +286,9 @@ pub fn bearer_token(req: &HttpRequest) -> Option<String> {
         .then(|| token.trim().to_owned())
 }
 
-/// The signed-in caller: a valid access token whose session is live and user active.
+/// The signed-in caller: a valid access token whose session is live and user active, and
+/// who may reach this endpoint under the second-factor rule (`mfa_enrolment_required`):
+/// checked here, so no endpoint can forget it.
 impl FromRequest for Principal {
     type Error = Error;
     type Future = LocalBoxFuture<'static, Result<Self, Error>>;
@@ -292,13 +296,35 @@ impl FromRequest for Principal {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let ctx = req.app_data::<web::Data<Context>>().cloned();
         let token = bearer_token(req);
+        let reach = reach(req);
         Box::pin(async move {
             let ctx = ctx.ok_or_else(|| {
                 Error::internal(anyhow::anyhow!("the service context is not registered"))
             })?;
             let token = token.ok_or(Error::Unauthenticated(MISSING_TOKEN))?;
-            auth::authenticate(&ctx, &token).await
+            let principal = auth::authenticate(&ctx, &token).await?;
+            mfa::check_enrolment(&ctx, &principal, reach).await?;
+            Ok(principal)
         })
+    }
+}
+
+/// What a request reaches, for the second-factor rule: an account that must have a second
+/// factor and has none still reads itself (`GET /users/me`), enrols (`/users/me/mfa…`,
+/// `/users/me/passkeys…`) and signs out.
+pub fn reach(req: &HttpRequest) -> Reach {
+    let path = req.path().trim_end_matches('/');
+    let method = req.method();
+    let enrolment = (path == "/api/v1/users/me"
+        && (method == Method::GET || method == Method::HEAD))
+        || path == "/api/v1/auth/logout"
+        || ["/api/v1/users/me/mfa", "/api/v1/users/me/passkeys"]
+            .iter()
+            .any(|area| path == *area || path.starts_with(&format!("{area}/")));
+    if enrolment {
+        Reach::Enrolment
+    } else {
+        Reach::Anything
     }
 }
 
@@ -347,4 +373,6 @@ policy_gates! {
     MayRevokeSessions => RevokeSessions;
     /// May read the audit trail.
     MayListAuditEvents => ListAuditEvents;
+    /// May remove a user's second factors.
+    MayResetMfa => ResetMfa;
 }

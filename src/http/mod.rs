@@ -8,6 +8,7 @@ pub mod dto;
 pub mod extract;
 pub mod limits;
 pub mod meta;
+pub mod mfa;
 pub mod passkeys;
 pub mod problem;
 pub mod revocations;
@@ -48,6 +49,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(passkeys::create_passkey)
                 .service(passkeys::list_passkeys)
                 .service(passkeys::delete_passkey)
+                .service(mfa::get_my_mfa)
+                .service(mfa::begin_totp)
+                .service(mfa::confirm_totp)
+                .service(mfa::disable_totp)
+                .service(mfa::regenerate_recovery_codes)
                 .service(sessions::list_my_sessions)
                 .service(sessions::revoke_my_sessions)
                 .service(sessions::revoke_my_session)
@@ -56,6 +62,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(auth::issue_token)
                 .service(passkeys::passkey_sign_in_options)
                 .service(passkeys::passkey_sign_in)
+                .service(mfa::complete_sign_in)
                 .service(auth::refresh)
                 .service(auth::logout)
                 .service(auth::introspect)
@@ -75,6 +82,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(admin::delete_user)
                 .service(admin::list_user_sessions)
                 .service(admin::revoke_user_sessions)
+                .service(mfa::reset_user_mfa)
                 .service(admin::list_audit_events),
         );
 }

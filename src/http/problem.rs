@@ -24,9 +24,16 @@ impl ResponseError for Error {
             detail: self.to_string(),
             code: self.code().to_owned(),
             errors: self.field_errors().map(<[FieldError]>::to_vec),
+            mfa_token: self.mfa_challenge().map(|(token, _)| token.to_owned()),
+            methods: self
+                .mfa_challenge()
+                .map(|(_, methods)| methods.iter().map(|m| (*m).to_owned()).collect()),
         };
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
+        if self.mfa_challenge().is_some() {
+            response.insert_header((header::CACHE_CONTROL, "no-store"));
+        }
         match self {
             Error::RateLimited { retry_after_secs }
             | Error::ServiceUnavailable { retry_after_secs } => {

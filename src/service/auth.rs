@@ -11,8 +11,8 @@ use crate::crypto::jwt::{AccessClaims, TokenCodec, TokenType};
 use crate::crypto::password::Verified;
 use crate::db::{self, known_devices::Seen, users::LoginRecord};
 use crate::domain::{
-    AuditEvent, AuditKind, ClientInfo, LoginName, PasswordAttempt, Session, SessionId, TokenPair,
-    User, UserId,
+    Amr, AuditEvent, AuditKind, ClientInfo, LoginName, PasswordAttempt, Session, SessionId,
+    TokenPair, User, UserId,
 };
 use crate::error::{Error, Result};
 use crate::metrics::LoginOutcome;
@@ -152,7 +152,9 @@ async fn sign_in(
             ctx.metrics.login(LoginOutcome::Failed);
             let account = other.map(|record| record.user);
             let user = account.as_ref().map(|user| user.id);
-            record_failure(ctx, &key, user, failures, now, client).await?;
+            let failed = AuditEvent::new(AuditKind::LoginFailed, now, client)
+                .detail(serde_json::json!({ "reason": "invalid_credentials" }));
+            record_failure(ctx, &key, user, failures, failed, client).await?;
             if let Some(account) = account.filter(|user| user.is_active)
                 && failures == LOCK_AFTER
                 && let Some(lock) = lock_duration(failures)
@@ -171,32 +173,101 @@ async fn sign_in(
     if verified.needs_rehash {
         rehash(ctx, user.id, hash, password).await;
     }
-
-    let session = new_session(ctx, &user, now, client);
-    let user = User {
-        last_login_at: Some(now),
-        ..user
-    };
-    let (stored, audited) = (
-        session.clone(),
-        AuditEvent::new(AuditKind::LoginSucceeded, now, client)
-            .actor(user.id)
-            .subject(user.id),
-    );
-    let (device, user_id) = (notify::device_of(client), user.id);
-    let seen = db::transaction!(ctx.db, |tx| {
-        db::sessions::open_on_login(tx, &stored, &key, &audited).await?;
-        if let Some(hash) = cookie_hash {
-            db::sessions::attach_cookie(tx, stored.id, &hash).await?;
-        }
-        db::known_devices::remember(tx, user_id, &device, now).await
-    })
-    .await?;
-    if seen == (Seen::New { first: false }) {
-        notify::send(ctx, &user.email, Notice::NewDevice, client);
+    if let Some(second_step) = super::mfa::second_step(ctx, user.id, &key, now).await? {
+        ctx.metrics.login(LoginOutcome::SecondStep);
+        return Err(second_step);
     }
-    ctx.metrics.login(LoginOutcome::Succeeded);
-    Ok((user, session, now))
+    open_session(ctx, user, Amr::password(), client, cookie_hash).await
+}
+
+/// Opens a session for `user`, who just signed in by `amr`: stores it (held by a console
+/// cookie when `cookie_hash` is given), stamps the last login, clears the account's failed
+/// attempts and writes `login.succeeded`, in one transaction.
+pub async fn open_session(
+    ctx: &Context,
+    user: User,
+    amr: Amr,
+    client: &ClientInfo,
+    cookie_hash: Option<String>,
+) -> Result<(User, Session, DateTime<Utc>)> {
+    let opening = Opening::new(ctx, user, amr, clock::now(), client, cookie_hash);
+    let stored = opening.clone();
+    let seen = db::transaction!(ctx.db, |tx| { stored.open_in(tx).await }).await?;
+    Ok(opening.opened(ctx, seen))
+}
+
+/// A session about to be opened (see [`open_session`]), for a service that opens it inside
+/// a transaction of its own (the second step of a sign-in).
+#[derive(Clone)]
+pub(crate) struct Opening {
+    user: User,
+    session: Session,
+    key: String,
+    event: AuditEvent,
+    cookie_hash: Option<String>,
+    /// Where the sign-in comes from, as `notify::device_of` names it.
+    device: String,
+    client: ClientInfo,
+}
+
+impl Opening {
+    pub(crate) fn new(
+        ctx: &Context,
+        user: User,
+        amr: Amr,
+        now: DateTime<Utc>,
+        client: &ClientInfo,
+        cookie_hash: Option<String>,
+    ) -> Self {
+        let session = new_session(ctx, &user, amr, now, client);
+        let event = AuditEvent::new(AuditKind::LoginSucceeded, now, client)
+            .actor(user.id)
+            .subject(user.id)
+            .detail(serde_json::json!({ "amr": session.amr.values() }));
+        Self {
+            key: account_key(user.id),
+            user: User {
+                last_login_at: Some(now),
+                ..user
+            },
+            session,
+            event,
+            cookie_hash,
+            device: notify::device_of(client),
+            client: client.clone(),
+        }
+    }
+
+    /// The session this opens.
+    pub(crate) fn session_id(&self) -> SessionId {
+        self.session.id
+    }
+
+    /// Writes `event` (e.g. `passkey.login`) instead of `login.succeeded`.
+    pub(crate) fn audited_as(self, event: AuditEvent) -> Self {
+        Self { event, ..self }
+    }
+
+    /// The transaction's steps; says whether the device was seen on the account before.
+    pub(crate) async fn open_in(&self, tx: &mut db::Conn) -> Result<Seen> {
+        db::sessions::open_on_login(tx, &self.session, &self.key, &self.event).await?;
+        if let Some(hash) = &self.cookie_hash {
+            db::sessions::attach_cookie(tx, self.session.id, hash).await?;
+        }
+        let at = self.session.created_at;
+        db::known_devices::remember(tx, self.user.id, &self.device, at).await
+    }
+
+    /// After the transaction committed: mails a sign-in from a new device (not the
+    /// account's first), and gives the user, the session and when it was opened.
+    pub(crate) fn opened(self, ctx: &Context, seen: Seen) -> (User, Session, DateTime<Utc>) {
+        if seen == (Seen::New { first: false }) {
+            notify::send(ctx, &self.user.email, Notice::NewDevice, &self.client);
+        }
+        ctx.metrics.login(LoginOutcome::Succeeded);
+        let at = self.session.created_at;
+        (self.user, self.session, at)
+    }
 }
 
 /// Consecutive failures before an account is locked, and the longest lock.
@@ -277,8 +348,8 @@ fn throttle_key(account: Option<UserId>, name: &LoginName) -> String {
     )
 }
 
-/// Where [`login`] counts an account's attempts; a passkey sign-in clears it as a password
-/// login does.
+/// Where attempts on an account are counted (see [`throttle_key`]); a passkey sign-in
+/// clears it as a password login does.
 pub(crate) fn account_key(id: UserId) -> String {
     format!("user:{}", id.0)
 }
@@ -295,7 +366,7 @@ pub(crate) const FAILURES_REMEMBERED: chrono::Duration = chrono::Duration::days(
 /// an attempt whose count reaches the lock threshold or passes it (until a success resets
 /// the count) takes a transaction, so that no attempt counted after it gets in before its
 /// lock. An attempt on a locked key costs that statement's miss and a read.
-async fn count_attempt(ctx: &Context, key: &str, now: DateTime<Utc>) -> Result<i32> {
+pub(crate) async fn count_attempt(ctx: &Context, key: &str, now: DateTime<Utc>) -> Result<i32> {
     let owned = key.to_owned();
     let below_a_lock = db::write!(ctx.db, |c| {
         db::login_throttles::count_attempt(c, &owned, now, LOCK_AFTER).await
@@ -321,25 +392,23 @@ async fn count_attempt(ctx: &Context, key: &str, now: DateTime<Utc>) -> Result<i
     counted.map_err(|until| locked(ctx, until, now))
 }
 
-/// Writes `login.failed` and, when this failure (the `failures`-th in a row) locked the
+/// Writes `failed` (`login.failed`, or `mfa.failed` for a wrong code) and, when this failure (the `failures`-th in a row) locked the
 /// account or name, `login.locked` (both name the account, when there is one), and has the
 /// lock count from now: its attempt may have waited long for a hashing thread.
-async fn record_failure(
+pub(crate) async fn record_failure(
     ctx: &Context,
     key: &str,
     user: Option<UserId>,
     failures: i32,
-    now: DateTime<Utc>,
+    failed: AuditEvent,
     client: &ClientInfo,
 ) -> Result<()> {
     let about = |event: AuditEvent| match user {
         Some(user) => event.subject(user),
         None => event,
     };
-    let failed = about(
-        AuditEvent::new(AuditKind::LoginFailed, now, client)
-            .detail(serde_json::json!({ "reason": "invalid_credentials" })),
-    );
+    let now = failed.at;
+    let failed = about(failed);
     let locked = lock_duration(failures).map(|lock| {
         let detail =
             serde_json::json!({ "failures": failures, "locked_seconds": lock.num_seconds() });
@@ -361,6 +430,7 @@ async fn record_failure(
 pub(crate) fn new_session(
     ctx: &Context,
     user: &User,
+    amr: Amr,
     now: DateTime<Utc>,
     client: &ClientInfo,
 ) -> Session {
@@ -379,17 +449,20 @@ pub(crate) fn new_session(
         refresh_exp: (now + span(ctx.settings.refresh_ttl)).min(expires_at),
         previous_jti: None,
         rotated_at: None,
+        amr,
     }
 }
 
 /// Mints the access token and the session's current refresh token.
-pub(crate) fn issue(
+pub fn issue(
     ctx: &Context,
     user: &User,
     session: &Session,
     now: DateTime<Utc>,
 ) -> Result<TokenPair> {
-    let access = ctx.tokens.mint_access(user, session.id, now)?;
+    let access = ctx
+        .tokens
+        .mint_access(user, session.id, &session.amr, now)?;
     let refresh = ctx.tokens.mint_refresh(
         user.id,
         session.id,
@@ -522,6 +595,8 @@ pub struct Introspection {
     pub active: bool,
     pub claims: Option<crate::crypto::jwt::AnyClaims>,
     pub role: Option<crate::domain::Role>,
+    /// How the token's session was signed in.
+    pub amr: Option<Vec<String>>,
 }
 
 /// Active only for a valid token whose session is live and whose user is active; a
@@ -555,6 +630,7 @@ pub async fn introspect(ctx: &Context, token: &str) -> Result<Introspection> {
         active: true,
         role: Some(user.role),
         claims: Some(claims),
+        amr: Some(session.amr.values().to_vec()),
     })
 }
 

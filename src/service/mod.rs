@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod keys;
+pub mod mfa;
 pub mod notify;
 pub mod passkeys;
 pub mod password_reset;
@@ -64,6 +65,8 @@ pub struct Settings {
     /// How long after its `revoked_at` a revocation may still be uncommitted: the
     /// deadline of a database call plus [`revocations::CLOCK_ALLOWANCE`].
     pub revocation_settle: Duration,
+    /// Who must have a second factor (`DOORMAN_MFA_REQUIRED`).
+    pub mfa_required: crate::config::MfaRequired,
 }
 
 /// `chrono` form of a configured duration (saturating; durations come from config).

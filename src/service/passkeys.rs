@@ -23,11 +23,12 @@ use webauthn_rs::prelude::{
 };
 
 use super::auth::{self, Principal};
+use super::notify::{self, Notice};
 use super::{Context, users};
 use crate::clock;
 use crate::db::{self, passkeys::Ceremony};
 use crate::domain::{
-    AuditEvent, AuditKind, ChallengeId, ClientInfo, Passkey, PasskeyId, PasskeyName, Session,
+    Amr, AuditEvent, AuditKind, ChallengeId, ClientInfo, Passkey, PasskeyId, PasskeyName, Session,
     TokenPair, User, UserId,
 };
 use crate::error::{Error, Result};
@@ -213,7 +214,13 @@ pub async fn register(
         db::audit::insert(tx, &event).await
     })
     .await?;
-    // NOTIFY: passkey_added (mail the account holder: what, when, from where)
+    let factor = format!("the passkey \"{}\"", passkey.name.as_str());
+    notify::send(
+        ctx,
+        &actor.user.email,
+        Notice::FactorAdded { factor },
+        client,
+    );
     Ok(passkey)
 }
 
@@ -246,7 +253,13 @@ pub async fn remove(
         db::audit::insert(tx, &event).await
     })
     .await?;
-    // NOTIFY: passkey_removed (mail the account holder: what, when, from where)
+    let factor = "a passkey".to_owned();
+    notify::send(
+        ctx,
+        &actor.user.email,
+        Notice::FactorRemoved { factor },
+        client,
+    );
     Ok(())
 }
 
@@ -292,10 +305,8 @@ pub async fn authentication_options(
 pub async fn sign_in_options(ctx: &Context, mfa_token: Option<&str>) -> Result<CeremonyOptions> {
     let for_user = match mfa_token {
         None => None,
-        // MFA_TOKEN: resolve the token to its user with `service::mfa` (without using it
-        // up: `/auth/mfa` does) and pass `Some(user)`; an unknown, used or expired token is
-        // `401 invalid_mfa_token`. Until that is wired, every token is refused.
-        Some(_) => return Err(Error::InvalidCredentials),
+        // Not spent here: `POST /auth/mfa` spends it with the assertion.
+        Some(token) => Some(super::mfa::token_user(ctx, token).await?),
     };
     authentication_options(ctx, for_user).await
 }
@@ -493,32 +504,18 @@ async fn sign_in(
         return Err(Error::AccountDisabled);
     }
     let now = clock::now();
-    // AMR: hwk|swk user mfa — the session this opens carries `used.amr()`.
-    let session = auth::new_session(ctx, &user, now, client);
-    let user = User {
-        last_login_at: Some(now),
-        ..user
-    };
-    let key = auth::account_key(user.id);
-    let (stored, event) = (
-        session.clone(),
-        AuditEvent::new(AuditKind::PasskeyLogin, now, client)
-            .actor(user.id)
-            .subject(user.id)
-            .detail(serde_json::json!({
-                "passkey_id": used.passkey_id,
-                "session_id": session.id,
-                "amr": used.amr(),
-            })),
-    );
-    db::transaction!(ctx.db, |tx| {
-        db::sessions::open_on_login(tx, &stored, &key, &event).await?;
-        match cookie_hash {
-            Some(hash) => db::sessions::attach_cookie(tx, stored.id, &hash).await,
-            None => Ok(()),
-        }
-    })
-    .await?;
-    ctx.metrics.login(LoginOutcome::Succeeded);
-    Ok((user, session, now))
+    let amr = Amr::of(&used.amr());
+    let opening = auth::Opening::new(ctx, user, amr, now, client, cookie_hash);
+    let event = AuditEvent::new(AuditKind::PasskeyLogin, now, client)
+        .actor(id)
+        .subject(id)
+        .detail(serde_json::json!({
+            "passkey_id": used.passkey_id,
+            "session_id": opening.session_id(),
+            "amr": used.amr(),
+        }));
+    let opening = opening.audited_as(event);
+    let stored = opening.clone();
+    let seen = db::transaction!(ctx.db, |tx| { stored.open_in(tx).await }).await?;
+    Ok(opening.opened(ctx, seen))
 }

@@ -7,6 +7,7 @@
 //! activate, deactivate and see or revoke the sessions of role-`user` accounts only;
 //! everything else on other accounts is admin-only. Anyone may read their own account.
 
+use crate::config::MfaRequired;
 use crate::domain::{Role, User, UserId};
 use crate::error::{Error, Result};
 
@@ -25,6 +26,8 @@ pub enum Action {
     ListSessions,
     RevokeSessions,
     ListAuditEvents,
+    /// Remove every second factor of an account.
+    ResetMfa,
 }
 
 impl Action {
@@ -40,7 +43,8 @@ impl Action {
             | Self::EditProfile
             | Self::ChangeRole
             | Self::DeleteUser
-            | Self::ListAuditEvents => Role::Admin,
+            | Self::ListAuditEvents
+            | Self::ResetMfa => Role::Admin,
         }
     }
 
@@ -85,6 +89,32 @@ pub fn may_view(actor: &User, id: UserId) -> Result<()> {
     }
     may_attempt(actor, Action::ViewUser)
         .map_err(|_| Error::Forbidden("you may only read your own account"))
+}
+
+/// What a signed-in request reaches, for the second-factor rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The caller's own account as read (`GET /users/me`), its second factors and
+    /// passkeys, and signing out: what an account needs to enrol.
+    Enrolment,
+    /// Anything else.
+    Anything,
+}
+
+/// Must `user` have a second factor under `DOORMAN_MFA_REQUIRED`?
+pub fn must_have_second_factor(user: &User, required: MfaRequired) -> bool {
+    match required {
+        MfaRequired::None => false,
+        MfaRequired::Staff => user.role >= Role::SubAdmin,
+        MfaRequired::All => true,
+    }
+}
+
+/// Does reaching `reach` depend on `user` having a second factor? Only for an account
+/// that must have one, and only beyond what it needs to enrol: such an account without a
+/// factor may sign in and enrol, and gets `mfa_enrolment_required` anywhere else.
+pub fn needs_second_factor_for(user: &User, required: MfaRequired, reach: Reach) -> bool {
+    reach == Reach::Anything && must_have_second_factor(user, required)
 }
 
 #[cfg(test)]
@@ -132,6 +162,36 @@ mod tests {
             assert!(may(&admin, Action::DeleteUser, &user(target)).is_ok());
             assert!(may(&admin, Action::SetActive, &user(target)).is_ok());
         }
+    }
+
+    #[test]
+    fn the_second_factor_rule_binds_staff_or_everyone_beyond_enrolment_only() {
+        let (plain, sub) = (user(Role::User), user(Role::SubAdmin));
+        assert!(!needs_second_factor_for(
+            &sub,
+            MfaRequired::None,
+            Reach::Anything
+        ));
+        assert!(!needs_second_factor_for(
+            &plain,
+            MfaRequired::Staff,
+            Reach::Anything
+        ));
+        assert!(needs_second_factor_for(
+            &sub,
+            MfaRequired::Staff,
+            Reach::Anything
+        ));
+        assert!(needs_second_factor_for(
+            &plain,
+            MfaRequired::All,
+            Reach::Anything
+        ));
+        assert!(!needs_second_factor_for(
+            &plain,
+            MfaRequired::All,
+            Reach::Enrolment
+        ));
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub struct Removed {
     pub sessions: usize,
     pub reset_tokens: usize,
     pub webauthn_challenges: usize,
+    pub mfa_tokens: usize,
     pub login_throttles: usize,
     pub audit_events: usize,
     pub known_devices: usize,
@@ -55,6 +56,7 @@ pub async fn run_if_due(ctx: &Context, holder: &str) -> Result<Option<Removed>> 
         .await?,
         reset_tokens: drain(ctx, Sweep::ResetTokens(now)).await?,
         webauthn_challenges: drain(ctx, Sweep::Challenges(now)).await?,
+        mfa_tokens: drain(ctx, Sweep::MfaTokens(now)).await?,
         login_throttles: drain(
             ctx,
             Sweep::Throttles(now - super::auth::FAILURES_REMEMBERED),
@@ -87,6 +89,8 @@ enum Sweep {
     ResetTokens(DateTime<Utc>),
     /// WebAuthn ceremonies that expired by it.
     Challenges(DateTime<Utc>),
+    /// Second-step tokens used, or expired by it.
+    MfaTokens(DateTime<Utc>),
     /// Failed-login rows without an attempt since it.
     Throttles(DateTime<Utc>),
     /// Audit events older than it.
@@ -101,6 +105,7 @@ impl Sweep {
             Self::Sessions(_) => "sessions",
             Self::ResetTokens(_) => "password_reset_tokens",
             Self::Challenges(_) => "webauthn_challenges",
+            Self::MfaTokens(_) => "mfa_tokens",
             Self::Throttles(_) => "login_throttles",
             Self::AuditEvents(_) => "audit_events",
             Self::Devices(_) => "known_devices",
@@ -112,6 +117,7 @@ impl Sweep {
             Self::Sessions(before) => db::retention::delete_ended_sessions(c, before, BATCH).await,
             Self::ResetTokens(now) => db::retention::delete_spent_reset_tokens(c, now, BATCH).await,
             Self::Challenges(now) => db::passkeys::delete_expired_challenges(c, now, BATCH).await,
+            Self::MfaTokens(now) => db::retention::delete_spent_mfa_tokens(c, now, BATCH).await,
             Self::Throttles(before) => db::retention::delete_idle_throttles(c, before, BATCH).await,
             Self::AuditEvents(before) => db::retention::delete_audit_events(c, before, BATCH).await,
             Self::Devices(before) => db::retention::delete_stale_devices(c, before, BATCH).await,

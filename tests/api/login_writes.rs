@@ -6,7 +6,7 @@
 
 use chrono::{Duration, Utc};
 use doorman::db::{self, Db};
-use doorman::domain::{AuditEvent, AuditKind, ClientInfo, Session, SessionId, UserId};
+use doorman::domain::{Amr, AuditEvent, AuditKind, ClientInfo, Session, SessionId, UserId};
 
 use crate::helpers::{TestApp, id_of};
 
@@ -26,6 +26,7 @@ fn session_for(user_id: UserId) -> Session {
         refresh_exp: now + Duration::hours(1),
         previous_jti: None,
         rotated_at: None,
+        amr: Amr::password(),
     }
 }
 

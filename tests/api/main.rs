@@ -31,6 +31,7 @@ mod keys;
 mod last_admin;
 mod login_writes;
 mod logs;
+mod mfa;
 mod notifications;
 mod offline_verifiers;
 mod openapi;

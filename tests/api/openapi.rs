@@ -214,8 +214,14 @@ async fn every_error_response_shows_examples_of_its_own_status_and_of_the_codes_
         login_401["content"]["application/problem+json"]["examples"]
             .as_object()
             .map(|e| e.keys().cloned().collect::<Vec<_>>()),
-        Some(vec!["invalid_credentials".to_owned()])
+        Some(vec![
+            "invalid_credentials".to_owned(),
+            "mfa_required".to_owned()
+        ])
     );
+    let mfa_required =
+        &login_401["content"]["application/problem+json"]["examples"]["mfa_required"]["value"];
+    assert!(mfa_required["mfa_token"].is_string() && mfa_required["methods"].is_array());
     assert_eq!(
         register_409["content"]["application/problem+json"]["examples"]
             .as_object()

@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::http::extract::client_info;
 use crate::http::users::RegisterRequest;
 use crate::service::Context;
+use crate::service::mfa::{self, SecondFactor};
 use crate::service::{auth, passkeys, password_reset, users};
 
 pub async fn get_home(req: HttpRequest, ctx: web::Data<Context>) -> Outcome {
@@ -150,6 +151,9 @@ pub async fn post_login(req: HttpRequest, ctx: web::Data<Context>, body: web::By
                     .map_err(|e| Error::internal(anyhow::anyhow!("cookie: {e}")))?;
                 return Ok(response);
             }
+            Err(Error::MfaRequired { token, .. }) => {
+                return mfa_page(&req, &ctx, token, next, FormErrors::none());
+            }
             Err(err) => errors = FormErrors::from_error(err)?,
         }
     }
@@ -188,6 +192,86 @@ pub async fn post_login_passkey(
         Err(err) => FormErrors::from_error(err)?,
     };
     login_page(&req, &ctx, String::new(), next, errors, None)
+}
+
+#[derive(Template)]
+#[template(path = "console/login_mfa.html")]
+struct MfaStepPage {
+    chrome: Chrome,
+    mfa_token: String,
+    next: String,
+    errors: FormErrors,
+}
+
+/// The second step of signing in: the code, for the token a right password was given.
+fn mfa_page(
+    req: &HttpRequest,
+    ctx: &Context,
+    mfa_token: String,
+    next: String,
+    errors: FormErrors,
+) -> Outcome {
+    public_page(req, ctx, form_status(&errors), |csrf| {
+        let mut chrome = Chrome::anonymous("Two-factor authentication");
+        chrome.csrf = csrf;
+        html(
+            StatusCode::OK,
+            &MfaStepPage {
+                chrome,
+                mfa_token,
+                next,
+                errors,
+            },
+        )
+    })
+}
+
+/// A code as typed: six digits are a TOTP code, anything else a recovery code.
+pub fn second_factor(code: &str) -> SecondFactor {
+    let digits: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        SecondFactor::Totp(digits)
+    } else {
+        SecondFactor::RecoveryCode(code.to_owned())
+    }
+}
+
+pub async fn post_login_mfa(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    body: web::Bytes,
+) -> Outcome {
+    let form = public_form(&req, &ctx, &body)?;
+    let token = form.get("mfa_token").to_owned();
+    let next = safe_next(form.get("next")).unwrap_or("").to_owned();
+    let code = form.get("code").trim().to_owned();
+    if token.is_empty() || token.len() > 100 {
+        return Ok(see_other("/login?notice=mfa_expired"));
+    }
+    let errors = if code.is_empty() {
+        FormErrors::none().field("code", "Enter the code from your authenticator app.")
+    } else if code.chars().count() > 64 {
+        FormErrors::none().field("code", "This is not a code.")
+    } else {
+        rate_limit(&req)?;
+        let client = client_info(&req);
+        match mfa::sign_in_with_cookie(&ctx, &token, second_factor(&code), &client).await {
+            Ok((_, cookie_token)) => {
+                let mut response = see_other(if next.is_empty() { "/dashboard" } else { &next });
+                response
+                    .add_cookie(&cookie(&ctx, SESSION, cookie_token))
+                    .map_err(|e| Error::internal(anyhow::anyhow!("cookie: {e}")))?;
+                return Ok(response);
+            }
+            Err(Error::InvalidMfaCode) => FormErrors::none().field(
+                "code",
+                "This code is not correct, or was used already. Try the next one.",
+            ),
+            Err(Error::InvalidMfaToken) => return Ok(see_other("/login?notice=mfa_expired")),
+            Err(err) => FormErrors::from_error(err)?,
+        }
+    };
+    mfa_page(&req, &ctx, token, next, errors)
 }
 
 pub async fn post_logout(req: HttpRequest, ctx: web::Data<Context>, body: web::Bytes) -> Outcome {

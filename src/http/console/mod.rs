@@ -23,7 +23,8 @@ use askama::Template;
 use crate::error::{Error, FieldError};
 use crate::service::Context;
 use crate::service::auth::{self as auth_service, Principal};
-use crate::service::policy::{self, Action};
+use crate::service::mfa;
+use crate::service::policy::{self, Action, Reach};
 
 pub use assets::{passkey_script, stylesheet};
 
@@ -42,6 +43,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/login", web::get().to(auth::get_login))
             .route("/login", web::post().to(auth::post_login))
             .route("/login/passkey", web::post().to(auth::post_login_passkey))
+            .route("/login/mfa", web::post().to(auth::post_login_mfa))
             .route("/logout", web::post().to(auth::post_logout))
             .route("/register", web::get().to(auth::get_register))
             .route("/register", web::post().to(auth::post_register))
@@ -68,6 +70,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(
                 "/profile/passkeys/{id}/delete",
                 web::post().to(profile::post_passkey_delete),
+            )
+            .route("/profile/mfa/totp", web::post().to(profile::post_mfa_begin))
+            .route(
+                "/profile/mfa/totp/confirm",
+                web::post().to(profile::post_mfa_confirm),
+            )
+            .route(
+                "/profile/mfa/recovery-codes",
+                web::post().to(profile::post_mfa_recovery_codes),
+            )
+            .route(
+                "/profile/mfa/totp/off",
+                web::post().to(profile::post_mfa_off),
             )
             .route("/admin-dashboard", web::get().to(admin::get_admin))
             .route("/admin-dashboard/users", web::post().to(admin::post_create))
@@ -375,6 +390,8 @@ pub enum Failure {
     Csrf,
     /// Not signed in (or the session has ended): to the login page, back here after.
     SignIn(String),
+    /// Signed in, but the account must set up a second factor first: to the profile.
+    Enrol,
 }
 
 impl From<Error> for Failure {
@@ -389,6 +406,7 @@ impl std::fmt::Display for Failure {
             Self::Error(err) => err.fmt(f),
             Self::Csrf => f.write_str("the form's CSRF checks failed"),
             Self::SignIn(_) => f.write_str("not signed in"),
+            Self::Enrol => f.write_str("a second factor must be set up first"),
         }
     }
 }
@@ -406,7 +424,7 @@ impl ResponseError for Failure {
         match self {
             Self::Error(err) => err.status_code(),
             Self::Csrf => StatusCode::FORBIDDEN,
-            Self::SignIn(_) => StatusCode::SEE_OTHER,
+            Self::SignIn(_) | Self::Enrol => StatusCode::SEE_OTHER,
         }
     }
 
@@ -420,6 +438,7 @@ impl ResponseError for Failure {
                 };
                 return see_other(&location);
             }
+            Self::Enrol => return see_other("/profile?notice=mfa_required"),
             Self::Csrf => (
                 StatusCode::FORBIDDEN,
                 "Request refused",
@@ -575,9 +594,10 @@ pub async fn current(req: &HttpRequest, ctx: &Context) -> Result<Option<SignedIn
     }
 }
 
-/// The signed-in person, or a redirect to the login page that comes back here.
+/// The signed-in person, or a redirect to the login page that comes back here; an account
+/// that must set up a second factor first is sent to its profile from every other page.
 pub async fn require(req: &HttpRequest, ctx: &Context) -> Result<SignedIn, Failure> {
-    current(req, ctx).await?.ok_or_else(|| {
+    let who = current(req, ctx).await?.ok_or_else(|| {
         let next = match req.query_string() {
             "" => req.path().to_owned(),
             q => format!("{}?{q}", req.path()),
@@ -587,7 +607,25 @@ pub async fn require(req: &HttpRequest, ctx: &Context) -> Result<SignedIn, Failu
         } else {
             String::new()
         })
-    })
+    })?;
+    match mfa::check_enrolment(ctx, &who.principal, reach(req)).await {
+        Err(Error::MfaEnrolmentRequired) => Err(Failure::Enrol),
+        other => other.map(|()| who).map_err(Failure::from),
+    }
+}
+
+/// The pages an account that must set up a second factor may still use: its profile (to
+/// read), its second factors and signing out.
+fn reach(req: &HttpRequest) -> Reach {
+    let path = req.path();
+    let enrolment = (path == "/profile" && req.method() == actix_web::http::Method::GET)
+        || path == "/logout"
+        || path.starts_with("/profile/mfa/");
+    if enrolment {
+        Reach::Enrolment
+    } else {
+        Reach::Anything
+    }
 }
 
 /// The pre-sign-in CSRF token: the cookie's, or a new one to be set with the page.
@@ -777,6 +815,11 @@ pub fn notice(q: &HashMap<String, String>) -> Option<&'static str> {
         "user_deleted" => "Done: the user was deleted.",
         "passkey_added" => "Passkey added. You can now sign in with it.",
         "passkey_removed" => "Passkey removed.",
+        "mfa_required" => {
+            "Your account must have two-factor authentication. Set it up below to continue."
+        }
+        "mfa_expired" => "That sign-in took too long or had too many wrong codes. Sign in again.",
+        "mfa_off" => "Two-factor authentication is off.",
         _ => return None,
     })
 }

@@ -14,6 +14,7 @@ use crate::domain::{ChallengeId, PasskeyId, PasskeyName, SessionId};
 use crate::error::Error;
 use crate::http::extract::client_info;
 use crate::http::users::UpdateMeRequest;
+use crate::service::mfa::{self, TotpEnrolment};
 use crate::service::{Context, passkeys, sessions, users};
 
 pub struct SessionView {
@@ -68,6 +69,16 @@ struct ProfilePage {
     passkey_name: String,
     passkey_errors: FormErrors,
     delete_errors: FormErrors,
+    mfa: MfaView,
+    mfa_errors: FormErrors,
+}
+
+/// The "Two-factor authentication" section.
+struct MfaView {
+    totp: bool,
+    pending: bool,
+    recovery_codes_left: i64,
+    required: bool,
 }
 
 #[derive(Default)]
@@ -77,6 +88,7 @@ struct Errors {
     /// The name typed for a new passkey, and what went wrong adding or removing one.
     passkey: (String, FormErrors),
     delete: FormErrors,
+    mfa: FormErrors,
 }
 
 async fn render(
@@ -88,6 +100,7 @@ async fn render(
     let user = &who.principal.user;
     let found = sessions::list(ctx, &who.principal).await?;
     let keys = passkeys::list(ctx, &who.principal).await?;
+    let factors = mfa::status(ctx, &who.principal).await?;
     let (profile, profile_errors) = errors.profile.unwrap_or_else(|| {
         let mut form = Form::empty();
         form.set("username", user.username.clone());
@@ -100,7 +113,8 @@ async fn render(
     let status = form_status(&profile_errors)
         .max(form_status(&errors.password))
         .max(form_status(&errors.passkey.1))
-        .max(form_status(&errors.delete));
+        .max(form_status(&errors.delete))
+        .max(form_status(&errors.mfa));
     let (passkey_name, passkey_errors) = errors.passkey;
     with_script(html(
         status,
@@ -126,6 +140,13 @@ async fn render(
             passkey_name,
             passkey_errors,
             delete_errors: errors.delete,
+            mfa: MfaView {
+                totp: factors.totp,
+                pending: factors.totp_pending,
+                recovery_codes_left: factors.recovery_codes_left,
+                required: factors.required,
+            },
+            mfa_errors: errors.mfa,
         },
     ))
 }
@@ -243,6 +264,162 @@ pub async fn post_delete(req: HttpRequest, ctx: web::Data<Context>, body: web::B
         ..Errors::default()
     };
     render(&ctx, &who, None, errors).await
+}
+
+#[derive(Template)]
+#[template(path = "console/mfa_setup.html")]
+struct SetupPage {
+    chrome: Chrome,
+    enrolment: TotpEnrolment,
+    errors: FormErrors,
+}
+
+/// The QR code and key of a pending enrolment, and the form that confirms it.
+fn setup_page(who: &SignedIn, enrolment: TotpEnrolment, errors: FormErrors) -> Outcome {
+    html(
+        form_status(&errors),
+        &SetupPage {
+            chrome: Chrome::signed_in("Set up two-factor authentication", who, "profile"),
+            enrolment,
+            errors,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "console/recovery_codes.html")]
+struct RecoveryCodesPage {
+    chrome: Chrome,
+    email: String,
+    codes: Vec<String>,
+}
+
+/// The recovery codes, shown this once, on a page of their own that prints cleanly.
+fn recovery_codes_page(who: &SignedIn, codes: Vec<String>) -> Outcome {
+    html(
+        actix_web::http::StatusCode::OK,
+        &RecoveryCodesPage {
+            chrome: Chrome::signed_in("Recovery codes", who, "profile"),
+            email: who.principal.user.email.clone(),
+            codes,
+        },
+    )
+}
+
+/// The section's errors, shaped for its form; what a form cannot show goes up.
+fn mfa_errors(err: Error, password_field: &str, code_field: &str) -> Result<FormErrors, Failure> {
+    Ok(match err {
+        Error::InvalidCredentials => {
+            FormErrors::none().field(password_field, "The password is not correct.")
+        }
+        Error::InvalidMfaCode => FormErrors::none().field(
+            code_field,
+            "This code is not correct, or was used already. Try the next one.",
+        ),
+        Error::Validation(_) if code_field == "mfa_code" => FormErrors::none().field(
+            code_field,
+            "There is no set-up to confirm. Start again with your password.",
+        ),
+        Error::NotFound => FormErrors::summary("Two-factor authentication is not on."),
+        other => FormErrors::from_error(other)?,
+    })
+}
+
+async fn render_mfa_errors(ctx: &Context, who: &SignedIn, errors: FormErrors) -> Outcome {
+    let errors = Errors {
+        mfa: errors,
+        ..Errors::default()
+    };
+    render(ctx, who, None, errors).await
+}
+
+pub async fn post_mfa_begin(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    body: web::Bytes,
+) -> Outcome {
+    let (who, form) = signed_in_form(&req, &ctx, &body).await?;
+    match mfa::begin_totp(&ctx, &who.principal, form.get("mfa_password")).await {
+        Ok(enrolment) => setup_page(&who, enrolment, FormErrors::none()),
+        Err(err) => {
+            let errors = mfa_errors(err, "mfa_password", "mfa_code")?;
+            render_mfa_errors(&ctx, &who, errors).await
+        }
+    }
+}
+
+pub async fn post_mfa_confirm(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    body: web::Bytes,
+) -> Outcome {
+    let (who, form) = signed_in_form(&req, &ctx, &body).await?;
+    let confirmed = mfa::confirm_totp(
+        &ctx,
+        &who.principal,
+        form.get("mfa_code"),
+        &client_info(&req),
+    )
+    .await;
+    match confirmed {
+        Ok(codes) => recovery_codes_page(&who, codes),
+        Err(Error::InvalidMfaCode) => match mfa::pending_enrolment(&ctx, &who.principal).await? {
+            Some(enrolment) => {
+                let errors = FormErrors::none().field(
+                    "mfa_code",
+                    "This code is not correct. Enter the code the app shows now.",
+                );
+                setup_page(&who, enrolment, errors)
+            }
+            None => render_mfa_errors(&ctx, &who, FormErrors::none()).await,
+        },
+        Err(err) => {
+            let errors = mfa_errors(err, "mfa_password", "mfa_code")?;
+            render_mfa_errors(&ctx, &who, errors).await
+        }
+    }
+}
+
+pub async fn post_mfa_recovery_codes(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    body: web::Bytes,
+) -> Outcome {
+    let (who, form) = signed_in_form(&req, &ctx, &body).await?;
+    let regenerated = mfa::regenerate_recovery_codes(
+        &ctx,
+        &who.principal,
+        form.get("regen_password"),
+        form.get("regen_code"),
+        &client_info(&req),
+    )
+    .await;
+    match regenerated {
+        Ok(codes) => recovery_codes_page(&who, codes),
+        Err(err) => {
+            let errors = mfa_errors(err, "regen_password", "regen_code")?;
+            render_mfa_errors(&ctx, &who, errors).await
+        }
+    }
+}
+
+pub async fn post_mfa_off(req: HttpRequest, ctx: web::Data<Context>, body: web::Bytes) -> Outcome {
+    let (who, form) = signed_in_form(&req, &ctx, &body).await?;
+    let turned_off = mfa::disable_totp(
+        &ctx,
+        &who.principal,
+        form.get("off_password"),
+        form.get("off_code"),
+        &client_info(&req),
+    )
+    .await;
+    match turned_off {
+        Ok(()) => Ok(see_other("/profile?notice=mfa_off")),
+        Err(err) => {
+            let errors = mfa_errors(err, "off_password", "off_code")?;
+            render_mfa_errors(&ctx, &who, errors).await
+        }
+    }
 }
 
 /// The options of a new passkey's ceremony, as JSON for the passkey script, once the

@@ -9,7 +9,10 @@ mod auth;
 mod dashboard;
 mod profile;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+
+use flate2::write::DeflateEncoder;
 
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::cookie::{Cookie, SameSite};
@@ -180,11 +183,10 @@ fn is_html(res: &ServiceResponse<BoxBody>) -> bool {
 /// Pages are compressed here, with gzip at level 1, rather than by `Compress`: it would
 /// answer browsers (which list `br`) with brotli, whose encoder allocates a 4 MiB window
 /// per response, and it hands every body over 1 KiB to a blocking thread and back. A page
-/// is a few KiB of HTML (its lists are paged), which level 1 compresses to a tenth in tens
-/// of microseconds, here on the worker; `Compress` still serves the stylesheet and other
-/// clients. A body too small to gain, or one that is not in memory, stays as it is.
+/// is a few KiB of HTML (its lists are paged), which level 1 compresses to a tenth, here on
+/// the worker; `Compress` still serves the stylesheet and other clients. A body too small
+/// to gain, or one that is not in memory, stays as it is.
 fn gzip_body(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
-    use std::io::Write as _;
     const SMALLEST: u64 = 1024;
     match res.response().body().size() {
         BodySize::Sized(n) if n >= SMALLEST => {}
@@ -196,11 +198,7 @@ fn gzip_body(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
         Ok(bytes) => bytes,
         Err(body) => return ServiceResponse::new(req, response.set_body(body)),
     };
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(bytes.len() / 4),
-        flate2::Compression::fast(),
-    );
-    let compressed = match encoder.write_all(&bytes).and_then(|()| encoder.finish()) {
+    let compressed = match gzip(&bytes) {
         Ok(compressed) => compressed,
         Err(_) => return ServiceResponse::new(req, response.set_body(BoxBody::new(bytes))),
     };
@@ -208,6 +206,39 @@ fn gzip_body(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
     ServiceResponse::new(req, response.set_body(BoxBody::new(compressed)))
+}
+
+thread_local! {
+    /// One deflate compressor per worker thread, reset for each page: a new one allocates
+    /// and zeroes some hundreds of KiB of state, which cost more than compressing a page.
+    static DEFLATE: RefCell<Option<DeflateEncoder<Vec<u8>>>> = const { RefCell::new(None) };
+}
+
+/// `bytes` as a gzip member (RFC 1952): a fixed header, the deflate stream, CRC-32 and size.
+fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write as _;
+    const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    let size = u32::try_from(bytes.len()).map_err(std::io::Error::other)?;
+    DEFLATE.with_borrow_mut(|slot| {
+        let encoder = slot
+            .get_or_insert_with(|| DeflateEncoder::new(Vec::new(), flate2::Compression::fast()));
+        let mut out = Vec::with_capacity(bytes.len() / 4 + 32);
+        out.extend_from_slice(&HEADER);
+        let compressed = encoder
+            .reset(out)
+            .and_then(|_| encoder.write_all(bytes))
+            .and_then(|()| encoder.reset(Vec::new()));
+        let Ok(mut out) = compressed else {
+            // Start the next page from a new compressor.
+            *slot = None;
+            return compressed;
+        };
+        let mut crc = flate2::Crc::new();
+        crc.update(bytes);
+        out.extend_from_slice(&crc.sum().to_le_bytes());
+        out.extend_from_slice(&size.to_le_bytes());
+        Ok(out)
+    })
 }
 
 fn session_cookie_name(res: &ServiceResponse<BoxBody>) -> String {

@@ -654,13 +654,7 @@ async fn changing_a_role_on_the_page_asks_first_naming_both_roles_then_reports_t
     let staff = staff_app().await;
     let admin = Visitor::new(&staff.app);
     admin.sign_in(ADMIN_EMAIL, PASSWORD).await;
-    let id = crate::helpers::id_of(
-        &staff
-            .app
-            .get("/api/v1/users/me", &staff.user.access)
-            .await
-            .body,
-    );
+    let id = &staff.user.user_id;
     let path = format!("/admin-dashboard/users/{id}");
 
     let page = admin.get(&path).await;
@@ -706,13 +700,7 @@ async fn a_sub_admin_is_not_asked_to_confirm_a_role_change_it_may_not_make() {
     let staff = staff_app().await;
     let sub = Visitor::new(&staff.app);
     sub.sign_in("sub@example.com", PASSWORD).await;
-    let id = crate::helpers::id_of(
-        &staff
-            .app
-            .get("/api/v1/users/me", &staff.user.access)
-            .await
-            .body,
-    );
+    let id = &staff.user.user_id;
 
     let page = sub
         .get(&format!(

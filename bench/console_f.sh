@@ -24,13 +24,23 @@ csrf=$(curl -sf -c "$jar" "$BASE/login" | sed -n 's/.*name="csrf" value="\([^"]*
 curl -sf -o /dev/null -b "$jar" -c "$jar" "$BASE/login" -H "origin: $BASE" --data-urlencode "csrf=$csrf" --data-urlencode "identifier=user1@bench.local" --data-urlencode "password=$PASSWORD"
 export BENCH_TOKENS="$OUT/tokens" BENCH_COOKIE=$(awk '$6 ~ /doorman_session$/ {print $6 "=" $7}' "$jar")
 curl -s -o /dev/null -w 'dashboard check: %{http_code}\n' -H "Cookie: $BENCH_COOKIE" "$BASE/dashboard"
+# (f) itself, then what its cost is made of, in the same rounds: the page without gzip
+# ("plain"), and the same trip to the database with an empty list ("empty": ?show=done).
+run() { # name script [env...]
+  local name=$1 script=$2; shift 2
+  env "$@" wrk -t2 -c32 -d8s --latency -s "bench/wrk/$script.lua" "$BASE" >"$OUT/$name-$round.txt" 2>&1
+  rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/$name-$round.txt"); p99=$(awk '$1=="99%" {print $2}' "$OUT/$name-$round.txt")
+  non=$(awk '/Non-2xx/ {print $NF}' "$OUT/$name-$round.txt"); echo "round $round $name: $rps req/s, p99 $p99, non-2xx ${non:-0}"
+}
 for round in 1 2 3; do
-  for s in me dashboard; do
-    wrk -t2 -c32 -d8s --latency -s "bench/wrk/$s.lua" "$BASE" >"$OUT/$s-$round.txt" 2>&1
-    rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/$s-$round.txt"); p99=$(awk '$1=="99%" {print $2}' "$OUT/$s-$round.txt")
-    non=$(awk '/Non-2xx/ {print $NF}' "$OUT/$s-$round.txt"); echo "round $round $s: $rps req/s, p99 $p99, non-2xx ${non:-0}"
-  done
+  run me me
+  run dashboard dashboard
+  run dashboard-plain dashboard BENCH_ENCODING=-
+  run dashboard-empty dashboard BENCH_PATH='/dashboard?show=done'
 done
+plain=$(curl -s -o /dev/null -w '%{size_download}' -H "Cookie: $BENCH_COOKIE" "$BASE/dashboard")
+gz=$(curl -s -o /dev/null -w '%{size_download}' -H 'Accept-Encoding: gzip' -H "Cookie: $BENCH_COOKIE" "$BASE/dashboard")
+echo "dashboard page: $plain bytes, $gz gzipped"
 page=$(curl -s --compressed -o "$OUT/login.html" -w '%{size_download}' "$BASE/login")
 css=$(curl -s --compressed -o /dev/null -w '%{size_download}' "$BASE$(grep -o '/assets/app\.[0-9a-f]*\.css' "$OUT/login.html")")
 echo "first visit: $((page + css)) bytes compressed (login $page + css $css)"

@@ -54,11 +54,21 @@ pub async fn authenticate(ctx: &Context, token: &str) -> Result<Principal> {
 /// The web console's twin of [`authenticate`]: the session a cookie token opened, live and
 /// with an active user.
 pub async fn authenticate_cookie(ctx: &Context, token: &str) -> Result<Principal> {
-    let hash = crate::crypto::sha256_hex(token);
-    let (session, user) =
-        db::with_conn!(ctx.db, |c| { db::sessions::find_by_cookie(c, &hash).await })
-            .await?
-            .ok_or(Error::SessionRevoked)?;
+    let hash = cookie_hash(token);
+    let found =
+        db::with_conn!(ctx.db, |c| { db::sessions::find_by_cookie(c, &hash).await }).await?;
+    cookie_principal(found)
+}
+
+/// What the database keeps of a console cookie token.
+pub(super) fn cookie_hash(token: &str) -> String {
+    crate::crypto::sha256_hex(token)
+}
+
+/// The principal of a cookie session as found by its token's hash: live, with an active
+/// user, or `SessionRevoked`.
+pub(super) fn cookie_principal(found: Option<(Session, User)>) -> Result<Principal> {
+    let (session, user) = found.ok_or(Error::SessionRevoked)?;
     if !session.is_live(clock::now()) || !user.is_active {
         return Err(Error::SessionRevoked);
     }

@@ -1,7 +1,7 @@
 //! Tasks: owner-scoped; another user's task does not exist for you (404).
 
 use super::Context;
-use super::auth::Principal;
+use super::auth::{self, Principal};
 use crate::clock;
 use crate::db;
 use crate::domain::{
@@ -39,6 +39,24 @@ pub async fn list(
 ) -> Result<Page<Task>> {
     let owner = owner.user.id;
     db::with_conn!(ctx.db, |c| { db::tasks::list(c, owner, done, page).await }).await
+}
+
+/// [`list`] for the web console's cookie session: the session check and the page of tasks in
+/// one trip to the database (the dashboard's every view), `SessionRevoked` when the cookie
+/// names no live session.
+pub async fn list_by_cookie(
+    ctx: &Context,
+    token: &str,
+    done: Option<bool>,
+    page: PageRequest,
+) -> Result<(Principal, Page<Task>)> {
+    let hash = auth::cookie_hash(token);
+    db::with_conn!(ctx.db, |c| {
+        let owner = auth::cookie_principal(db::sessions::find_by_cookie(c, &hash).await?)?;
+        let found = db::tasks::list(c, owner.user.id, done, page).await?;
+        Ok((owner, found))
+    })
+    .await
 }
 
 pub async fn get(ctx: &Context, owner: &Principal, id: TaskId) -> Result<Task> {

@@ -94,8 +94,18 @@ async fn a_person_registers_and_manages_tasks_in_chromium() {
         b.press("Save").await;
         b.sees(Some("status"), "Task saved.").await;
         b.sees(None, "Write a long letter").await;
-        b.press_in("//tr[contains(., 'Write a long letter')]", "Delete")
-            .await;
+        b.click_link("Delete: Write a long letter").await;
+        b.sees(
+            None,
+            "Delete the task Write a long letter? This cannot be undone.",
+        )
+        .await;
+        assert!(
+            b.text().await.contains("Write a long letter"),
+            "asking deletes nothing"
+        );
+        b.screenshots("dashboard-confirm-delete").await;
+        b.press_in("//tr[@id='confirm']", "Delete").await;
         b.sees(Some("status"), "Task deleted.").await;
         assert!(!b.text().await.contains("Write a long letter"));
     })
@@ -220,8 +230,17 @@ async fn profile_password_and_sessions_work_in_chromium() {
         );
         b.screenshots("profile").await;
 
-        b.press_in("//tr[not(contains(., 'This session'))]", "Revoke")
-            .await;
+        let other_row = "//tbody/tr[not(.//span[contains(@class, 'badge')])]";
+        let ask = b
+            .client
+            .wait()
+            .at_most(std::time::Duration::from_secs(20))
+            .for_element(fantoccini::Locator::XPath(&format!("{other_row}//summary")))
+            .await
+            .unwrap_or_else(|e| panic!("no Revoke… in the other session's row: {e}"));
+        b.click(ask, "Revoke…").await;
+        b.sees(None, "This session ends at once.").await;
+        b.press_in(other_row, "Revoke").await;
         b.sees(Some("status"), "Session revoked.").await;
         app_ref.assert_session_revoked(&other).await;
         let again = app_ref.logged_in("ada@example.com").await;
@@ -248,6 +267,10 @@ async fn profile_password_and_sessions_work_in_chromium() {
                 .await
                 .body,
         );
+        b.open_details("Sign out everywhere else").await;
+        b.sees(None, "Every session but this one ends at once.")
+            .await;
+        b.screenshots("profile-confirm-sign-out-elsewhere").await;
         b.press("Sign out everywhere else").await;
         b.sees(Some("status"), "All your other sessions were signed out.")
             .await;
@@ -377,6 +400,13 @@ async fn staff_act_on_users_by_role_in_chromium() {
         b.heading("new@example.com").await;
         b.select("Role", "user").await;
         b.press("Change role").await;
+        b.sees(
+            Some("group"),
+            "Change role of new@example.com from sub_admin to user?",
+        )
+        .await;
+        b.screenshots("admin-user-confirm-role").await;
+        b.press("Change role").await;
         b.sees(Some("status"), "the role was changed").await;
         b.open_details("Delete").await;
         b.press_in("//form[.//input[@value='delete']]", "Delete")
@@ -385,6 +415,8 @@ async fn staff_act_on_users_by_role_in_chromium() {
 
         b.goto(&admin_page).await;
         b.select("Role", "user").await;
+        b.press("Change role").await;
+        b.sees(Some("group"), "from admin to user?").await;
         b.press("Change role").await;
         b.sees(Some("alert"), "last_admin").await;
         b.screenshots("admin-user-last-admin").await;

@@ -597,6 +597,180 @@ async fn tasks_work_as_plain_form_posts_each_answered_by_a_redirect() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_task_on_the_page_asks_first_and_deletes_only_when_confirmed() {
+    let app = TestApp::spawn().await;
+    registered(&app, "ada@example.com").await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_in("ada@example.com", PASSWORD).await;
+    let api = app.logged_in("ada@example.com").await;
+    let created = app
+        .request(
+            Method::POST,
+            "/api/v1/tasks",
+            Some(&api.access),
+            Some(json!({"title": "Water the plants"})),
+        )
+        .await;
+    let id = crate::helpers::id_of(&created.body);
+
+    let list = visitor.get("/dashboard").await;
+    let question = visitor
+        .get(&format!("/dashboard?show=all&page=1&delete={id}"))
+        .await;
+
+    assert!(
+        list.body.contains(&format!("delete={id}#confirm\"")),
+        "the Delete link asks first: {}",
+        list.body
+    );
+    assert!(
+        !list.body.contains("value=\"delete\""),
+        "no delete button before the question"
+    );
+    assert_eq!(question.status, StatusCode::OK);
+    assert!(
+        question
+            .body
+            .contains("Delete the task <strong class=\"text-break\">Water the plants</strong>?"),
+        "{}",
+        question.body
+    );
+    assert!(question.body.contains("name=\"action\" value=\"delete\""));
+    let still = app.get(&format!("/api/v1/tasks/{id}"), &api.access).await;
+    assert_eq!(still.status, StatusCode::OK, "asking deletes nothing");
+
+    let csrf = question.input("csrf");
+    let deleted = visitor
+        .post(
+            &format!("/dashboard/tasks/{id}"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("back", "/dashboard?show=all&page=1"),
+                ("action", "delete"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        deleted.location(),
+        "/dashboard?show=all&page=1&notice=task_deleted"
+    );
+    let result = visitor.get(deleted.location()).await;
+    assert!(result.body.contains("Task deleted."));
+    let gone = app.get(&format!("/api/v1/tasks/{id}"), &api.access).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changing_a_role_on_the_page_asks_first_naming_both_roles_then_reports_the_change() {
+    let staff = staff_app().await;
+    let admin = Visitor::new(&staff.app);
+    admin.sign_in(ADMIN_EMAIL, PASSWORD).await;
+    let id = &staff.user.user_id;
+    let path = format!("/admin-dashboard/users/{id}");
+
+    let page = admin.get(&path).await;
+    let question = admin.get(&format!("{path}?confirm=role&role=admin")).await;
+
+    assert!(page.body.contains("<form method=\"get\""), "{}", page.body);
+    assert!(!page.body.contains("name=\"action\" value=\"role\""));
+    assert_eq!(question.status, StatusCode::OK);
+    assert!(
+        question
+            .body
+            .contains("Change role of user@example.com from user to admin?"),
+        "{}",
+        question.body
+    );
+    assert!(question.body.contains("name=\"role\" value=\"admin\""));
+    let me = staff.app.get("/api/v1/users/me", &staff.user.access).await;
+    assert_eq!(me.body["role"], json!("user"), "asking changes nothing");
+
+    let csrf = question.input("csrf");
+    let changed = admin
+        .post(
+            &path,
+            &[
+                ("csrf", csrf.as_str()),
+                ("action", "role"),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER);
+    let result = admin.get(changed.location()).await;
+    assert!(result.body.contains("Done: the role was changed."));
+    assert!(result.body.contains("<dd class=\"col-7\">admin</dd>"));
+
+    let unchanged = admin.get(&format!("{path}?confirm=role&role=admin")).await;
+    assert!(unchanged.body.contains("the user already has this role"));
+    assert!(!unchanged.body.contains("Change role of"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sub_admin_is_not_asked_to_confirm_a_role_change_it_may_not_make() {
+    let staff = staff_app().await;
+    let sub = Visitor::new(&staff.app);
+    sub.sign_in("sub@example.com", PASSWORD).await;
+    let id = &staff.user.user_id;
+
+    let page = sub
+        .get(&format!(
+            "/admin-dashboard/users/{id}?confirm=role&role=admin"
+        ))
+        .await;
+
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("Change role"), "{}", page.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_are_gzipped_on_the_worker_for_clients_that_take_gzip_even_when_they_list_brotli() {
+    use std::io::Read as _;
+    let app = TestApp::spawn().await;
+    registered(&app, "ada@example.com").await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_in("ada@example.com", PASSWORD).await;
+    let plain = visitor.get("/dashboard").await;
+    let cookie = format!(
+        "{SESSION_COOKIE}={}",
+        visitor.cookie(SESSION_COOKIE).unwrap_or_default()
+    );
+
+    let response = app
+        .client
+        .get(app.url("/dashboard"))
+        .header("cookie", cookie)
+        .header("accept-encoding", "gzip, deflate, br, zstd")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(plain.header("content-encoding"), "");
+    assert_eq!(response.status(), StatusCode::OK);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert_eq!(header("content-encoding"), "gzip");
+    assert!(header("vary").contains("accept-encoding"));
+    assert_eq!(header("cache-control"), "no-store");
+    let body = response.bytes().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut html = String::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_string(&mut html)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        html.contains("<h1 class=\"mb-0\">Your tasks</h1>"),
+        "{html}"
+    );
+    assert!(body.len() < plain.body.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_last_admin_cannot_demote_itself_on_the_page_and_is_told_why() {
     let staff = staff_app().await;
     let admin = Visitor::new(&staff.app);

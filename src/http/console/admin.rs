@@ -8,7 +8,7 @@ use askama::Template;
 use super::profile::{SessionView, session_views};
 use super::{
     Chrome, Form, FormErrors, Outcome, SignedIn, encode, form_status, html, notice, page_number,
-    query, require, see_other, signed_in_form, when,
+    path_id, query, register_request, require, see_other, signed_in_form, when,
 };
 use crate::domain::{
     AuditKind, PageRequest, ProfileChanges, Role, User, UserFilter, UserId, UserSort,
@@ -16,7 +16,6 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::http::extract::client_info;
-use crate::http::users::RegisterRequest;
 use crate::service::policy::{self, Action};
 use crate::service::{Context, admin};
 
@@ -163,19 +162,9 @@ pub async fn get_admin(req: HttpRequest, ctx: web::Data<Context>) -> Outcome {
 pub async fn post_create(req: HttpRequest, ctx: web::Data<Context>, body: web::Bytes) -> Outcome {
     let (who, form) = signed_in_form(&req, &ctx, &body).await?;
     policy::may_attempt(&who.principal.user, Action::ListUsers)?;
-    let request = RegisterRequest {
-        email: form.get("email").to_owned(),
-        password: form.get("password").to_owned(),
-        confirm_password: Some(form.get("confirm_password").to_owned()),
-        username: form.opt("username"),
-        first_name: form.opt("first_name"),
-        last_name: form.opt("last_name"),
-        phone_number: form.opt("phone_number"),
-        date_of_birth: form.opt("date_of_birth"),
-    };
     let role = Role::parse(form.get("role")).unwrap_or(Role::User);
     let is_active = form.get("is_active") == "true";
-    let created = match request.parse() {
+    let created = match register_request(&form).parse() {
         Ok(account) => {
             admin::create_user(
                 &ctx,
@@ -210,6 +199,8 @@ struct UserPage {
     /// `None` when the actor may not see them (a sub_admin on staff).
     sessions: Option<Vec<SessionView>>,
     result: FormErrors,
+    /// The role a change to which is being confirmed (`?confirm=role&role=`).
+    confirm_role: Option<&'static str>,
 }
 
 async fn render_user(
@@ -218,6 +209,7 @@ async fn render_user(
     id: UserId,
     note: Option<&'static str>,
     result: FormErrors,
+    confirm_role: Option<Role>,
 ) -> Outcome {
     let user = admin::get_user(ctx, &who.principal, id).await?;
     let sessions = match admin::list_sessions(ctx, &who.principal, id).await {
@@ -229,24 +221,35 @@ async fn render_user(
         Some(_) => StatusCode::CONFLICT,
         None => StatusCode::OK,
     };
+    let is_admin = policy::may_attempt(&who.principal.user, Action::ChangeRole).is_ok();
+    // Asked only of someone who may change roles, and only for a change.
+    let (confirm_role, note) = match confirm_role {
+        Some(role) if is_admin && role == user.role => (
+            None,
+            Some("Nothing to change: the user already has this role."),
+        ),
+        Some(role) if is_admin => (Some(role.as_str()), note),
+        _ => (None, note),
+    };
     html(
         status,
         &UserPage {
             chrome: Chrome::signed_in("User", who, "admin").with_notice(note),
-            is_admin: policy::may_attempt(&who.principal.user, Action::CreateUser).is_ok(),
+            is_admin,
             user: user.into(),
             sessions,
             result,
+            confirm_role,
         },
     )
 }
 
 fn user_id(raw: &str) -> Result<UserId, Error> {
-    uuid::Uuid::parse_str(raw)
-        .map(UserId)
-        .map_err(|_| Error::NotFound)
+    path_id(raw).map(UserId)
 }
 
+/// One user. `?confirm=role&role=R` (the role form's first step) asks to confirm the change
+/// to `R` before anything changes.
 pub async fn get_admin_user(
     req: HttpRequest,
     ctx: web::Data<Context>,
@@ -254,7 +257,12 @@ pub async fn get_admin_user(
 ) -> Outcome {
     let who = staff(&req, &ctx).await?;
     let id = user_id(&id)?;
-    render_user(&ctx, &who, id, notice(&query(&req)), FormErrors::none()).await
+    let q = query(&req);
+    let confirm_role = match q.get("confirm").map(String::as_str) {
+        Some("role") => q.get("role").and_then(|r| Role::parse(r)),
+        _ => None,
+    };
+    render_user(&ctx, &who, id, notice(&q), FormErrors::none(), confirm_role).await
 }
 
 pub async fn post_admin_user(
@@ -293,7 +301,7 @@ pub async fn post_admin_user(
                 Ok(()) => Ok(see_other("/admin-dashboard?notice=user_deleted")),
                 Err(err) => {
                     let result = FormErrors::from_error(err)?;
-                    render_user(&ctx, &who, id, None, result).await
+                    render_user(&ctx, &who, id, None, result, None).await
                 }
             };
         }
@@ -306,7 +314,7 @@ pub async fn post_admin_user(
         ))),
         Err(err) => {
             let result = FormErrors::from_error(err)?;
-            render_user(&ctx, &who, id, None, result).await
+            render_user(&ctx, &who, id, None, result, None).await
         }
     }
 }

@@ -6,13 +6,12 @@ use askama::Template;
 
 use super::{
     Chrome, Failure, Form, FormErrors, Outcome, SESSION, cookie, current, expired_cookie,
-    form_csrf, form_status, html, notice, public_form, query, rate_limit, see_other,
-    signed_in_form, with_script,
+    form_csrf, form_status, html, notice, public_form, query, rate_limit, register_request,
+    see_other, signed_in_form, with_script,
 };
 use crate::domain::{ChallengeId, Email, LoginName};
 use crate::error::Error;
 use crate::http::extract::client_info;
-use crate::http::users::RegisterRequest;
 use crate::service::Context;
 use crate::service::mfa::{self, SecondFactor};
 use crate::service::{auth, passkeys, password_reset, users};
@@ -44,22 +43,47 @@ struct LoginPage {
     errors: FormErrors,
 }
 
-/// Renders a public form page, setting the double-submit CSRF cookie when it is new.
-fn public_page(
+/// Renders a public form page: the layout's chrome for someone signed out, with the
+/// double-submit CSRF token (set as a cookie when it is new) for the page's form.
+fn public_page<T: Template>(
     req: &HttpRequest,
     ctx: &Context,
     status: StatusCode,
-    render: impl FnOnce(String) -> Outcome,
+    title: &str,
+    note: Option<&'static str>,
+    page: impl FnOnce(Chrome) -> T,
 ) -> Outcome {
     let (csrf, new_cookie) = form_csrf(req, ctx)?;
-    let mut response = render(csrf)?;
+    let mut chrome = Chrome::anonymous(title).with_notice(note);
+    chrome.csrf = csrf;
+    let mut response = html(status, &page(chrome))?;
     if let Some(cookie) = new_cookie {
         response
             .add_cookie(&cookie)
             .map_err(|e| Error::internal(anyhow::anyhow!("cookie: {e}")))?;
     }
-    *response.status_mut() = status;
     Ok(response)
+}
+
+/// The sign-in page, empty or with what was typed and what was wrong.
+fn login_page(
+    req: &HttpRequest,
+    ctx: &Context,
+    note: Option<&'static str>,
+    identifier: String,
+    next: String,
+    errors: FormErrors,
+) -> Outcome {
+    let page = public_page(req, ctx, form_status(&errors), "Sign in", note, |chrome| {
+        LoginPage {
+            chrome: chrome.with_passkey_script(),
+            identifier,
+            next,
+            errors,
+        }
+    });
+    // The sign-in page loads the passkey script.
+    with_script(page)
 }
 
 pub async fn get_login(req: HttpRequest, ctx: web::Data<Context>) -> Outcome {
@@ -76,34 +100,14 @@ pub async fn get_login(req: HttpRequest, ctx: web::Data<Context>) -> Outcome {
             &next
         }));
     }
-    let note = notice(&q);
-    login_page(&req, &ctx, String::new(), next, FormErrors::none(), note)
-}
-
-/// The sign-in page, with the passkey script.
-fn login_page(
-    req: &HttpRequest,
-    ctx: &Context,
-    identifier: String,
-    next: String,
-    errors: FormErrors,
-    note: Option<&'static str>,
-) -> Outcome {
-    with_script(public_page(req, ctx, form_status(&errors), |csrf| {
-        let mut chrome = Chrome::anonymous("Sign in")
-            .with_notice(note)
-            .with_passkey_script();
-        chrome.csrf = csrf;
-        html(
-            StatusCode::OK,
-            &LoginPage {
-                chrome,
-                identifier,
-                next,
-                errors,
-            },
-        )
-    }))
+    login_page(
+        &req,
+        &ctx,
+        notice(&q),
+        String::new(),
+        next,
+        FormErrors::none(),
+    )
 }
 
 /// Which kind of login name a person typed: an email has an `@`, a phone number is `+`
@@ -157,7 +161,7 @@ pub async fn post_login(req: HttpRequest, ctx: web::Data<Context>, body: web::By
             Err(err) => errors = FormErrors::from_error(err)?,
         }
     }
-    login_page(&req, &ctx, identifier, next, errors, None)
+    login_page(&req, &ctx, None, identifier, next, errors)
 }
 
 /// "Sign in with a passkey": the form the passkey script posts, with the ceremony's id
@@ -191,7 +195,7 @@ pub async fn post_login_passkey(
         ),
         Err(err) => FormErrors::from_error(err)?,
     };
-    login_page(&req, &ctx, String::new(), next, errors, None)
+    login_page(&req, &ctx, None, String::new(), next, errors)
 }
 
 #[derive(Template)]
@@ -211,18 +215,14 @@ fn mfa_page(
     next: String,
     errors: FormErrors,
 ) -> Outcome {
-    public_page(req, ctx, form_status(&errors), |csrf| {
-        let mut chrome = Chrome::anonymous("Two-factor authentication");
-        chrome.csrf = csrf;
-        html(
-            StatusCode::OK,
-            &MfaStepPage {
-                chrome,
-                mfa_token,
-                next,
-                errors,
-            },
-        )
+    let title = "Two-factor authentication";
+    public_page(req, ctx, form_status(&errors), title, None, |chrome| {
+        MfaStepPage {
+            chrome,
+            mfa_token,
+            next,
+            errors,
+        }
     })
 }
 
@@ -296,41 +296,32 @@ struct RegisterPage {
     errors: FormErrors,
 }
 
+/// The registration page (or, when registration is closed, the page that says so).
+fn register_page(req: &HttpRequest, ctx: &Context, form: Form, errors: FormErrors) -> Outcome {
+    let open = ctx.settings.registration_open;
+    let status = form_status(&errors);
+    public_page(req, ctx, status, "Create account", None, |chrome| {
+        RegisterPage {
+            chrome,
+            open,
+            form,
+            errors,
+        }
+    })
+}
+
 pub async fn get_register(req: HttpRequest, ctx: web::Data<Context>) -> Outcome {
     if current(&req, &ctx).await?.is_some() {
         return Ok(see_other("/dashboard"));
     }
-    let open = ctx.settings.registration_open;
-    public_page(&req, &ctx, StatusCode::OK, |csrf| {
-        let mut chrome = Chrome::anonymous("Create account");
-        chrome.csrf = csrf;
-        html(
-            StatusCode::OK,
-            &RegisterPage {
-                chrome,
-                open,
-                form: Form::empty(),
-                errors: FormErrors::none(),
-            },
-        )
-    })
+    register_page(&req, &ctx, Form::empty(), FormErrors::none())
 }
 
 pub async fn post_register(req: HttpRequest, ctx: web::Data<Context>, body: web::Bytes) -> Outcome {
     let form = public_form(&req, &ctx, &body)?;
     rate_limit(&req)?;
-    let request = RegisterRequest {
-        email: form.get("email").to_owned(),
-        password: form.get("password").to_owned(),
-        confirm_password: Some(form.get("confirm_password").to_owned()),
-        username: form.opt("username"),
-        first_name: form.opt("first_name"),
-        last_name: form.opt("last_name"),
-        phone_number: form.opt("phone_number"),
-        date_of_birth: form.opt("date_of_birth"),
-    };
     let client = client_info(&req);
-    let registered = match request.parse() {
+    let registered = match register_request(&form).parse() {
         Ok(account) => users::register(&ctx, account, &client).await,
         Err(err) => Err(err),
     };
@@ -348,20 +339,7 @@ pub async fn post_register(req: HttpRequest, ctx: web::Data<Context>, body: web:
         Err(Error::Forbidden(_)) if !ctx.settings.registration_open => FormErrors::none(),
         Err(err) => FormErrors::from_error(err)?,
     };
-    let open = ctx.settings.registration_open;
-    public_page(&req, &ctx, form_status(&errors), |csrf| {
-        let mut chrome = Chrome::anonymous("Create account");
-        chrome.csrf = csrf;
-        html(
-            StatusCode::OK,
-            &RegisterPage {
-                chrome,
-                open,
-                form,
-                errors,
-            },
-        )
-    })
+    register_page(&req, &ctx, form, errors)
 }
 
 #[derive(Template)]
@@ -372,19 +350,20 @@ struct ForgotPage {
     errors: FormErrors,
 }
 
-pub async fn get_forgot(req: HttpRequest, ctx: web::Data<Context>) -> Outcome {
-    public_page(&req, &ctx, StatusCode::OK, |csrf| {
-        let mut chrome = Chrome::anonymous("Forgot password");
-        chrome.csrf = csrf;
-        html(
-            StatusCode::OK,
-            &ForgotPage {
-                chrome,
-                email: String::new(),
-                errors: FormErrors::none(),
-            },
-        )
+/// The forgot-password page, empty or with what was typed and what was wrong.
+fn forgot_page(req: &HttpRequest, ctx: &Context, email: String, errors: FormErrors) -> Outcome {
+    let status = form_status(&errors);
+    public_page(req, ctx, status, "Forgot password", None, |chrome| {
+        ForgotPage {
+            chrome,
+            email,
+            errors,
+        }
     })
+}
+
+pub async fn get_forgot(req: HttpRequest, ctx: web::Data<Context>) -> Outcome {
+    forgot_page(&req, &ctx, String::new(), FormErrors::none())
 }
 
 pub async fn post_forgot(req: HttpRequest, ctx: web::Data<Context>, body: web::Bytes) -> Outcome {
@@ -401,18 +380,7 @@ pub async fn post_forgot(req: HttpRequest, ctx: web::Data<Context>, body: web::B
         }
         Err(e) => FormErrors::from_error(Error::Validation(vec![e]))?,
     };
-    public_page(&req, &ctx, form_status(&errors), |csrf| {
-        let mut chrome = Chrome::anonymous("Forgot password");
-        chrome.csrf = csrf;
-        html(
-            StatusCode::OK,
-            &ForgotPage {
-                chrome,
-                email,
-                errors,
-            },
-        )
-    })
+    forgot_page(&req, &ctx, email, errors)
 }
 
 #[derive(Template)]
@@ -431,18 +399,14 @@ fn reset_page(
     token: String,
     errors: FormErrors,
 ) -> Outcome {
-    public_page(req, ctx, form_status(&errors), |csrf| {
-        let mut chrome = Chrome::anonymous("Set a new password");
-        chrome.csrf = csrf;
-        html(
-            StatusCode::OK,
-            &ResetPage {
-                chrome,
-                usable,
-                token,
-                errors,
-            },
-        )
+    let status = form_status(&errors);
+    public_page(req, ctx, status, "Set a new password", None, |chrome| {
+        ResetPage {
+            chrome,
+            usable,
+            token,
+            errors,
+        }
     })
 }
 

@@ -5,13 +5,16 @@ use actix_web::{HttpRequest, web};
 use askama::Template;
 
 use super::auth::safe_next;
+use std::collections::HashMap;
+
 use super::{
-    Chrome, Form, FormErrors, Outcome, SignedIn, form_status, html, notice, page_number, query,
-    require, see_other, signed_in_form, when,
+    Chrome, Failure, Form, FormErrors, Outcome, SignedIn, form_status, html, notice, page_number,
+    parse_query, path_id, query, see_other, session_token, sign_in_first, signed_in_form, when,
 };
-use crate::domain::{PageRequest, Patch, TaskDescription, TaskId, TaskTitle};
+use crate::domain::{Page, PageRequest, Patch, Task, TaskDescription, TaskId, TaskTitle};
 use crate::error::{Error, FieldError};
-use crate::service::{Context, tasks};
+use crate::service::policy::Reach;
+use crate::service::{Context, mfa, tasks};
 
 const PER_PAGE: i64 = 20;
 
@@ -24,7 +27,7 @@ pub struct TaskView {
 }
 
 #[derive(Template)]
-#[template(path = "console/dashboard.html")]
+#[template(path = "console/dashboard.html", whitespace = "minimize")]
 struct DashboardPage {
     chrome: Chrome,
     show: &'static str,
@@ -39,6 +42,8 @@ struct DashboardPage {
     edit_errors: FormErrors,
     add_form: Form,
     add_errors: FormErrors,
+    /// The task whose deletion is being confirmed (`?delete=`).
+    deleting: Option<String>,
 }
 
 impl DashboardPage {
@@ -52,9 +57,25 @@ struct View {
     page: i64,
 }
 
-/// Which tasks and which page, from a query string.
-fn view(query_string: &str) -> View {
-    let q = super::parse_query(query_string);
+impl View {
+    fn done(&self) -> Option<bool> {
+        match self.show {
+            "open" => Some(false),
+            "done" => Some(true),
+            _ => None,
+        }
+    }
+
+    fn request(&self) -> PageRequest {
+        PageRequest {
+            limit: PER_PAGE,
+            offset: (self.page - 1) * PER_PAGE,
+        }
+    }
+}
+
+/// Which tasks and which page, from a page's query.
+fn view(q: &HashMap<String, String>) -> View {
     let show = match q.get("show").map(String::as_str) {
         Some("open") => "open",
         Some("done") => "done",
@@ -62,7 +83,7 @@ fn view(query_string: &str) -> View {
     };
     View {
         show,
-        page: page_number(&q),
+        page: page_number(q),
     }
 }
 
@@ -70,6 +91,7 @@ fn view(query_string: &str) -> View {
 /// task, each with what was typed and what was wrong with it.
 struct Forms {
     editing: Option<String>,
+    deleting: Option<String>,
     edit_form: Form,
     edit_errors: FormErrors,
     add_form: Form,
@@ -80,6 +102,7 @@ impl Forms {
     fn fresh(editing: Option<String>) -> Self {
         Self {
             editing,
+            deleting: None,
             edit_form: Form::empty(),
             edit_errors: FormErrors::none(),
             add_form: Form::empty(),
@@ -88,6 +111,7 @@ impl Forms {
     }
 }
 
+/// The page with the tasks fetched for it (after a form that came back with errors).
 async fn render(
     ctx: &Context,
     who: &SignedIn,
@@ -95,23 +119,25 @@ async fn render(
     note: Option<&'static str>,
     forms: Forms,
 ) -> Outcome {
+    let found = tasks::list(ctx, &who.principal, view.done(), view.request()).await?;
+    show(who, &view, found, note, forms)
+}
+
+fn show(
+    who: &SignedIn,
+    view: &View,
+    found: Page<Task>,
+    note: Option<&'static str>,
+    forms: Forms,
+) -> Outcome {
     let Forms {
         editing,
+        deleting,
         edit_form,
         edit_errors,
         add_form,
         add_errors,
     } = forms;
-    let done = match view.show {
-        "open" => Some(false),
-        "done" => Some(true),
-        _ => None,
-    };
-    let request = PageRequest {
-        limit: PER_PAGE,
-        offset: (view.page - 1) * PER_PAGE,
-    };
-    let found = tasks::list(ctx, &who.principal, done, request).await?;
     let pages = ((found.total + PER_PAGE - 1) / PER_PAGE).max(1);
     let status = if edit_errors.any() || add_errors.any() {
         form_status(&edit_errors).max(form_status(&add_errors))
@@ -141,22 +167,37 @@ async fn render(
         edit_errors,
         add_form,
         add_errors,
+        deleting,
     };
     html(status, &page)
 }
 
+/// The dashboard: the session check and the page of tasks share one trip to the database
+/// (`tasks::list_by_cookie`); `?edit=` and `?delete=` open a task's edit form or the
+/// confirmation of its deletion in its row.
 pub async fn get_dashboard(req: HttpRequest, ctx: web::Data<Context>) -> Outcome {
-    let who = require(&req, &ctx).await?;
     let q = query(&req);
-    let editing = q.get("edit").cloned();
-    render(
-        &ctx,
-        &who,
-        view(req.query_string()),
-        notice(&q),
-        Forms::fresh(editing),
-    )
-    .await
+    let view = view(&q);
+    let Some(token) = session_token(&req, &ctx) else {
+        return Err(sign_in_first(&req));
+    };
+    let (principal, found) =
+        match tasks::list_by_cookie(&ctx, &token, view.done(), view.request()).await {
+            Ok(found) => found,
+            Err(Error::SessionRevoked) => return Err(sign_in_first(&req)),
+            Err(err) => return Err(err.into()),
+        };
+    let who = SignedIn::new(principal, &token);
+    // Only an account that must have a second factor costs a query here.
+    match mfa::check_enrolment(&ctx, &who.principal, Reach::Anything).await {
+        Err(Error::MfaEnrolmentRequired) => return Err(Failure::Enrol),
+        other => other?,
+    }
+    let forms = Forms {
+        deleting: q.get("delete").cloned(),
+        ..Forms::fresh(q.get("edit").cloned())
+    };
+    show(&who, &view, found, notice(&q), forms)
 }
 
 /// Title and description from a form, parsed by the same domain rules as the API's.
@@ -215,9 +256,7 @@ pub async fn post_task_change(
     body: web::Bytes,
 ) -> Outcome {
     let (who, form) = signed_in_form(&req, &ctx, &body).await?;
-    let id = uuid::Uuid::parse_str(&id)
-        .map(TaskId)
-        .map_err(|_| Error::NotFound)?;
+    let id = path_id(&id).map(TaskId)?;
     let p = &who.principal;
     match form.get("action") {
         "done" | "undone" => {
@@ -241,7 +280,7 @@ pub async fn post_task_change(
                 Err(err) => FormErrors::from_error(err)?,
             };
             let back = form.get("back");
-            let view = view(back.split_once('?').map_or("", |(_, q)| q));
+            let view = view(&parse_query(back.split_once('?').map_or("", |(_, q)| q)));
             let editing = Some(id.0.to_string());
             let forms = Forms {
                 edit_form: form,

@@ -9,13 +9,16 @@ mod auth;
 mod dashboard;
 mod profile;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
-use actix_web::body::{BoxBody, MessageBody};
+use flate2::write::DeflateEncoder;
+
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, Encoding, HeaderValue};
 use actix_web::middleware::{Compress, Next, from_fn};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
@@ -113,6 +116,7 @@ async fn page_frame(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
     let is_reset = req.path() == "/reset-password";
+    let gzip = accepts_gzip(&req);
     let mut res = next.call(req).await?.map_into_boxed_body();
     let failed = res.response().extensions().get::<FailedPage>().cloned();
     let fallback_404 = res.status() == StatusCode::NOT_FOUND
@@ -180,6 +184,9 @@ async fn page_frame(
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    if gzip && is_html(&res) {
+        res = gzip_body(res);
+    }
     Ok(res)
 }
 
@@ -201,6 +208,81 @@ pub fn with_script(outcome: Outcome) -> Outcome {
         HeaderValue::from_static(CSP_WITH_SCRIPT),
     );
     Ok(response)
+}
+
+/// Whether the client takes gzip (by `Accept-Encoding` and its q-values).
+fn accepts_gzip(req: &ServiceRequest) -> bool {
+    let supported = [Encoding::gzip(), Encoding::identity()];
+    req.get_header::<header::AcceptEncoding>()
+        .and_then(|accepted| accepted.negotiate(supported.iter()))
+        .is_some_and(|chosen| chosen == Encoding::gzip())
+}
+
+fn is_html(res: &ServiceResponse<BoxBody>) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+}
+
+/// Pages are compressed here, with gzip at level 1, rather than by `Compress`: it would
+/// answer browsers (which list `br`) with brotli, whose encoder allocates a 4 MiB window
+/// per response, and it hands every body over 1 KiB to a blocking thread and back. A page
+/// is a few KiB of HTML (its lists are paged), which level 1 compresses to a tenth, here on
+/// the worker; `Compress` still serves the stylesheet and other clients. A body too small
+/// to gain, or one that is not in memory, stays as it is.
+fn gzip_body(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    const SMALLEST: u64 = 1024;
+    match res.response().body().size() {
+        BodySize::Sized(n) if n >= SMALLEST => {}
+        _ => return res,
+    }
+    let (req, response) = res.into_parts();
+    let (mut response, body) = response.into_parts();
+    let bytes = match body.try_into_bytes() {
+        Ok(bytes) => bytes,
+        Err(body) => return ServiceResponse::new(req, response.set_body(body)),
+    };
+    let compressed = match gzip(&bytes) {
+        Ok(compressed) => compressed,
+        Err(_) => return ServiceResponse::new(req, response.set_body(BoxBody::new(bytes))),
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    ServiceResponse::new(req, response.set_body(BoxBody::new(compressed)))
+}
+
+thread_local! {
+    /// One deflate compressor per worker thread, reset for each page: a new one allocates
+    /// and zeroes some hundreds of KiB of state, which cost more than compressing a page.
+    static DEFLATE: RefCell<Option<DeflateEncoder<Vec<u8>>>> = const { RefCell::new(None) };
+}
+
+/// `bytes` as a gzip member (RFC 1952): a fixed header, the deflate stream, CRC-32 and size.
+fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write as _;
+    const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    let size = u32::try_from(bytes.len()).map_err(std::io::Error::other)?;
+    DEFLATE.with_borrow_mut(|slot| {
+        let encoder = slot
+            .get_or_insert_with(|| DeflateEncoder::new(Vec::new(), flate2::Compression::fast()));
+        let mut out = Vec::with_capacity(bytes.len() / 4 + 32);
+        out.extend_from_slice(&HEADER);
+        let compressed = encoder
+            .reset(out)
+            .and_then(|_| encoder.write_all(bytes))
+            .and_then(|()| encoder.reset(Vec::new()));
+        let Ok(mut out) = compressed else {
+            // Start the next page from a new compressor.
+            *slot = None;
+            return compressed;
+        };
+        let mut crc = flate2::Crc::new();
+        crc.update(bytes);
+        out.extend_from_slice(&crc.sum().to_le_bytes());
+        out.extend_from_slice(&size.to_le_bytes());
+        Ok(out)
+    })
 }
 
 fn session_cookie_name(res: &ServiceResponse<BoxBody>) -> String {
@@ -575,20 +657,30 @@ fn session_csrf(token: &str) -> String {
     crate::crypto::sha256_hex(format!("doorman console csrf\0{token}"))
 }
 
+/// The session cookie's token, when the request carries a plausible one.
+pub fn session_token(req: &HttpRequest, ctx: &Context) -> Option<String> {
+    let token = req.cookie(&cookie_name(ctx, SESSION))?;
+    let token = token.value();
+    (!token.is_empty() && token.len() <= 100).then(|| token.to_owned())
+}
+
+impl SignedIn {
+    /// The person a session cookie's token names, with the CSRF token of their forms.
+    pub fn new(principal: Principal, token: &str) -> Self {
+        Self {
+            principal,
+            csrf: session_csrf(token),
+        }
+    }
+}
+
 /// The signed-in person, if the session cookie names a live session.
 pub async fn current(req: &HttpRequest, ctx: &Context) -> Result<Option<SignedIn>, Failure> {
-    let Some(token) = req.cookie(&cookie_name(ctx, SESSION)) else {
+    let Some(token) = session_token(req, ctx) else {
         return Ok(None);
     };
-    let token = token.value().to_owned();
-    if token.is_empty() || token.len() > 100 {
-        return Ok(None);
-    }
     match auth_service::authenticate_cookie(ctx, &token).await {
-        Ok(principal) => Ok(Some(SignedIn {
-            principal,
-            csrf: session_csrf(&token),
-        })),
+        Ok(principal) => Ok(Some(SignedIn::new(principal, &token))),
         Err(Error::SessionRevoked) => Ok(None),
         Err(err) => Err(err.into()),
     }
@@ -597,17 +689,7 @@ pub async fn current(req: &HttpRequest, ctx: &Context) -> Result<Option<SignedIn
 /// The signed-in person, or a redirect to the login page that comes back here; an account
 /// that must set up a second factor first is sent to its profile from every other page.
 pub async fn require(req: &HttpRequest, ctx: &Context) -> Result<SignedIn, Failure> {
-    let who = current(req, ctx).await?.ok_or_else(|| {
-        let next = match req.query_string() {
-            "" => req.path().to_owned(),
-            q => format!("{}?{q}", req.path()),
-        };
-        Failure::SignIn(if req.method() == actix_web::http::Method::GET {
-            next
-        } else {
-            String::new()
-        })
-    })?;
+    let who = current(req, ctx).await?.ok_or_else(|| sign_in_first(req))?;
     match mfa::check_enrolment(ctx, &who.principal, reach(req)).await {
         Err(Error::MfaEnrolmentRequired) => Err(Failure::Enrol),
         other => other.map(|()| who).map_err(Failure::from),
@@ -620,12 +702,27 @@ fn reach(req: &HttpRequest) -> Reach {
     let path = req.path();
     let enrolment = (path == "/profile" && req.method() == actix_web::http::Method::GET)
         || path == "/logout"
-        || path.starts_with("/profile/mfa/");
+        || path.starts_with("/profile/mfa/")
+        || path.starts_with("/profile/passkeys");
     if enrolment {
         Reach::Enrolment
     } else {
         Reach::Anything
     }
+}
+
+/// Where someone who is not (or no longer) signed in is sent: the login page, which comes
+/// back to this page after (GET only).
+pub fn sign_in_first(req: &HttpRequest) -> Failure {
+    let next = match req.query_string() {
+        "" => req.path().to_owned(),
+        q => format!("{}?{q}", req.path()),
+    };
+    Failure::SignIn(if req.method() == actix_web::http::Method::GET {
+        next
+    } else {
+        String::new()
+    })
 }
 
 /// The pre-sign-in CSRF token: the cookie's, or a new one to be set with the page.
@@ -724,6 +821,26 @@ impl Form {
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
     }
+}
+
+/// The registration fields of a form (the register page's, the admin's create form), as the
+/// API's request body, so both parse them by the API's rules.
+pub fn register_request(form: &Form) -> crate::http::users::RegisterRequest {
+    crate::http::users::RegisterRequest {
+        email: form.get("email").to_owned(),
+        password: form.get("password").to_owned(),
+        confirm_password: Some(form.get("confirm_password").to_owned()),
+        username: form.opt("username"),
+        first_name: form.opt("first_name"),
+        last_name: form.opt("last_name"),
+        phone_number: form.opt("phone_number"),
+        date_of_birth: form.opt("date_of_birth"),
+    }
+}
+
+/// An id from a path: one that is not a UUID names nothing (404).
+pub fn path_id(raw: &str) -> Result<uuid::Uuid, Error> {
+    uuid::Uuid::parse_str(raw).map_err(|_| Error::NotFound)
 }
 
 /// A signed-in person's POST: origin checks, then the session's CSRF token.

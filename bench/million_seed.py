@@ -48,7 +48,7 @@ def seed_postgres():
                          created_at, updated_at)
       SELECT gen_random_uuid(), 'user' || g || '@bench.local', 'member' || g,
              ({pg_array(FIRST)})[1 + g % 20], ({pg_array(LAST)})[1 + (g / 20) % 20],
-             CASE WHEN g % 100 = 0 THEN 'sub_admin' ELSE 'user' END, g % 50 <> 0,
+             CASE WHEN g % 100 = 1 THEN 'sub_admin' ELSE 'user' END, g % 50 <> 0,
              now() - g * interval '1 second', now() - g * interval '1 second'
       FROM generate_series(2, {users}) g RETURNING id, created_at
     )
@@ -106,7 +106,7 @@ def seed_sqlite():
     WITH RECURSIVE g(n) AS (SELECT 2 UNION ALL SELECT n + 1 FROM g WHERE n < {users})
     SELECT {uuid}, 'user' || n || '@bench.local', 'member' || n,
            (SELECT name FROM firsts WHERE i = n % 20), (SELECT name FROM lasts WHERE i = (n / 20) % 20),
-           CASE WHEN n % 100 = 0 THEN 'sub_admin' ELSE 'user' END, n % 50 <> 0,
+           CASE WHEN n % 100 = 1 THEN 'sub_admin' ELSE 'user' END, n % 50 <> 0,
            {ts.format("'-' || n || ' seconds'")}, {ts.format("'-' || n || ' seconds'")}
     FROM g""")
     db.execute(f"""

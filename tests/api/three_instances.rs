@@ -84,7 +84,8 @@ impl Drop for Nginx {
 }
 
 /// nginx in the foreground on loopback, everything it writes inside `dir`, round robin over
-/// `upstreams` (its default), passing the client's address on as a proxy does.
+/// `upstreams` (its default), passing the client's address on as a proxy does. One process
+/// (no master): killed on drop, it leaves no orphaned worker behind.
 fn config(dir: &Path, port: u16, upstreams: &[u16]) -> String {
     let dir = dir.display();
     let servers: String = upstreams
@@ -93,6 +94,7 @@ fn config(dir: &Path, port: u16, upstreams: &[u16]) -> String {
         .collect();
     format!(
         "daemon off;
+master_process off;
 worker_processes 1;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;

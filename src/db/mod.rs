@@ -54,6 +54,7 @@ pub mod login_throttles;
 mod lookups;
 pub mod password_resets;
 mod prepared;
+mod query;
 pub mod retention;
 pub mod schema;
 pub mod sessions;

@@ -60,7 +60,10 @@ pub mod schema;
 pub mod sessions;
 pub mod tasks;
 pub mod types;
+mod url;
 pub mod users;
+
+pub use url::DatabaseUrl;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 
+use crate::db::{Backend, DatabaseUrl};
+
 /// `DOORMAN_PUBLIC_URL` when unset.
 pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:8080";
 
@@ -483,12 +485,7 @@ impl Config {
             self.db_pool_size != Some(0),
             "DOORMAN_DB_POOL_SIZE must be at least 1"
         );
-        anyhow::ensure!(
-            self.database_url.starts_with("sqlite:")
-                || self.database_url.starts_with("postgres://")
-                || self.database_url.starts_with("postgresql://"),
-            "DATABASE_URL must start with sqlite:// or postgres://"
-        );
+        DatabaseUrl::parse(&self.database_url)?;
         Ok(())
     }
 
@@ -513,7 +510,8 @@ impl Config {
 
     /// `DOORMAN_DB_POOL_SIZE`, or the default for the database.
     pub fn pool_size(&self) -> usize {
-        let sqlite = self.database_url.starts_with("sqlite:");
+        let sqlite = DatabaseUrl::parse(&self.database_url)
+            .is_ok_and(|url| url.backend() == Backend::Sqlite);
         self.db_pool_size
             .unwrap_or(if sqlite { 2 * Self::cores() } else { 16 })
             .max(1)

@@ -17,7 +17,7 @@ use crate::config::{Config, Registration};
 use crate::crypto::data_key::Secrets;
 use crate::crypto::jwt::TokenCodec;
 use crate::crypto::password::{PasswordHasher, Scheduling};
-use crate::db::Db;
+use crate::db::{DatabaseUrl, Db};
 use crate::domain::{Email, NewPassword};
 use crate::http::extract::{HttpSettings, path_error};
 use crate::http::limits::IpRateLimit;
@@ -357,18 +357,18 @@ fn cors(origins: &[String]) -> Cors {
 
 /// Opens the database, and when that fails says which server or file, and why.
 pub async fn connect(url: &str, pool_size: usize, timeout: Duration) -> anyhow::Result<Db> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let (host, port) = postgres_address(url);
-        // A `?host=` parameter (a Unix socket, say) overrides the URL's host: not checked here.
-        let host_parameter = url
-            .split_once('?')
-            .is_some_and(|(_, query)| query.split('&').any(|p| p.starts_with("host=")));
-        if !host.starts_with('/') && !host_parameter {
-            reachable(&host, port).await?;
-        }
-        Db::connect_with_timeout(url, pool_size, timeout)
-            .await
-            .map_err(|err| {
+    let url = DatabaseUrl::parse(url)?;
+    match &url {
+        DatabaseUrl::Postgres(text) => {
+            let (host, port) = postgres_address(text);
+            // A `?host=` parameter (a Unix socket, say) overrides the URL's host: not checked here.
+            let host_parameter = text
+                .split_once('?')
+                .is_some_and(|(_, query)| query.split('&').any(|p| p.starts_with("host=")));
+            if !host.starts_with('/') && !host_parameter {
+                reachable(&host, port).await?;
+            }
+            Db::open(&url, pool_size, timeout).await.map_err(|err| {
                 let mut why = one_line(&err, "cannot connect to PostgreSQL: ");
                 if why.starts_with("Timeout occurred") {
                     why = format!(
@@ -380,20 +380,16 @@ pub async fn connect(url: &str, pool_size: usize, timeout: Duration) -> anyhow::
                     "cannot connect to PostgreSQL at {host}:{port} (DATABASE_URL): {why}"
                 )
             })
-    } else {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        openable(path)?;
-        Db::connect_with_timeout(url, pool_size, timeout)
-            .await
-            .map_err(|err| {
+        }
+        DatabaseUrl::Sqlite(path) => {
+            openable(path)?;
+            Db::open(&url, pool_size, timeout).await.map_err(|err| {
                 anyhow::anyhow!(
                     "cannot open the SQLite database {path} (DATABASE_URL): {}",
                     one_line(&err, "cannot open the SQLite database: ")
                 )
             })
+        }
     }
 }
 

@@ -78,32 +78,15 @@ pub async fn list(
     kind: Option<AuditKind>,
     page: PageRequest,
 ) -> Result<Page<AuditEvent>> {
-    macro_rules! filtered {
-        () => {{
-            let mut query = audit_events::table.into_boxed();
-            if let Some(user) = user {
-                let id = Id(user.0);
-                query = query.filter(
-                    audit_events::actor_id
-                        .eq(id)
-                        .or(audit_events::subject_id.eq(id)),
-                );
-            }
-            if let Some(kind) = kind {
-                query = query.filter(audit_events::type_.eq(kind.as_str()));
-            }
-            query
-        }};
-    }
     let (rows, total): (Vec<AuditRow>, i64) = run!(conn, |c| {
-        let rows = filtered!()
+        let rows = filtered(user, kind)
             .order((audit_events::at.desc(), audit_events::id.desc()))
             .limit(page.limit)
             .offset(page.offset)
             .select(AuditRow::as_select())
             .load(c)
             .await?;
-        let total = filtered!().count().get_result(c).await?;
+        let total = filtered(user, kind).count().get_result(c).await?;
         Ok::<_, diesel::result::Error>((rows, total))
     })?;
     let items = rows
@@ -115,4 +98,32 @@ pub async fn list(
         total,
         request: page,
     })
+}
+
+/// The events that `list` selects: `user` as actor or subject, of `kind`.
+fn filtered<'a, DB>(
+    user: Option<UserId>,
+    kind: Option<AuditKind>,
+) -> audit_events::BoxedQuery<'a, DB>
+where
+    DB: diesel::backend::Backend,
+    audit_events::table:
+        diesel::query_dsl::methods::BoxedDsl<'a, DB, Output = audit_events::BoxedQuery<'a, DB>>,
+    audit_events::BoxedQuery<'a, DB>: super::query::Filters<
+            dsl::Or<dsl::Eq<audit_events::actor_id, Id>, dsl::Eq<audit_events::subject_id, Id>>,
+        > + super::query::Filters<dsl::Eq<audit_events::type_, &'static str>>,
+{
+    let mut query = audit_events::table.into_boxed();
+    if let Some(user) = user {
+        let id = Id(user.0);
+        query = query.filter(
+            audit_events::actor_id
+                .eq(id)
+                .or(audit_events::subject_id.eq(id)),
+        );
+    }
+    if let Some(kind) = kind {
+        query = query.filter(audit_events::type_.eq(kind.as_str()));
+    }
+    query
 }

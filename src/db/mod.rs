@@ -57,12 +57,16 @@ pub mod mfa;
 pub mod passkeys;
 pub mod password_resets;
 mod prepared;
+mod query;
 pub mod retention;
 pub mod schema;
 pub mod sessions;
 pub mod tasks;
 pub mod types;
+mod url;
 pub mod users;
+
+pub use url::DatabaseUrl;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

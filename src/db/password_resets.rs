@@ -5,9 +5,10 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::prepared::by_text;
+use super::query::for_update;
 use super::schema::password_reset_tokens as resets;
 use super::types::{Id, Ts};
-use super::{Conn, ConnInner, run};
+use super::{Conn, run};
 use crate::domain::{ResetToken, UserId};
 use crate::error::Result;
 
@@ -69,20 +70,14 @@ pub async fn delete_for(conn: &mut Conn, user: UserId) -> Result<()> {
 
 /// The token with this hash, locked for the rest of the transaction.
 pub async fn find_for_update(conn: &mut Conn, token_hash: &str) -> Result<Option<ResetToken>> {
-    let query = resets::table.filter(resets::token_hash.eq(token_hash));
-    let row = match &mut conn.0 {
-        ConnInner::Pg(c) => query
+    let row: Option<ResetRow> = run!(conn, |c| for_update(
+        resets::table
+            .filter(resets::token_hash.eq(token_hash))
             .select(ResetRow::as_select())
-            .for_update()
-            .get_result(&mut **c)
-            .await
-            .optional()?,
-        ConnInner::Sqlite(c) => query
-            .select(ResetRow::as_select())
-            .get_result(&mut **c)
-            .await
-            .optional()?,
-    };
+    )
+    .get_result(c)
+    .await
+    .optional())?;
     Ok(row.map(ResetToken::from))
 }
 

@@ -68,12 +68,9 @@ pub(super) fn file_id(path: &str) -> std::io::Result<FileId> {
     }
 }
 
-/// `sqlite://doorman.db` → `doorman.db`; `sqlite:///var/lib/x.db` → `/var/lib/x.db`.
-pub(super) fn sqlite_path(url: &str) -> anyhow::Result<String> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
+/// A SQLite file to open behind a pool: a path, never `:memory:` (one database per
+/// connection).
+fn sqlite_path(path: &str) -> anyhow::Result<String> {
     anyhow::ensure!(
         !path.is_empty() && !path.contains(":memory:"),
         "DATABASE_URL needs a SQLite file path"
@@ -132,34 +129,49 @@ impl Db {
         max_size: usize,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
+        Self::open(&DatabaseUrl::parse(url)?, max_size, timeout).await
+    }
+
+    /// Opens a pool for `url` whose calls each answer within `timeout` (see the module doc).
+    pub async fn open(
+        url: &DatabaseUrl,
+        max_size: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let timeout = timeout.max(Duration::from_millis(1));
         let busy_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
         let sqlite_writer = Arc::default();
-        let (pool, sqlite_file, checkpointer) = if postgres {
-            let pool = pg_pool(url, max_size)?;
-            let pool = first_connection(pool, "cannot connect to PostgreSQL").await?;
-            (DbPool::Pg(pool), None, None)
-        } else {
-            let path = sqlite_path(url)?;
-            let setup: SetupCallback<SqliteConn> =
-                Box::new(move |path| Box::pin(setup_sqlite(path.to_owned(), busy_ms)));
-            let pool = build_pool(&path, setup, max_size)?;
-            let pool = first_connection(pool, "cannot open the SQLite database").await?;
-            let id = file_id(&path).context("cannot read the SQLite database file")?;
-            let checkpointer = checkpoint::Checkpointer::start(&path, Arc::clone(&sqlite_writer))
-                .context("cannot start checkpointing the SQLite database")?;
-            (
-                DbPool::Sqlite(pool),
-                Some(Arc::new(SqliteFile { path, id })),
-                Some(Arc::new(checkpointer)),
-            )
+        let (pool, sqlite_file, checkpointer) = match url {
+            DatabaseUrl::Postgres(url) => {
+                let pool = pg_pool(url, max_size)?;
+                let pool = first_connection(pool, "cannot connect to PostgreSQL").await?;
+                (DbPool::Pg(pool), None, None)
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let path = sqlite_path(path)?;
+                let setup: SetupCallback<SqliteConn> =
+                    Box::new(move |path| Box::pin(setup_sqlite(path.to_owned(), busy_ms)));
+                let pool = build_pool(&path, setup, max_size)?;
+                let pool = first_connection(pool, "cannot open the SQLite database").await?;
+                let id = file_id(&path).context("cannot read the SQLite database file")?;
+                let checkpointer =
+                    checkpoint::Checkpointer::start(&path, Arc::clone(&sqlite_writer))
+                        .context("cannot start checkpointing the SQLite database")?;
+                (
+                    DbPool::Sqlite(pool),
+                    Some(Arc::new(SqliteFile { path, id })),
+                    Some(Arc::new(checkpointer)),
+                )
+            }
         };
         Ok(Self {
             pool,
             runtime: tokio::runtime::Handle::current(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            pg_url: Arc::from(if postgres { url } else { "" }),
+            pg_url: Arc::from(match url {
+                DatabaseUrl::Postgres(url) => url.as_str(),
+                DatabaseUrl::Sqlite(_) => "",
+            }),
             sqlite_file,
             worker_pools: Arc::default(),
             sqlite_writer,

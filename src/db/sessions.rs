@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::audit::{self, AuditRow};
 use super::login_throttles;
 use super::prepared::by_text;
+use super::query::for_update;
 use super::schema::{console_sessions, deleted_sessions, sessions, users};
 use super::types::{Id, Ts};
 use super::users::UserRow;
@@ -102,14 +103,16 @@ pub async fn open_on_login(
     Ok(())
 }
 
-/// The sessions that `$filter` selects, with their users, in one indexed query.
-macro_rules! with_user {
-    ($filter:expr) => {
-        sessions::table
-            .inner_join(users::table)
-            .filter($filter)
-            .select((SessionRow::as_select(), UserRow::as_select()))
-    };
+/// Sessions with their users, in one indexed query once filtered on the session. Not
+/// boxed: its static type is what diesel's statement caches key it by (see
+/// [`find_many_with_user`]).
+#[diesel::dsl::auto_type(no_type_alias)]
+fn sessions_with_users<DB: diesel::backend::Backend>() -> _ {
+    let session: diesel::dsl::AsSelect<SessionRow, DB> = SessionRow::as_select();
+    let user: diesel::dsl::AsSelect<UserRow, DB> = UserRow::as_select();
+    sessions::table
+        .inner_join(users::table)
+        .select((session, user))
 }
 
 /// The session and its user, in one indexed query: what every authenticated request checks.
@@ -141,7 +144,8 @@ pub async fn find_many_with_user(
     ids: &[SessionId],
 ) -> Result<Vec<(Session, User)>> {
     let rows: Vec<(SessionRow, UserRow)> = match (&mut conn.0, ids) {
-        (ConnInner::Pg(c), [id]) => with_user!(sessions::id.eq(Id(id.0)))
+        (ConnInner::Pg(c), [id]) => sessions_with_users()
+            .filter(sessions::id.eq(Id(id.0)))
             .get_result(&mut **c)
             .await
             .optional()?
@@ -152,14 +156,17 @@ pub async fn find_many_with_user(
             if let Some(&last) = ids.last() {
                 ids.resize(ids.len().max(GENERIC_ARRAY_LEN), last);
             }
-            with_user!(sessions::id.eq_any(&ids)).load(&mut **c).await?
+            sessions_with_users()
+                .filter(sessions::id.eq_any(&ids))
+                .load(&mut **c)
+                .await?
         }
         (ConnInner::Sqlite(c), _) => {
             let ids = ids.to_vec();
             c.spawn_blocking(move |c| {
                 let mut rows = Vec::with_capacity(ids.len());
                 for id in ids {
-                    let query = with_user!(sessions::id.eq(Id(id.0)));
+                    let query = sessions_with_users().filter(sessions::id.eq(Id(id.0)));
                     rows.extend(diesel::RunQueryDsl::get_result(query, c).optional()?);
                 }
                 Ok(rows)
@@ -177,20 +184,14 @@ fn with_user((session, user): (SessionRow, UserRow)) -> Result<(Session, User)> 
 /// The session, locked until the transaction ends (on SQLite the whole write transaction
 /// already holds the database lock).
 pub async fn find_for_update(conn: &mut Conn, id: SessionId) -> Result<Option<Session>> {
-    let query = sessions::table.find(Id(id.0));
-    let row: Option<SessionRow> = match &mut conn.0 {
-        ConnInner::Pg(c) => query
+    let row: Option<SessionRow> = run!(conn, |c| for_update(
+        sessions::table
+            .find(Id(id.0))
             .select(SessionRow::as_select())
-            .for_update()
-            .get_result(&mut **c)
-            .await
-            .optional()?,
-        ConnInner::Sqlite(c) => query
-            .select(SessionRow::as_select())
-            .get_result(&mut **c)
-            .await
-            .optional()?,
-    };
+    )
+    .get_result(c)
+    .await
+    .optional())?;
     Ok(row.map(Session::from))
 }
 
@@ -435,6 +436,8 @@ mod tests {
         fn has_static_id<Q: QueryId + diesel::query_builder::QueryFragment<Sqlite>>(_: &Q) -> bool {
             Q::HAS_STATIC_QUERY_ID
         }
-        assert!(has_static_id(&with_user!(sessions::id.eq(Id(Uuid::nil())))));
+        assert!(has_static_id(
+            &sessions_with_users::<Sqlite>().filter(sessions::id.eq(Id(Uuid::nil())))
+        ));
     }
 }

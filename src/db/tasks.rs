@@ -82,26 +82,15 @@ pub async fn list(
     done: Option<bool>,
     page: PageRequest,
 ) -> Result<Page<Task>> {
-    macro_rules! owned {
-        () => {{
-            let mut query = tasks::table
-                .filter(tasks::user_id.eq(Id(owner.0)))
-                .into_boxed();
-            if let Some(done) = done {
-                query = query.filter(tasks::done.eq(done));
-            }
-            query
-        }};
-    }
     let (rows, total): (Vec<TaskRow>, i64) = run!(conn, |c| {
-        let rows = owned!()
+        let rows = owned(owner, done)
             .order((tasks::created_at.desc(), tasks::id.desc()))
             .limit(page.limit)
             .offset(page.offset)
             .select(TaskRow::as_select())
             .load(c)
             .await?;
-        let total = owned!().count().get_result(c).await?;
+        let total = owned(owner, done).count().get_result(c).await?;
         Ok::<_, diesel::result::Error>((rows, total))
     })?;
     Ok(Page {
@@ -109,6 +98,23 @@ pub async fn list(
         total,
         request: page,
     })
+}
+
+/// The tasks that `list` selects: the owner's, optionally only done or open ones.
+fn owned<'a, DB>(owner: UserId, done: Option<bool>) -> tasks::BoxedQuery<'a, DB>
+where
+    DB: diesel::backend::Backend,
+    tasks::table: diesel::query_dsl::methods::BoxedDsl<'a, DB, Output = tasks::BoxedQuery<'a, DB>>,
+    tasks::BoxedQuery<'a, DB>: super::query::Filters<diesel::dsl::Eq<tasks::user_id, Id>>
+        + super::query::Filters<diesel::dsl::Eq<tasks::done, bool>>,
+{
+    let mut query = tasks::table
+        .into_boxed()
+        .filter(tasks::user_id.eq(Id(owner.0)));
+    if let Some(done) = done {
+        query = query.filter(tasks::done.eq(done));
+    }
+    query
 }
 
 pub async fn find(conn: &mut Conn, owner: UserId, id: TaskId) -> Result<Option<Task>> {

@@ -1,10 +1,13 @@
 //! Users and their credentials (password hashes with history, one current row per user).
 
+use diesel::backend::Backend;
 use diesel::dsl;
 use diesel::prelude::*;
+use diesel::query_dsl::methods::BoxedDsl;
 use diesel_async::RunQueryDsl;
 
 use super::prepared::by_text;
+use super::query::{Filters, for_update};
 use super::schema::{credentials, users};
 use super::types::{Id, Ts, date_to_text, text_to_date};
 use chrono::{DateTime, Utc};
@@ -144,36 +147,39 @@ pub struct LoginRecord {
     pub hash: Option<String>,
 }
 
-/// The account with this login name.
+/// Accounts with their current password hash, for login to filter by name. Not boxed:
+/// a query of a static type is cached by that type on both backends, not by its SQL text.
 ///
 /// Conditions on a boolean column name the column itself rather than compare it with a
 /// bound `true`: PostgreSQL's generic plan cannot know a parameter's value, so it could not
 /// use the partial index (`WHERE is_current`), and every run was planned anew (120 µs).
+#[diesel::dsl::auto_type(no_type_alias)]
+fn with_current_hash<DB: Backend>() -> _ {
+    let user: dsl::AsSelect<UserRow, DB> = UserRow::as_select();
+    users::table
+        .left_join(
+            credentials::table.on(credentials::user_id
+                .eq(users::id)
+                .and(credentials::is_current)),
+        )
+        .select((user, credentials::password_hash.nullable()))
+}
+
+/// The account with this login name.
 pub async fn find_for_login(conn: &mut Conn, name: &LoginName) -> Result<Option<LoginRecord>> {
-    macro_rules! query {
-        () => {
-            users::table
-                .left_join(
-                    credentials::table.on(credentials::user_id
-                        .eq(users::id)
-                        .and(credentials::is_current)),
-                )
-                .select((UserRow::as_select(), credentials::password_hash.nullable()))
-        };
-    }
     type Row = (UserRow, Option<String>);
     let row: Option<Row> = match name {
-        LoginName::Email(email) => run!(conn, |c| query!()
+        LoginName::Email(email) => run!(conn, |c| with_current_hash()
             .filter(users::email.eq(email))
             .get_result(c)
             .await
             .optional()),
-        LoginName::Username(username) => run!(conn, |c| query!()
+        LoginName::Username(username) => run!(conn, |c| with_current_hash()
             .filter(lower(users::username).eq(username.to_lowercase()))
             .get_result(c)
             .await
             .optional()),
-        LoginName::Phone(phone) => run!(conn, |c| query!()
+        LoginName::Phone(phone) => run!(conn, |c| with_current_hash()
             .filter(users::phone_number.eq(phone))
             .get_result(c)
             .await
@@ -285,39 +291,27 @@ pub async fn update(
 
 /// The user, locked until the transaction ends.
 pub async fn find_for_update(conn: &mut Conn, id: UserId) -> Result<Option<User>> {
-    let query = users::table.find(Id(id.0));
-    let row: Option<UserRow> = match &mut conn.0 {
-        ConnInner::Pg(c) => query
-            .select(UserRow::as_select())
-            .for_update()
-            .get_result(&mut **c)
-            .await
-            .optional()?,
-        ConnInner::Sqlite(c) => query
-            .select(UserRow::as_select())
-            .get_result(&mut **c)
-            .await
-            .optional()?,
-    };
+    let row: Option<UserRow> = run!(conn, |c| for_update(
+        users::table.find(Id(id.0)).select(UserRow::as_select())
+    )
+    .get_result(c)
+    .await
+    .optional())?;
     row.map(User::try_from).transpose()
 }
 
 /// Locks every active admin (in id order, so concurrent callers cannot deadlock) and
 /// returns their ids. Any change that could remove the last admin takes this first.
 pub async fn lock_active_admins(conn: &mut Conn) -> Result<Vec<UserId>> {
-    macro_rules! admins {
-        () => {
-            users::table
-                .filter(users::role.eq(Role::Admin.as_str()))
-                .filter(users::is_active)
-                .order(users::id)
-                .select(users::id)
-        };
-    }
-    let ids: Vec<Id> = match &mut conn.0 {
-        ConnInner::Pg(c) => admins!().for_update().load(&mut **c).await?,
-        ConnInner::Sqlite(c) => admins!().load(&mut **c).await?,
-    };
+    let ids: Vec<Id> = run!(conn, |c| for_update(
+        users::table
+            .filter(users::role.eq(Role::Admin.as_str()))
+            .filter(users::is_active)
+            .order(users::id)
+            .select(users::id)
+    )
+    .load(c)
+    .await)?;
     Ok(ids.into_iter().map(|id| UserId(id.0)).collect())
 }
 
@@ -474,44 +468,15 @@ pub async fn push_credential(
 }
 
 pub async fn list(conn: &mut Conn, filter: &UserFilter, page: PageRequest) -> Result<Page<User>> {
-    let pattern = filter.q.as_ref().map(|q| {
-        let escaped = q
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        format!("%{escaped}%")
-    });
-    macro_rules! filtered {
-        () => {{
-            let mut query = users::table.into_boxed();
-            if let Some(pattern) = &pattern {
-                query = query.filter(
-                    lower(users::email.nullable())
-                        .like(pattern)
-                        .escape('\\')
-                        .or(lower(users::username).like(pattern).escape('\\'))
-                        .or(lower(users::first_name).like(pattern).escape('\\'))
-                        .or(lower(users::last_name).like(pattern).escape('\\')),
-                );
-            }
-            if let Some(role) = filter.role {
-                query = query.filter(users::role.eq(role.as_str()));
-            }
-            if let Some(active) = filter.is_active {
-                query = query.filter(users::is_active.eq(active));
-            }
-            query
-        }};
-    }
+    let pattern = filter.q.as_ref().map(|q| like_pattern(q));
     let (rows, total): (Vec<UserRow>, i64) = run!(conn, |c| {
         let ordered = match filter.sort {
-            UserSort::CreatedAt => filtered!().order((users::created_at.asc(), users::id.asc())),
-            UserSort::CreatedAtDesc => {
-                filtered!().order((users::created_at.desc(), users::id.desc()))
-            }
-            UserSort::Email => filtered!().order(users::email.asc()),
-            UserSort::EmailDesc => filtered!().order(users::email.desc()),
+            UserSort::CreatedAt => filtered(filter, pattern.as_deref())
+                .order((users::created_at.asc(), users::id.asc())),
+            UserSort::CreatedAtDesc => filtered(filter, pattern.as_deref())
+                .order((users::created_at.desc(), users::id.desc())),
+            UserSort::Email => filtered(filter, pattern.as_deref()).order(users::email.asc()),
+            UserSort::EmailDesc => filtered(filter, pattern.as_deref()).order(users::email.desc()),
         };
         let rows = ordered
             .limit(page.limit)
@@ -519,7 +484,10 @@ pub async fn list(conn: &mut Conn, filter: &UserFilter, page: PageRequest) -> Re
             .select(UserRow::as_select())
             .load(c)
             .await?;
-        let total = filtered!().count().get_result(c).await?;
+        let total = filtered(filter, pattern.as_deref())
+            .count()
+            .get_result(c)
+            .await?;
         Ok::<_, diesel::result::Error>((rows, total))
     })?;
     let items = rows
@@ -531,4 +499,56 @@ pub async fn list(conn: &mut Conn, filter: &UserFilter, page: PageRequest) -> Re
         total,
         request: page,
     })
+}
+
+/// `q` as a case-insensitive substring pattern for `LIKE … ESCAPE '\'`.
+fn like_pattern(q: &str) -> String {
+    let escaped = q
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// `x` matches a `LIKE … ESCAPE '\\'` pattern, case-insensitively.
+type Matches<'a, X> = dsl::Escape<dsl::Like<lower<X>, &'a str>>;
+
+/// The staff search: the pattern in the email, username, first or last name.
+type Search<'a> = dsl::Or<
+    dsl::Or<
+        dsl::Or<Matches<'a, dsl::Nullable<users::email>>, Matches<'a, users::username>>,
+        Matches<'a, users::first_name>,
+    >,
+    Matches<'a, users::last_name>,
+>;
+
+/// The users that `filter` selects (`pattern` from its search text), for a page of them
+/// and for their count.
+fn filtered<'a, DB>(filter: &UserFilter, pattern: Option<&'a str>) -> users::BoxedQuery<'a, DB>
+where
+    DB: Backend,
+    users::table: BoxedDsl<'a, DB, Output = users::BoxedQuery<'a, DB>>,
+    users::BoxedQuery<'a, DB>: Filters<Search<'a>>
+        + Filters<dsl::Eq<users::role, &'static str>>
+        + Filters<dsl::Eq<users::is_active, bool>>,
+{
+    let mut query = users::table.into_boxed();
+    if let Some(pattern) = pattern {
+        query = query.filter(
+            lower(users::email.nullable())
+                .like(pattern)
+                .escape('\\')
+                .or(lower(users::username).like(pattern).escape('\\'))
+                .or(lower(users::first_name).like(pattern).escape('\\'))
+                .or(lower(users::last_name).like(pattern).escape('\\')),
+        );
+    }
+    if let Some(role) = filter.role {
+        query = query.filter(users::role.eq(role.as_str()));
+    }
+    if let Some(active) = filter.is_active {
+        query = query.filter(users::is_active.eq(active));
+    }
+    query
 }

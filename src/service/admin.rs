@@ -1,5 +1,6 @@
 //! Staff: user management with the rules of who may act on whom, the last-admin rule,
-//! the audit trail, and the first admin.
+//! the audit trail, and the first admin. The `/api/v1/admin` face of users, their sessions
+//! and audit events: its queries are in `db::users`, `db::sessions` and `db::audit`.
 //!
 //! Who may do which of these is decided by `policy`, asked first in every function.
 

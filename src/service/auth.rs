@@ -1,5 +1,7 @@
 //! Sign-in, token refresh with rotation and theft detection, sign-out, and the check every
-//! authenticated request makes.
+//! authenticated request makes. Lockout (failed logins counted per account, or per login
+//! name that matches none) is a rule of sign-in and lives here; its rows are
+//! `db::login_throttles`.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

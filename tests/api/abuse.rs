@@ -50,7 +50,7 @@ async fn auth_endpoints_are_limited_per_ip_with_429_and_retry_after() {
     let retry_after = retry_after(&fourth);
     assert!((1..=2).contains(&retry_after), "Retry-After {retry_after}");
     assert_eq!(
-        app.get("/api/v1/users/me", &tokens.access).await.status,
+        app.api().get_me(&tokens.access).await.status,
         StatusCode::OK,
         "reads are not limited"
     );
@@ -142,7 +142,7 @@ async fn x_forwarded_for_counts_only_behind_a_trusted_proxy() {
     let proxied = TestApp::spawn_with(|c| {
         limited_app(c);
         c.trusted_proxies =
-            vec![doorman::config::parse_ip_net("127.0.0.1").unwrap_or_else(|e| panic!("{e}"))];
+            vec![doorman::config::parse_ip_net("127.0.0.1").expect("a valid network")];
     })
     .await;
     let probe = json!({ "token": "x" });
@@ -578,7 +578,7 @@ async fn metrics_count_requests_by_route_pattern_and_show_the_pools() {
 async fn methods_outside_the_standard_ones_share_one_series() {
     let app = TestApp::spawn().await;
     for made_up in ["FOO1", "FOO2", "FOO3"] {
-        let method = Method::from_bytes(made_up.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let method = Method::from_bytes(made_up.as_bytes()).expect("a valid key");
         let reply = app.request(method, "/api/v1/users", None, None).await;
         assert!(
             reply.status.is_client_error(),
@@ -605,16 +605,16 @@ async fn methods_outside_the_standard_ones_share_one_series() {
 #[tokio::test(flavor = "multi_thread")]
 async fn hashing_threads_join_the_configured_cgroup() {
     let dir = std::env::temp_dir().join(format!("doorman-cgroup-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.join("tasks"), "").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir(&dir).expect("the directory is created");
+    std::fs::write(dir.join("tasks"), "").expect("the write succeeds");
     let cgroup = dir.clone();
     let app = TestApp::spawn_with(|c| c.hash_cgroup = Some(cgroup)).await;
 
-    let tasks = std::fs::read_to_string(dir.join("tasks")).unwrap_or_else(|e| panic!("{e}"));
+    let tasks = std::fs::read_to_string(dir.join("tasks")).expect("the file reads");
     let names: Vec<String> = tasks
         .lines()
         .map(|tid| std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")))
-        .map(|name| name.unwrap_or_else(|e| panic!("{e}")))
+        .map(|name| name.expect("a thread's name is readable"))
         .collect();
     assert_eq!(names.len(), app.config.hash_workers, "{tasks:?}");
     assert!(
@@ -630,5 +630,5 @@ async fn hashing_threads_join_the_configured_cgroup() {
         Err(err) => format!("{err:#}"),
     };
     assert!(refused.contains("DOORMAN_HASH_CGROUP"), "{refused}");
-    std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_dir_all(&dir).expect("the directory is removed");
 }

@@ -67,11 +67,11 @@ async fn me_returns_the_signed_in_user_and_needs_a_bearer_token() {
     let app = TestApp::spawn().await;
     let tokens = app.signed_in("ada@example.com").await;
 
-    let me = app.get("/api/v1/users/me", &tokens.access).await;
+    let me = app.api().get_me(&tokens.access).await;
     let anonymous = app
         .request(Method::GET, "/api/v1/users/me", None, None)
         .await;
-    let garbage = app.get("/api/v1/users/me", "not-a-jwt").await;
+    let garbage = app.api().get_me("not-a-jwt").await;
 
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.body["id"], tokens.user_id.as_str());
@@ -92,7 +92,7 @@ async fn refresh_rotates_the_refresh_token_and_keeps_the_session() {
     assert_ne!(second.refresh, first.refresh);
     assert_ne!(second.access, first.access);
     assert_eq!(
-        app.get("/api/v1/users/me", &second.access).await.status,
+        app.api().get_me(&second.access).await.status,
         StatusCode::OK
     );
     assert_eq!(
@@ -141,7 +141,7 @@ async fn a_reused_refresh_token_inside_the_grace_interval_returns_the_current_on
         "the answer carries the session's current refresh token"
     );
     assert_eq!(
-        app.get("/api/v1/users/me", &converged.access).await.status,
+        app.api().get_me(&converged.access).await.status,
         StatusCode::OK
     );
 }
@@ -159,7 +159,8 @@ async fn a_reused_refresh_token_after_the_grace_interval_revokes_the_session() {
     app.refresh(&rotated.refresh)
         .await
         .assert_problem(401, "session_revoked");
-    app.get("/api/v1/users/me", &rotated.access)
+    app.api()
+        .get_me(&rotated.access)
         .await
         .assert_problem(401, "session_revoked");
 }
@@ -182,9 +183,7 @@ async fn logout_revokes_the_session_for_access_and_refresh_tokens() {
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
     app.assert_session_revoked(&tokens).await;
     assert_eq!(
-        app.get("/api/v1/users/me", &other_device.access)
-            .await
-            .status,
+        app.api().get_me(&other_device.access).await.status,
         StatusCode::OK,
         "other sessions live on"
     );

@@ -123,16 +123,16 @@ async fn create_admin(app: &TestApp, email: &str, password: &str) -> Output {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the process starts");
         if let Some(mut stdin) = child.stdin.take() {
             stdin
                 .write_all(format!("{password}\n").as_bytes())
-                .unwrap_or_else(|e| panic!("{e}"));
+                .expect("the write succeeds");
         }
-        child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
+        child.wait_with_output().expect("the process ends")
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}"))
+    .expect("the blocking task finishes")
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,7 +10,7 @@ fn help(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_doorman"))
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run doorman: {e}"));
+        .expect("cannot run doorman");
     assert!(output.status.success(), "{args:?}: {output:?}");
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -108,14 +108,14 @@ fn create_admin(db: &TestDb, stdin: &str) -> std::process::Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run doorman: {e}"));
+        .expect("cannot run doorman");
     child
         .stdin
         .take()
         .unwrap_or_else(|| panic!("no stdin"))
         .write_all(stdin.as_bytes())
-        .unwrap_or_else(|e| panic!("{e}"));
-    child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
+        .expect("the write succeeds");
+    child.wait_with_output().expect("the process ends")
 }
 
 #[tokio::test]
@@ -170,7 +170,7 @@ fn create_admin_on_a_terminal(db: &TestDb, answers: &[&str]) -> String {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run script: {e}"));
+        .expect("cannot run script");
     let mut input = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
     let mut output = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
     let mut shown = String::new();
@@ -178,7 +178,7 @@ fn create_admin_on_a_terminal(db: &TestDb, answers: &[&str]) -> String {
         // Wait for prompt number `asked + 1` before typing, as a person would.
         while shown.matches("assword").count() <= asked {
             let mut buffer = [0u8; 256];
-            let read = output.read(&mut buffer).unwrap_or_else(|e| panic!("{e}"));
+            let read = output.read(&mut buffer).expect("the read succeeds");
             assert!(read > 0, "ended before prompt {}: {shown}", asked + 1);
             shown.push_str(&String::from_utf8_lossy(&buffer[..read]));
         }
@@ -186,11 +186,9 @@ fn create_admin_on_a_terminal(db: &TestDb, answers: &[&str]) -> String {
         wait_for_echo_off(&db.url());
         input
             .write_all(format!("{answer}\n").as_bytes())
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the write succeeds");
     }
-    output
-        .read_to_string(&mut shown)
-        .unwrap_or_else(|e| panic!("{e}"));
+    output.read_to_string(&mut shown).expect("the file reads");
     drop(input);
     let _ = child.wait();
     shown
@@ -202,7 +200,7 @@ fn wait_for_echo_off(database_url: &str) {
     let marker = format!("DATABASE_URL={database_url}\0");
     loop {
         let doorman = std::fs::read_dir("/proc")
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the directory lists")
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .find(|process| {
                 std::fs::read_to_string(process.join("comm")).is_ok_and(|c| c.trim() == "doorman")

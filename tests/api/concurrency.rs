@@ -21,7 +21,7 @@ async fn twenty_concurrent_refreshes_of_one_token_converge_without_errors() {
     }
     let current = Tokens::from(&replies[0].body);
     assert_eq!(
-        app.get("/api/v1/users/me", &current.access).await.status,
+        app.api().get_me(&current.access).await.status,
         StatusCode::OK
     );
     let refreshed = replies
@@ -78,7 +78,7 @@ async fn clients_that_disconnect_mid_request_do_not_leave_the_database_locked() 
             json!({ "email": format!("gone{i}@example.com"), "password": PASSWORD }).to_string();
         let mut stream = tokio::net::TcpStream::connect(&address)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the connection opens");
         let request = format!(
             "POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
@@ -86,7 +86,7 @@ async fn clients_that_disconnect_mid_request_do_not_leave_the_database_locked() 
         stream
             .write_all(request.as_bytes())
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the write succeeds");
         tokio::time::sleep(Duration::from_millis(i % 4)).await;
         drop(stream);
     }
@@ -137,7 +137,7 @@ async fn concurrent_authenticated_reads_each_get_their_own_session() {
         let (email, tokens) = &people[n % people.len()];
         let app = &app;
         async move {
-            let me = app.get("/api/v1/users/me", &tokens.access).await;
+            let me = app.api().get_me(&tokens.access).await;
             let introspected = app
                 .post("/api/v1/auth/introspect", json!({ "token": tokens.access }))
                 .await;

@@ -342,8 +342,8 @@ async fn forgot_and_reset_password_through_the_mailed_link_in_chromium() {
 async fn staff_act_on_users_by_role_in_chromium() {
     let staff = staff_app().await;
     let app = &staff.app;
-    let user_id = id_of(&app.get("/api/v1/users/me", &staff.user.access).await.body);
-    let admin_id = id_of(&app.get("/api/v1/users/me", &staff.admin.access).await.body);
+    let user_id = id_of(&app.api().get_me(&staff.user.access).await.body);
+    let admin_id = id_of(&app.api().get_me(&staff.admin.access).await.body);
     let (user_page, admin_page) = (
         format!("/admin-dashboard/users/{user_id}"),
         format!("/admin-dashboard/users/{admin_id}"),
@@ -467,7 +467,7 @@ async fn swagger_ui_registers_logs_in_authorizes_and_reads_the_user_in_chromium(
         let body = b.client
             .find(fantoccini::Locator::XPath(&format!("{login}//table[contains(@class,'live-responses-table')]//pre[contains(., 'access_token')]")))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the element is on the page")
             .text()
             .await
             .unwrap_or_default();
@@ -479,15 +479,15 @@ async fn swagger_ui_registers_logs_in_authorizes_and_reads_the_user_in_chromium(
             .wait()
             .for_element(fantoccini::Locator::XPath("//div[contains(@class,'modal-ux')]//input"))
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        input.send_keys(token).await.unwrap_or_else(|e| panic!("{e}"));
+            .expect("the element is on the page");
+        input.send_keys(token).await.expect("the browser types");
         b.press_in("//div[contains(@class,'modal-ux')]", "Authorize").await;
         b.press_in("//div[contains(@class,'modal-ux')]", "Close").await;
         try_it(&b, &op("/api/v1/users/me", "get"), "", "200").await;
         let me = b.client
             .find(fantoccini::Locator::XPath(&format!("{}//table[contains(@class,'live-responses-table')]", op("/api/v1/users/me", "get"))))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the element is on the page")
             .text()
             .await
             .unwrap_or_default();
@@ -506,7 +506,7 @@ async fn try_it(b: &Browser, op: &str, body: &str, status: &str) {
         .unwrap_or_else(|e| panic!("{op}: {e}"))
         .click()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the browser clicks");
     b.press_in(op, "Try it out").await;
     if !body.is_empty() {
         let area = b
@@ -516,9 +516,9 @@ async fn try_it(b: &Browser, op: &str, body: &str, status: &str) {
                 "{op}//textarea[contains(@class,'body-param__text')]"
             )))
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        area.clear().await.unwrap_or_else(|e| panic!("{e}"));
-        area.send_keys(body).await.unwrap_or_else(|e| panic!("{e}"));
+            .expect("the element is on the page");
+        area.clear().await.expect("the browser clears the field");
+        area.send_keys(body).await.expect("the browser types");
     }
     b.press_in(op, "Execute").await;
     let answer = b

@@ -84,7 +84,7 @@ async fn a_console_session_is_an_ordinary_session_listed_and_ended_by_the_api() 
     visitor.sign_in("ada@example.com", PASSWORD).await;
     let api = app.logged_in("ada@example.com").await;
 
-    let sessions = app.get("/api/v1/users/me/sessions", &api.access).await;
+    let sessions = app.api().list_my_sessions(&api.access).await;
     assert_eq!(
         sessions.body.as_array().map(Vec::len),
         Some(2),
@@ -306,7 +306,7 @@ async fn the_stylesheet_has_a_hashed_name_a_long_lifetime_and_is_compressed() {
         .header("accept-encoding", "gzip")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request reaches the server");
 
     assert_eq!(response.status(), StatusCode::OK);
     let header = |name: &str| {
@@ -396,7 +396,7 @@ async fn unknown_paths_are_an_html_page_for_browsers_and_problem_json_for_api_cl
         browser.body.contains(browser.header("x-request-id")),
         "shows the request id"
     );
-    let api = api.unwrap_or_else(|e| panic!("{e}"));
+    let api = api.expect("the request reaches the server");
     assert_eq!(api.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         api.headers()
@@ -775,13 +775,7 @@ async fn the_last_admin_cannot_demote_itself_on_the_page_and_is_told_why() {
     let staff = staff_app().await;
     let admin = Visitor::new(&staff.app);
     admin.sign_in(ADMIN_EMAIL, PASSWORD).await;
-    let id = crate::helpers::id_of(
-        &staff
-            .app
-            .get("/api/v1/users/me", &staff.admin.access)
-            .await
-            .body,
-    );
+    let id = crate::helpers::id_of(&staff.app.api().get_me(&staff.admin.access).await.body);
     let path = format!("/admin-dashboard/users/{id}");
     let csrf = admin.csrf(&path).await;
 
@@ -799,7 +793,7 @@ async fn the_last_admin_cannot_demote_itself_on_the_page_and_is_told_why() {
     assert_eq!(page.status, StatusCode::CONFLICT);
     assert!(page.body.contains("last_admin"), "{}", page.body);
     assert!(page.body.contains("role=\"alert\""));
-    let me = staff.app.get("/api/v1/users/me", &staff.admin.access).await;
+    let me = staff.app.api().get_me(&staff.admin.access).await;
     assert_eq!(me.body["role"], json!("admin"));
 }
 
@@ -819,7 +813,7 @@ async fn console_sign_ins_and_pages_are_counted_in_the_metrics() {
         .get(app.url("/metrics"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the request reaches the server")
         .text()
         .await
         .unwrap_or_default();

@@ -49,7 +49,7 @@ async fn the_reset_token_and_the_session_cookie_never_reach_a_log_line() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("a free local port");
     let base = format!("http://127.0.0.1:{port}");
     let mut child = Running(
         Command::new(env!("CARGO_BIN_EXE_doorman"))
@@ -63,7 +63,7 @@ async fn the_reset_token_and_the_session_cookie_never_reach_a_log_line() {
             .env("RUST_LOG", "debug")
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("{e}")),
+            .expect("the process starts"),
     );
     let stderr = child.0.stderr.take().unwrap_or_else(|| panic!("no stderr"));
     let reader = std::thread::spawn(move || {
@@ -75,7 +75,7 @@ async fn the_reset_token_and_the_session_cookie_never_reach_a_log_line() {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the HTTP client builds");
     let mut ready = false;
     for _ in 0..600 {
         if client
@@ -95,14 +95,14 @@ async fn the_reset_token_and_the_session_cookie_never_reach_a_log_line() {
         .json(&json!({ "email": "ada@example.com", "password": PASSWORD }))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request reaches the server");
     assert_eq!(registered.status(), reqwest::StatusCode::CREATED);
     client
         .post(format!("{base}/api/v1/auth/password/forgot"))
         .json(&json!({ "email": "ada@example.com" }))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request reaches the server");
     let token = mail.next_reset_mail(MAIL_WAIT).await.reset_token(&base);
 
     // The page the mail links to, then its form, posted as Chromium posts from a
@@ -112,7 +112,7 @@ async fn the_reset_token_and_the_session_cookie_never_reach_a_log_line() {
         .header("accept", "text/html")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request reaches the server");
     assert_eq!(
         page.headers()
             .get("referrer-policy")
@@ -134,7 +134,7 @@ async fn the_reset_token_and_the_session_cookie_never_reach_a_log_line() {
         ])
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request reaches the server");
     assert_eq!(reset.status(), reqwest::StatusCode::SEE_OTHER);
     let location = reset
         .headers()
@@ -155,7 +155,7 @@ async fn the_reset_token_and_the_session_cookie_never_reach_a_log_line() {
         ])
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request reaches the server");
     assert_eq!(signed_in.status(), reqwest::StatusCode::SEE_OTHER);
     let session = cookie(&signed_in, "doorman_session");
     let dashboard = client
@@ -163,7 +163,7 @@ async fn the_reset_token_and_the_session_cookie_never_reach_a_log_line() {
         .header("cookie", &session)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request reaches the server");
     assert_eq!(dashboard.status(), reqwest::StatusCode::OK);
 
     let _ = child.0.kill();

@@ -12,14 +12,14 @@ async fn every_response_carries_a_request_id_and_echoes_the_callers() {
         .get(app.url("/health/live"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request reaches the server");
     let echoed = app
         .client
         .get(app.url("/nowhere"))
         .header("x-request-id", "trace-me-42")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request reaches the server");
 
     assert!(generated.headers().get("x-request-id").is_some());
     assert_eq!(
@@ -58,7 +58,7 @@ async fn bodies_that_are_not_json_objects_are_400_malformed_request() {
                 .body(raw)
                 .send()
                 .await
-                .unwrap_or_else(|e| panic!("{e}")),
+                .expect("the request reaches the server"),
         )
         .await;
         reply.assert_problem(400, "malformed_request");
@@ -76,7 +76,7 @@ async fn a_wrong_content_type_is_415_and_a_huge_body_413() {
         .body("email=a@example.com")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request reaches the server");
     let huge = app
         .post(
             "/api/v1/users",
@@ -110,7 +110,7 @@ async fn health_endpoints_answer_and_readiness_checks_the_database() {
 
     // A new file in a SQLite database's place (as a new connection would create) is not it.
     if let Some(path) = app.config.database_url.strip_prefix("sqlite://") {
-        std::fs::write(path, b"").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(path, b"").expect("the write succeeds");
         let ready = app.request(Method::GET, "/health/ready", None, None).await;
         ready.assert_problem(503, "service_unavailable");
     }
@@ -125,13 +125,13 @@ async fn swagger_ui_and_the_openapi_document_describe_every_endpoint() {
         .get(app.url("/docs"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request reaches the server");
     let ui = app
         .client
         .get(app.url("/docs/"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request reaches the server");
     let doc = app
         .request(Method::GET, "/api-docs/openapi.json", None, None)
         .await;
@@ -221,10 +221,10 @@ async fn configured_cors_origins_are_allowed_and_others_are_not() {
 
     let allowed = preflight("https://app.example.com")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the preflight reaches the server");
     let refused = preflight("https://evil.example.com")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the preflight reaches the server");
 
     assert!(allowed.status().is_success());
     assert_eq!(

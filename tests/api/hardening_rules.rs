@@ -93,17 +93,17 @@ async fn create_admin(app: &TestApp, email: &str, password: &str) -> Output {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the process starts");
         if let Some(mut stdin) = child.stdin.take() {
             use std::io::Write;
             stdin
                 .write_all(format!("{password}\n").as_bytes())
-                .unwrap_or_else(|e| panic!("{e}"));
+                .expect("the write succeeds");
         }
-        child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
+        child.wait_with_output().expect("the process ends")
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}"))
+    .expect("the blocking task finishes")
 }
 
 /// Asks for a reset of `email` and returns the token from the mail.
@@ -298,12 +298,12 @@ async fn a_password_is_compared_after_unicode_normalisation() {
 fn legacy_hash(password: &str) -> String {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD_NO_PAD;
-    let params = argon2::Params::new(1024, 1, 1, Some(32)).unwrap_or_else(|e| panic!("{e}"));
+    let params = argon2::Params::new(1024, 1, 1, Some(32)).expect("valid argon2 parameters");
     let argon2 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let (salt, mut out) = ([7u8; 16], [0u8; 32]);
     argon2
         .hash_password_into(password.as_bytes(), &salt, &mut out)
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the hash is computed");
     format!(
         "$argon2id$v=19$m=1024,t=1,p=1${}${}",
         STANDARD_NO_PAD.encode(salt),
@@ -543,7 +543,13 @@ async fn post_raw(app: &TestApp, path: &str, token: Option<&str>, body: &str) ->
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    Reply::from(request.send().await.unwrap_or_else(|e| panic!("{e}"))).await
+    Reply::from(
+        request
+            .send()
+            .await
+            .expect("the request reaches the server"),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -34,12 +34,12 @@ fn forge(header: &Value, claims: &Value) -> String {
         &EncodingKey::from_secret(SECRET.as_bytes()),
         Algorithm::HS256,
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("the token signs");
     format!("{message}.{signature}")
 }
 
 async fn status_of(app: &TestApp, token: &str) -> StatusCode {
-    app.get("/api/v1/users/me", token).await.status
+    app.api().get_me(token).await.status
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -56,7 +56,8 @@ async fn an_access_token_with_a_crit_header_parameter_is_401() {
         let mut with_crit = head.clone();
         with_crit["crit"] = crit.clone();
         with_crit["urn:example:unknown"] = json!(true);
-        app.get("/api/v1/users/me", &forge(&with_crit, &body))
+        app.api()
+            .get_me(&forge(&with_crit, &body))
             .await
             .assert_problem(401, "unauthenticated");
     }
@@ -75,7 +76,8 @@ async fn an_access_token_whose_header_typ_is_not_at_jwt_is_401() {
             }
             typ => other["typ"] = typ,
         }
-        app.get("/api/v1/users/me", &forge(&other, &body))
+        app.api()
+            .get_me(&forge(&other, &body))
             .await
             .assert_problem(401, "unauthenticated");
     }
@@ -101,7 +103,8 @@ async fn a_token_issued_in_the_future_beyond_the_leeway_is_401() {
         forge(&head, &c)
     };
 
-    app.get("/api/v1/users/me", &issued_at(now + 600))
+    app.api()
+        .get_me(&issued_at(now + 600))
         .await
         .assert_problem(401, "unauthenticated");
     assert_eq!(

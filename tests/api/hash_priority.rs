@@ -24,7 +24,7 @@ fn settled(
 
 /// Fields `policy` (41) and `nice` (19) of proc(5)'s `stat`, for each hashing thread.
 fn hashing_threads(pid: u32) -> Vec<(String, String)> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap_or_else(|e| panic!("{e}"));
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the directory lists");
     tasks
         .filter_map(|task| {
             let path = task.ok()?.path();

@@ -18,20 +18,14 @@ const HANG: Duration = Duration::from_secs(60);
 pub async fn raw_exchange(port: u16, head: &str, body: &[u8]) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port))
         .await
-        .unwrap_or_else(|e| panic!("connect: {e}"));
-    stream
-        .write_all(head.as_bytes())
-        .await
-        .unwrap_or_else(|e| panic!("write: {e}"));
-    stream
-        .write_all(body)
-        .await
-        .unwrap_or_else(|e| panic!("write: {e}"));
+        .expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream.write_all(body).await.expect("write");
     let mut answer = Vec::new();
     tokio::time::timeout(HANG, stream.read_to_end(&mut answer))
         .await
         .unwrap_or_else(|_| panic!("the server neither answered nor closed the connection"))
-        .unwrap_or_else(|e| panic!("read: {e}"));
+        .expect("read");
     String::from_utf8_lossy(&answer).into_owned()
 }
 
@@ -109,11 +103,11 @@ async fn a_body_trickling_in_a_byte_at_a_time_is_cut_off_with_408() {
     let app = app_with_a_short_body_timeout().await;
     let mut stream = TcpStream::connect(("127.0.0.1", port(&app)))
         .await
-        .unwrap_or_else(|e| panic!("connect: {e}"));
+        .expect("connect");
     stream
         .write_all(REGISTER_HEAD.as_bytes())
         .await
-        .unwrap_or_else(|e| panic!("write: {e}"));
+        .expect("write");
     // One byte every 200 ms: each arrives well within any per-read timeout, the whole
     // body never within the body's. Stop trickling once the server has answered.
     let mut answer = Vec::new();
@@ -169,7 +163,7 @@ async fn head_answers_like_get_without_a_body_on_every_get_route() {
             .unwrap_or_else(|e| panic!("GET {path}: {e}"));
         let get_status = get.status();
         let get_type = get.headers().get("content-type").cloned();
-        let get_body = get.bytes().await.unwrap_or_else(|e| panic!("{e}"));
+        let get_body = get.bytes().await.expect("the body arrives");
 
         let raw = raw_exchange(
             port(&app),
@@ -208,7 +202,7 @@ async fn head_keeps_the_errors_of_get_and_is_refused_where_there_is_no_get() {
         .head(app.url("/api/v1/users/me"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request reaches the server");
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     assert!(anonymous.headers().contains_key("www-authenticate"));
 

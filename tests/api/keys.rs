@@ -12,7 +12,7 @@ async fn jwks(app: &TestApp) -> JwkSet {
         .request(Method::GET, "/.well-known/jwks.json", None, None)
         .await;
     assert_eq!(reply.status, StatusCode::OK);
-    serde_json::from_value(reply.body).unwrap_or_else(|e| panic!("not a JWK set: {e}"))
+    serde_json::from_value(reply.body).expect("not a JWK set")
 }
 
 /// Verifies an access token the way another service would: only with the published JWKS.
@@ -22,7 +22,7 @@ async fn verify_offline(app: &TestApp, token: &str) -> serde_json::Value {
     let jwk = set
         .find(&kid)
         .unwrap_or_else(|| panic!("kid {kid} is not published"));
-    let key = DecodingKey::from_jwk(jwk).unwrap_or_else(|e| panic!("{e}"));
+    let key = DecodingKey::from_jwk(jwk).expect("the JWK is a valid key");
     let alg = jwk
         .common
         .key_algorithm
@@ -32,7 +32,7 @@ async fn verify_offline(app: &TestApp, token: &str) -> serde_json::Value {
     validation.set_issuer(&[app.config.issuer()]);
     validation.set_audience(&["doorman"]);
     jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
-        .unwrap_or_else(|e| panic!("offline verification failed: {e}"))
+        .expect("offline verification failed")
         .claims
 }
 
@@ -72,7 +72,7 @@ async fn with_hs256_the_jwks_is_empty() {
 
     assert!(jwks(&app).await.keys.is_empty());
     assert_eq!(
-        app.get("/api/v1/users/me", &tokens.access).await.status,
+        app.api().get_me(&tokens.access).await.status,
         StatusCode::OK
     );
 }
@@ -88,7 +88,7 @@ async fn instances_sharing_a_database_share_their_keys() {
         serde_json::to_value(jwks(&second).await).ok()
     );
     assert_eq!(
-        second.get("/api/v1/users/me", &tokens.access).await.status,
+        second.api().get_me(&tokens.access).await.status,
         StatusCode::OK
     );
 }
@@ -107,7 +107,7 @@ async fn rotate_keys_adds_a_key_and_keeps_the_old_one_published() {
         .env("DATABASE_URL", &app.config.database_url)
         .env("DOORMAN_JWT_ALG", "EdDSA")
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the process runs");
     assert!(
         output.status.success(),
         "{}",
@@ -126,12 +126,9 @@ async fn rotate_keys_adds_a_key_and_keeps_the_old_one_published() {
         .unwrap_or_default()
         .to_owned();
     assert_ne!(new_kid, old_kid);
+    assert_eq!(app.api().get_me(&after.access).await.status, StatusCode::OK);
     assert_eq!(
-        app.get("/api/v1/users/me", &after.access).await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.get("/api/v1/users/me", &before.access).await.status,
+        app.api().get_me(&before.access).await.status,
         StatusCode::OK
     );
     let published = jwks(&app).await;
@@ -142,10 +139,10 @@ async fn rotate_keys_adds_a_key_and_keeps_the_old_one_published() {
 async fn a_signing_key_can_come_from_a_pem_file() {
     let record =
         doorman::crypto::keys::generate(doorman::config::JwtAlg::Es256, chrono::Utc::now())
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the key generates");
     let path =
         std::env::temp_dir().join(format!("doorman-key-{}.pem", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&path, &record.private_pem).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&path, &record.private_pem).expect("the write succeeds");
     let app = TestApp::spawn_with(|c| {
         c.jwt_alg = doorman::config::JwtAlg::Es256;
         c.jwt_private_key_file = Some(path.display().to_string());

@@ -63,7 +63,7 @@ async fn the_last_active_admin_cannot_be_demoted_deactivated_or_deleted() {
         StatusCode::OK,
         "re-stating the role is no demotion"
     );
-    let me = app.get("/api/v1/users/me", &admin.access).await;
+    let me = app.api().get_me(&admin.access).await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
     assert_eq!(me.body["role"], "admin");
     assert_eq!(me.body["is_active"], true);
@@ -86,7 +86,7 @@ async fn the_last_admin_cannot_delete_itself_through_users_me() {
 
     reply.assert_problem(409, "last_admin");
     assert_eq!(
-        s.app.get("/api/v1/users/me", &s.admin.access).await.status,
+        s.app.api().get_me(&s.admin.access).await.status,
         StatusCode::OK
     );
     assert_eq!(stored_active_admins(&s.app).await, [ADMIN_EMAIL]);

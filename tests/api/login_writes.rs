@@ -56,7 +56,7 @@ async fn count(app: &TestApp, sql: &str) -> String {
 async fn one_connection(app: &TestApp) -> Db {
     Db::connect(&app.config.database_url, 1)
         .await
-        .unwrap_or_else(|e| panic!("{e:#}"))
+        .expect("the connection opens")
 }
 
 /// What the four writes touch, as the database has it now.
@@ -97,7 +97,7 @@ async fn assert_unique_violation_leaves_nothing(
 async fn a_failure_in_logins_last_writes_leaves_none_of_them() {
     let app = TestApp::spawn().await;
     let user = app.register("ada@example.com").await;
-    let user_id = UserId(id_of(&user).parse().unwrap_or_else(|e| panic!("{e}")));
+    let user_id = UserId(id_of(&user).parse().expect("a user id is a UUID"));
     let key = format!("user:{}", user_id.0);
     let fail_once = || async {
         app.login("ada@example.com", "not my password")
@@ -120,7 +120,7 @@ async fn a_failure_in_logins_last_writes_leaves_none_of_them() {
         .await
         .run(move |c| Box::pin(async move { db::audit::insert(c, &event).await }))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the audit insert runs");
     let db = one_connection(&app).await;
     for what in ["last fails, fresh", "last fails, prepared"] {
         assert_unique_violation_leaves_nothing(
@@ -144,7 +144,7 @@ async fn a_failure_in_logins_last_writes_leaves_none_of_them() {
     };
     open(&db, &first, &key, &fresh())
         .await
-        .unwrap_or_else(|e| panic!("the connection did not come back clean: {e}"));
+        .expect("the connection did not come back clean");
     assert_eq!(count(&app, "sessions").await, "1");
     assert_eq!(
         count(&app, "users WHERE last_login_at IS NOT NULL").await,
@@ -184,6 +184,6 @@ async fn a_failure_in_logins_last_writes_leaves_none_of_them() {
     .await;
     open(&db, &session_for(user_id), &key, &fresh())
         .await
-        .unwrap_or_else(|e| panic!("the connection did not come back clean: {e}"));
+        .expect("the connection did not come back clean");
     assert_eq!(count(&app, "sessions").await, "2");
 }

@@ -42,7 +42,7 @@ async fn serve_and_log(level: &str) -> Logged {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("a free local port");
     let mut child = Running(
         Command::new(env!("CARGO_BIN_EXE_doorman"))
             .env("DATABASE_URL", db.url())
@@ -53,7 +53,7 @@ async fn serve_and_log(level: &str) -> Logged {
             .env("RUST_LOG", level)
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("{e}")),
+            .expect("the process starts"),
     );
     // Read as it comes: at the verbose levels more is logged than a pipe buffers.
     let stderr = child.0.stderr.take().unwrap_or_else(|| panic!("no stderr"));
@@ -93,14 +93,14 @@ async fn serve_and_log(level: &str) -> Logged {
         json!({ "email": "ada@example.com", "password": PASSWORD }),
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("the request reaches the server");
     let login = Reply::from(
         post(
             "/api/v1/auth/login",
             json!({ "email": "ada@example.com", "password": PASSWORD }),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}")),
+        .expect("the request reaches the server"),
     )
     .await;
     assert_eq!(login.status, reqwest::StatusCode::OK, "{:?}", login.body);
@@ -120,7 +120,7 @@ async fn serve_and_log(level: &str) -> Logged {
             json!({ "refresh_token": refresh_token }),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}")),
+        .expect("the request reaches the server"),
     )
     .await;
     assert_eq!(
@@ -134,13 +134,13 @@ async fn serve_and_log(level: &str) -> Logged {
         json!({ "email": "ada@example.com", "password": "a wrong password" }),
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("the request reaches the server");
     client
         .get(format!("{base}/api/v1/users/me"))
         .bearer_auth(&access_token)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request reaches the server");
 
     drop(child);
     let lines = reader

@@ -37,13 +37,8 @@ struct Proxy {
 
 impl Proxy {
     async fn start(upstream: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("proxy: {e}"));
-        let port = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("proxy: {e}"))
-            .port();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy");
+        let port = listener.local_addr().expect("proxy").port();
         let (mode, watching) = watch::channel(Mode::Open);
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
@@ -148,7 +143,7 @@ async fn ready(app: &TestApp) -> Reply {
         .get(app.url("/health/ready"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("/health/ready did not answer: {e}"));
+        .expect("/health/ready did not answer");
     Reply::from(response).await
 }
 
@@ -171,7 +166,7 @@ async fn until_ready(app: &TestApp) {
 /// What a signed-in client does during an outage: one read, one write, one login, and the
 /// readiness probe. Each answers 503 with Retry-After.
 async fn assert_every_kind_of_request_is_503(app: &TestApp, tokens: &Tokens) {
-    assert_unavailable(&app.get("/api/v1/users/me", &tokens.access).await);
+    assert_unavailable(&app.api().get_me(&tokens.access).await);
     assert_unavailable(
         &app.request(
             Method::PATCH,
@@ -203,7 +198,7 @@ async fn assert_service_resumed(app: &TestApp) {
     // when its deadline passed went back to the pool (its late answers would be read as
     // the answers to later queries).
     for _ in 0..20 {
-        let me = app.get("/api/v1/users/me", &tokens.access).await;
+        let me = app.api().get_me(&tokens.access).await;
         assert_eq!(me.status, StatusCode::OK, "{}", me.body);
         assert_eq!(me.body["email"], "before@example.com");
     }
@@ -241,7 +236,7 @@ async fn a_database_cut_off_gives_503_with_retry_after_and_its_broken_connection
 
     // A request whose query is under way when its connection is cut.
     proxy.set(Mode::Frozen);
-    let in_flight = app.get("/api/v1/users/me", &tokens.access);
+    let in_flight = app.api().get_me(&tokens.access);
     let cut = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         proxy.set(Mode::Cut);
@@ -262,13 +257,13 @@ async fn a_database_that_freezes_then_is_cut_recovers_with_its_data() {
     };
     let tokens = app.signed_in("before@example.com").await;
     proxy.set(Mode::Frozen);
-    assert_unavailable(&app.get("/api/v1/users/me", &tokens.access).await);
+    assert_unavailable(&app.api().get_me(&tokens.access).await);
     proxy.set(Mode::Cut);
-    assert_unavailable(&app.get("/api/v1/users/me", &tokens.access).await);
+    assert_unavailable(&app.api().get_me(&tokens.access).await);
     assert_unavailable(&ready(&app).await);
     proxy.set(Mode::Open);
     assert_service_resumed(&app).await;
-    let me = app.get("/api/v1/users/me", &tokens.access).await;
+    let me = app.api().get_me(&tokens.access).await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
 }
 
@@ -292,15 +287,16 @@ async fn a_sqlite_database_locked_by_another_process_gives_503_with_retry_after_
     let holder = std::thread::spawn(move || {
         use diesel::Connection;
         use diesel::connection::SimpleConnection;
-        let mut conn = diesel::SqliteConnection::establish(&path).unwrap_or_else(|e| panic!("{e}"));
-        conn.batch_execute("BEGIN EXCLUSIVE")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut conn =
+            diesel::SqliteConnection::establish(&path).expect("the database connection opens");
+        // Waits its turn if doorman is writing (its checkpointer, a background job).
+        conn.batch_execute("PRAGMA busy_timeout = 5000; BEGIN EXCLUSIVE")
+            .expect("the test takes the database's lock");
         let _ = taken.send(());
         let _ = locked.recv();
-        conn.batch_execute("ROLLBACK")
-            .unwrap_or_else(|e| panic!("{e}"));
+        conn.batch_execute("ROLLBACK").expect("the SQL runs");
     });
-    lock_taken.await.unwrap_or_else(|e| panic!("{e}"));
+    lock_taken.await.expect("the lock holder finishes");
 
     let reply = app
         .post(
@@ -342,7 +338,7 @@ impl TinyFilesystem {
     fn fill(&self) -> std::path::PathBuf {
         use std::io::Write;
         let path = self.dir.join("filler");
-        let mut file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{e}"));
+        let mut file = std::fs::File::create(&path).expect("the file is created");
         for chunk in [64 * 1024, 4096, 512, 1] {
             let bytes = vec![0u8; chunk];
             while file.write_all(&bytes).and_then(|()| file.flush()).is_ok() {}
@@ -405,7 +401,7 @@ async fn a_full_disk_under_sqlite_gives_503_with_retry_after_and_writes_resume_o
     }
     assert!(unavailable > 0, "200 registrations fitted on a full disk");
 
-    std::fs::remove_file(filler).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(filler).expect("the file is removed");
     app.register("after@example.com").await;
     let login = app.login("before@example.com", PASSWORD).await;
     assert_eq!(login.status, StatusCode::OK, "{}", login.body);

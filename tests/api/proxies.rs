@@ -11,7 +11,7 @@ use crate::helpers::{PASSWORD, Reply, TestApp, Tokens};
 
 fn nets(raw: &[&str]) -> Vec<IpNet> {
     raw.iter()
-        .map(|raw| parse_ip_net(raw).unwrap_or_else(|e| panic!("{e}")))
+        .map(|raw| parse_ip_net(raw).expect("a valid network"))
         .collect()
 }
 
@@ -60,7 +60,7 @@ async fn session_ip_forwarded_for(app: &TestApp, email: &str, forwarded_for: &st
         .await;
     assert_eq!(login.status, StatusCode::OK, "login: {}", login.body);
     let tokens = Tokens::from(&login.body);
-    let sessions = app.get("/api/v1/users/me/sessions", &tokens.access).await;
+    let sessions = app.api().list_my_sessions(&tokens.access).await;
     assert_eq!(sessions.status, StatusCode::OK, "{}", sessions.body);
     sessions.body[0]["ip"].clone()
 }

@@ -16,7 +16,7 @@ async fn jwks(app: &TestApp) -> JwkSet {
         .request(Method::GET, "/.well-known/jwks.json", None, None)
         .await;
     assert_eq!(reply.status, StatusCode::OK);
-    serde_json::from_value(reply.body).unwrap_or_else(|e| panic!("not a JWK set: {e}"))
+    serde_json::from_value(reply.body).expect("not a JWK set")
 }
 
 /// Verifies `token` as a stock library does with the JWKS: the key named by the header's
@@ -70,8 +70,7 @@ fn sign_hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
     let mut h = Header::new(Algorithm::HS256);
     h.kid = header["kid"].as_str().map(str::to_owned);
     h.typ = header["typ"].as_str().map(str::to_owned);
-    jsonwebtoken::encode(&h, claims, &EncodingKey::from_secret(secret))
-        .unwrap_or_else(|e| panic!("{e}"))
+    jsonwebtoken::encode(&h, claims, &EncodingKey::from_secret(secret)).expect("the token encodes")
 }
 
 async fn refresh_kids(app: &TestApp) -> Vec<String> {
@@ -92,7 +91,7 @@ fn rotate_keys(app: &TestApp) {
         .env("DATABASE_URL", &app.config.database_url)
         .env("DOORMAN_JWT_ALG", "EdDSA")
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the process runs");
     assert!(
         output.status.success(),
         "{}",
@@ -125,10 +124,7 @@ async fn a_refresh_token_does_not_verify_against_the_jwks_and_still_refreshes() 
     assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
     let next = Tokens::from(&refreshed.body);
     assert!(stock_verify(&app, &set, &next.refresh).is_err());
-    assert_eq!(
-        app.get("/api/v1/users/me", &next.access).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(app.api().get_me(&next.access).await.status, StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,7 +135,8 @@ async fn each_kind_of_token_is_still_refused_where_the_other_is_expected() {
     app.refresh(&tokens.access)
         .await
         .assert_problem(401, "invalid_refresh_token");
-    app.get("/api/v1/users/me", &tokens.refresh)
+    app.api()
+        .get_me(&tokens.refresh)
         .await
         .assert_problem(401, "unauthenticated");
     let introspected = app

@@ -34,8 +34,7 @@ async fn registering_returns_201_the_user_and_its_location() {
     assert_eq!(user["is_active"], true);
     assert!(user["last_login_at"].is_null());
     assert!(user.get("password").is_none() && !user.to_string().contains("argon2"));
-    let id =
-        uuid::Uuid::parse_str(user["id"].as_str().unwrap_or("")).unwrap_or_else(|e| panic!("{e}"));
+    let id = uuid::Uuid::parse_str(user["id"].as_str().unwrap_or("")).expect("a UUID");
     assert_eq!(id.get_version_num(), 7, "ids are time-ordered v7 UUIDs");
 }
 

@@ -38,14 +38,14 @@ async fn start(db: &TestDb) -> Running {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the process starts");
         let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
         let mut lines = BufReader::new(stderr).lines();
         let port = loop {
             let line = lines
                 .next()
                 .unwrap_or_else(|| panic!("doorman exited before listening"))
-                .unwrap_or_else(|e| panic!("{e}"));
+                .expect("doorman's output is readable");
             let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
             };
@@ -61,11 +61,11 @@ async fn start(db: &TestDb) -> Running {
         Running { child, port }
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}"))
+    .expect("the blocking task finishes")
 }
 
 fn send_signal(child: &Child, signal: libc::c_int) {
-    let pid = libc::pid_t::try_from(child.id()).unwrap_or_else(|e| panic!("{e}"));
+    let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
     #[expect(unsafe_code, reason = "kill(2) has no memory-safety preconditions")]
     // SAFETY: kill only sends a signal to the child this test started.
     let sent = unsafe { libc::kill(pid, signal) };
@@ -77,7 +77,7 @@ async fn exit_status(mut child: Child) -> std::process::ExitStatus {
     tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
         loop {
-            if let Some(status) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
+            if let Some(status) = child.try_wait().expect("the process can be polled") {
                 return status;
             }
             if started.elapsed() > EXIT_DETECTOR {
@@ -91,20 +91,17 @@ async fn exit_status(mut child: Child) -> std::process::ExitStatus {
         }
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}"))
+    .expect("the blocking task finishes")
 }
 
 async fn connect(port: u16) -> TcpStream {
     TcpStream::connect(("127.0.0.1", port))
         .await
-        .unwrap_or_else(|e| panic!("connect: {e}"))
+        .expect("connect")
 }
 
 async fn send(stream: &mut TcpStream, bytes: &[u8]) {
-    stream
-        .write_all(bytes)
-        .await
-        .unwrap_or_else(|e| panic!("write: {e}"));
+    stream.write_all(bytes).await.expect("write");
 }
 
 /// Everything the server sends until it closes the connection.
@@ -113,7 +110,7 @@ async fn read_until_closed(stream: &mut TcpStream) -> String {
     tokio::time::timeout(EXIT_DETECTOR, stream.read_to_end(&mut answer))
         .await
         .unwrap_or_else(|_| panic!("the server kept the connection open"))
-        .unwrap_or_else(|e| panic!("read: {e}"));
+        .expect("read");
     String::from_utf8_lossy(&answer).into_owned()
 }
 
@@ -144,7 +141,7 @@ async fn stops_gracefully_on(signal: libc::c_int) {
     let mut first = [0u8; 12];
     idle.read_exact(&mut first)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the read succeeds");
     assert_eq!(&first, b"HTTP/1.1 200");
 
     // A client that stopped in the middle of its request head.

@@ -98,19 +98,19 @@ async fn a_forgot_password_request_delivers_a_reset_link_over_smtp_that_works() 
 async fn send_with_lettre(server: &MailServer, body: Body) {
     let from: Mailbox = "sender <sender@example.com>"
         .parse()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let to: Mailbox = "rcpt@example.com".parse().unwrap_or_else(|e| panic!("{e}"));
+        .expect("a valid mailbox");
+    let to: Mailbox = "rcpt@example.com".parse().expect("a valid mailbox");
     let message = Message::builder()
         .from(from)
         .to(to)
         .subject("encoded")
         .body(body)
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the body is readable");
     let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
         .port(server.port())
         .build();
     transport
         .send(message)
         .await
-        .unwrap_or_else(|e| panic!("lettre could not deliver to the test server: {e}"));
+        .expect("lettre could not deliver to the test server");
 }

@@ -8,10 +8,10 @@ use crate::helpers::process::{doorman, serve, the_error_of};
 
 /// A port nothing listens on (bound, then released).
 fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free local port");
     listener
         .local_addr()
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the listener has an address")
         .port()
 }
 
@@ -24,8 +24,8 @@ fn sqlite_path_in_temp(name: &str) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn a_busy_port_is_named_with_the_bind_hint_before_any_database_file_is_created() {
-    let busy = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    let address = busy.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let busy = TcpListener::bind("127.0.0.1:0").expect("a free local port");
+    let address = busy.local_addr().expect("the listener has an address");
     let path = sqlite_path_in_temp("busy");
 
     let error = the_error_of(
@@ -44,8 +44,8 @@ async fn a_busy_port_is_named_with_the_bind_hint_before_any_database_file_is_cre
 #[tokio::test]
 async fn a_busy_port_on_postgres_is_named_the_same_way() {
     let db = TestDb::create().await;
-    let busy = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    let address = busy.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let busy = TcpListener::bind("127.0.0.1:0").expect("a free local port");
+    let address = busy.local_addr().expect("the listener has an address");
 
     let error = the_error_of(doorman(&db.url()).env("DOORMAN_BIND", address.to_string()));
 
@@ -87,8 +87,11 @@ async fn a_refused_postgres_connection_names_the_host_and_port_and_says_refused(
 #[tokio::test]
 async fn a_postgres_address_that_takes_the_connection_but_never_answers_is_not_called_refused() {
     // The kernel completes the handshake; nothing ever answers PostgreSQL's start-up message.
-    let silent = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    let port = silent.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+    let silent = TcpListener::bind("127.0.0.1:0").expect("a free local port");
+    let port = silent
+        .local_addr()
+        .expect("the listener has an address")
+        .port();
 
     let error = the_error_of(&mut doorman(&format!(
         "postgres://doorman@127.0.0.1:{port}/doorman"
@@ -214,6 +217,6 @@ async fn empty_variables_count_as_unset_and_the_log_says_where_to_go() {
     }
     let health = reqwest::get(format!("{base}/health/ready"))
         .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+        .expect("the request reaches the server");
     assert_eq!(health.status(), 200);
 }

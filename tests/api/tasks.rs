@@ -83,7 +83,7 @@ async fn creating_a_task_returns_201_the_task_and_its_location() {
     assert_eq!(created["done"], false);
     timestamp(&created["created_at"]);
     timestamp(&created["updated_at"]);
-    uuid::Uuid::parse_str(&id(created)).unwrap_or_else(|e| panic!("{e}"));
+    uuid::Uuid::parse_str(&id(created)).expect("a UUID");
     let location = format!("/api/v1/tasks/{}", id(created));
     assert_eq!(reply.header("location"), Some(location.as_str()));
     let fetched = app.get(&location, &tokens.access).await;

@@ -18,13 +18,7 @@ async fn token_with_headers(
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    Reply::from(
-        request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("the token request failed: {e}")),
-    )
-    .await
+    Reply::from(request.send().await.expect("the token request failed")).await
 }
 
 async fn token(app: &TestApp, form: &[(&str, &str)]) -> Reply {
@@ -81,9 +75,9 @@ async fn an_email_and_password_get_an_rfc_6749_token_response_whose_tokens_work(
     assert_eq!(reply.body["user"]["email"], "ada@example.com");
     let access = reply.body["access_token"].as_str().unwrap_or_default();
     let refresh = reply.body["refresh_token"].as_str().unwrap_or_default();
-    let me = app.get("/api/v1/users/me", access).await;
+    let me = app.api().get_me(access).await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
-    let sessions = app.get("/api/v1/users/me/sessions", access).await;
+    let sessions = app.api().list_my_sessions(access).await;
     assert_eq!(sessions.body[0]["id"], reply.body["session_id"]);
     let refreshed = app.refresh(refresh).await;
     assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);

@@ -29,7 +29,7 @@ fn sign_hs256(header: &Value, claims: &Value) -> String {
     h.kid = header["kid"].as_str().map(str::to_owned);
     h.typ = header["typ"].as_str().map(str::to_owned);
     jsonwebtoken::encode(&h, claims, &EncodingKey::from_secret(SECRET.as_bytes()))
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the token encodes")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -56,7 +56,8 @@ async fn alg_none_tampering_and_unknown_kids_are_401() {
     let unknown_kid = format!("{}.{}.{signature}", b64(&unknown), b64(&body));
 
     for token in [alg_none, tampered, unknown_kid, "a.b.c".to_owned()] {
-        app.get("/api/v1/users/me", &token)
+        app.api()
+            .get_me(&token)
             .await
             .assert_problem(401, "unauthenticated");
     }
@@ -79,9 +80,10 @@ async fn an_hmac_token_keyed_with_the_public_key_is_refused() {
         &claims(&tokens.access),
         &EncodingKey::from_secret(public_x.as_bytes()),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("the token encodes");
 
-    app.get("/api/v1/users/me", &forged)
+    app.api()
+        .get_me(&forged)
         .await
         .assert_problem(401, "unauthenticated");
 }
@@ -99,25 +101,27 @@ async fn wrong_issuer_audience_expiry_and_not_yet_valid_tokens_are_401() {
     };
 
     assert_eq!(
-        app.get("/api/v1/users/me", &sign_hs256(&head, &good))
-            .await
-            .status,
+        app.api().get_me(&sign_hs256(&head, &good)).await.status,
         StatusCode::OK,
         "the forge is faithful"
     );
-    app.get("/api/v1/users/me", &with("iss", json!("someone-else")))
+    app.api()
+        .get_me(&with("iss", json!("someone-else")))
         .await
         .assert_problem(401, "unauthenticated");
-    app.get("/api/v1/users/me", &with("aud", json!("another-service")))
+    app.api()
+        .get_me(&with("aud", json!("another-service")))
         .await
         .assert_problem(401, "unauthenticated");
-    app.get("/api/v1/users/me", &with("nbf", json!(now + 600)))
+    app.api()
+        .get_me(&with("nbf", json!(now + 600)))
         .await
         .assert_problem(401, "unauthenticated");
     let mut expired = good.clone();
     expired["iat"] = json!(now - 1000);
     expired["exp"] = json!(now - 100);
-    app.get("/api/v1/users/me", &sign_hs256(&head, &expired))
+    app.api()
+        .get_me(&sign_hs256(&head, &expired))
         .await
         .assert_problem(401, "token_expired");
 }
@@ -127,7 +131,7 @@ async fn token_types_are_enforced_both_ways() {
     let app = TestApp::spawn().await;
     let tokens = app.signed_in("ada@example.com").await;
 
-    let refresh_as_access = app.get("/api/v1/users/me", &tokens.refresh).await;
+    let refresh_as_access = app.api().get_me(&tokens.refresh).await;
     let access_as_refresh = app.refresh(&tokens.access).await;
     let refresh_to_logout = app
         .request(

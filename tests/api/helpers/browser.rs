@@ -33,7 +33,7 @@ fn driver_port() -> u16 {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
-            .unwrap_or_else(|e| panic!("no free port: {e}"));
+            .expect("no free port");
         Command::new("sh")
             .arg("-c")
             .arg(
@@ -77,7 +77,7 @@ where
     F: FnOnce(Browser) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let _slot = SLOTS.acquire().await.unwrap_or_else(|e| panic!("{e}"));
+    let _slot = SLOTS.acquire().await.expect("a browser slot");
     let port = driver_port();
     let mut caps = serde_json::Map::new();
     caps.insert(
@@ -92,7 +92,7 @@ where
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
-        .unwrap_or_else(|e| panic!("no browser session: {e}"));
+        .expect("no browser session");
     let browser = Browser {
         client: client.clone(),
         base: base.to_owned(),
@@ -115,14 +115,14 @@ fn xpath_literal(text: &str) -> String {
 impl Browser {
     /// Scrolls `element` to the middle of the viewport and clicks it.
     pub async fn click(&self, element: Element, what: &str) {
-        let arg = serde_json::to_value(&element).unwrap_or_else(|e| panic!("{e}"));
+        let arg = serde_json::to_value(&element).expect("an element serialises");
         self.client
             .execute(
                 "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});",
                 vec![arg],
             )
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the statement runs");
         if let Err(err) = element.click().await {
             let _ = std::fs::create_dir_all(screenshot_dir());
             if let Ok(png) = self.client.screenshot().await {
@@ -144,7 +144,7 @@ impl Browser {
             .client
             .current_url()
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the browser has a URL");
         match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_owned(),
@@ -193,7 +193,7 @@ impl Browser {
         let id = label
             .attr("for")
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the browser reads the attribute")
             .unwrap_or_else(|| panic!("a label without for"));
         self.client
             .find(Locator::Id(&id))
@@ -203,7 +203,7 @@ impl Browser {
 
     pub async fn fill(&self, label: &str, value: &str) {
         let field = self.field(label).await;
-        field.clear().await.unwrap_or_else(|e| panic!("{e}"));
+        field.clear().await.expect("the browser clears the field");
         field
             .send_keys(value)
             .await
@@ -259,10 +259,10 @@ impl Browser {
         self.client
             .find(Locator::Css("body"))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the element is on the page")
             .text()
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the text is readable")
     }
 
     /// Waits for `text` to be on the page (in an element with `role`, when given).
@@ -279,7 +279,7 @@ impl Browser {
         self.client
             .execute("return window.innerWidth;", vec![])
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the statement runs")
             .as_i64()
             .unwrap_or(0)
     }
@@ -291,7 +291,7 @@ impl Browser {
             self.client
                 .set_window_size(u32::try_from(outer).unwrap_or(1280), 900)
                 .await
-                .unwrap_or_else(|e| panic!("{e}"));
+                .expect("the browser resizes");
             let inner = self.inner_width().await;
             if inner == width {
                 return;
@@ -309,7 +309,7 @@ impl Browser {
                 vec![],
             )
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the statement runs")
             .as_bool()
             .unwrap_or(true)
     }
@@ -318,16 +318,16 @@ impl Browser {
     /// asserts that at 375 px nothing scrolls sideways.
     pub async fn screenshots(&self, name: &str) {
         let dir = screenshot_dir();
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(&dir).expect("the directory is created");
         for width in [1280, 375] {
             self.viewport(width).await;
             let png = self
                 .client
                 .screenshot()
                 .await
-                .unwrap_or_else(|e| panic!("{e}"));
+                .expect("the browser takes a screenshot");
             std::fs::write(dir.join(format!("{name}-{width}.png")), png)
-                .unwrap_or_else(|e| panic!("{e}"));
+                .expect("the write succeeds");
             if width == 375 {
                 assert!(
                     !self.scrolls_sideways().await,

@@ -56,7 +56,7 @@ impl Mail {
                 let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(compact)
-                    .unwrap_or_else(|e| panic!("the base64 body does not decode: {e}"));
+                    .expect("the base64 body does not decode");
                 String::from_utf8_lossy(&bytes).into_owned()
             }
             _ => body.to_owned(),
@@ -147,10 +147,10 @@ impl MailServer {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
-            .unwrap_or_else(|e| panic!("cannot bind the test SMTP server: {e}"));
+            .expect("cannot bind the test SMTP server");
         let port = listener
             .local_addr()
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the listener has an address")
             .port();
         let inbox = Arc::new(Inbox::default());
         let shared = Arc::clone(&inbox);

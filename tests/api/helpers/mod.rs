@@ -2,6 +2,7 @@
 //! database) here, and beside it the browser (`browser`), the console visitor (`visitor`),
 //! the SMTP sink (`mail`), JWT reading (`jwt`) and the doorman process (`process`).
 
+pub mod api;
 pub mod browser;
 pub mod jwt;
 pub mod mail;
@@ -136,7 +137,7 @@ fn client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(60))
         .build()
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the HTTP client builds")
 }
 
 static TRACING: AtomicBool = AtomicBool::new(false);
@@ -180,7 +181,7 @@ impl TestApp {
     async fn start(config: Config, db: Option<TestDb>) -> Self {
         let app = Application::build(config.clone())
             .await
-            .unwrap_or_else(|e| panic!("the app did not start: {e:#}"));
+            .expect("the app did not start");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         Self {
@@ -194,9 +195,7 @@ impl TestApp {
     /// Takes the database away from under the running app.
     pub fn remove_database(&self) {
         match &self.db {
-            Some(db) => db
-                .remove()
-                .unwrap_or_else(|e| panic!("cannot remove the test database: {e}")),
+            Some(db) => db.remove().expect("cannot remove the test database"),
             None => panic!("a replica does not own its database"),
         }
     }
@@ -419,7 +418,7 @@ impl TestApp {
         if url.starts_with("postgres") {
             let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
                 .await
-                .unwrap_or_else(|e| panic!("{e}"));
+                .expect("the connection opens");
             tokio::spawn(connection);
             let rows = client
                 .query(sql.as_str(), &[])
@@ -439,14 +438,14 @@ impl TestApp {
             }
             let path = url.trim_start_matches("sqlite://");
             let mut conn =
-                diesel::SqliteConnection::establish(path).unwrap_or_else(|e| panic!("{e}"));
+                diesel::SqliteConnection::establish(path).expect("the database connection opens");
             let rows: Vec<Row> = diesel::sql_query(&sql)
                 .load(&mut conn)
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));
             rows.into_iter().map(|r| r.value).collect()
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the blocking task finishes")
     }
 }
 
@@ -581,13 +580,9 @@ pub fn user_path(id: &str) -> String {
 
 /// `PUT /api/v1/admin/users/{id}/role`.
 pub async fn set_role(app: &TestApp, token: &str, id: &str, role: &str) -> Reply {
-    app.request(
-        Method::PUT,
-        &format!("{}/role", user_path(id)),
-        Some(token),
-        Some(json!({ "role": role })),
-    )
-    .await
+    app.api()
+        .set_role(token, id, &json!({ "role": role }))
+        .await
 }
 
 /// An RFC 3339 timestamp field of a response.

@@ -22,7 +22,7 @@ fn run(command: &mut Command) -> Output {
     command
         .stdin(Stdio::null())
         .output()
-        .unwrap_or_else(|e| panic!("cannot run doorman: {e}"))
+        .expect("cannot run doorman")
 }
 
 /// Runs `command`, which must fail, and returns its one error line (without `doorman: `).
@@ -69,13 +69,13 @@ pub fn serve(command: &mut Command) -> (Running, Vec<String>) {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run doorman: {e}"));
+        .expect("cannot run doorman");
     let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
     let running = Running(child);
     let mut lines = Vec::new();
     let mut log = BufReader::new(stderr).lines();
     for line in log.by_ref() {
-        let line = line.unwrap_or_else(|e| panic!("{e}"));
+        let line = line.expect("a line arrives");
         let done = line.contains("health:");
         lines.push(line);
         if done {

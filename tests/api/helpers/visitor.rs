@@ -65,7 +65,7 @@ impl<'a> Visitor<'a> {
     pub fn cookie(&self, name: &str) -> Option<String> {
         self.cookies
             .lock()
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the lock is not poisoned")
             .get(name)
             .cloned()
     }
@@ -73,14 +73,14 @@ impl<'a> Visitor<'a> {
     pub fn set_cookie(&self, name: &str, value: &str) {
         self.cookies
             .lock()
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the lock is not poisoned")
             .insert(name.to_owned(), value.to_owned());
     }
 
     fn cookie_header(&self) -> String {
         self.cookies
             .lock()
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the lock is not poisoned")
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
@@ -107,7 +107,7 @@ impl<'a> Visitor<'a> {
             headers,
             body,
         };
-        let mut jar = self.cookies.lock().unwrap_or_else(|e| panic!("{e}"));
+        let mut jar = self.cookies.lock().expect("the lock is not poisoned");
         for line in page.set_cookies() {
             let pair = line.split(';').next().unwrap_or_default();
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -152,7 +152,7 @@ impl<'a> Visitor<'a> {
         fields: &[(&str, &str)],
         headers: &[(&str, &str)],
     ) -> Page {
-        let body = serde_urlencoded::to_string(fields).unwrap_or_else(|e| panic!("{e}"));
+        let body = serde_urlencoded::to_string(fields).expect("the form encodes");
         let mut request = self
             .app
             .client

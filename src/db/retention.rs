@@ -9,6 +9,7 @@ use diesel_async::RunQueryDsl;
 
 use super::schema::{
     audit_events, deleted_sessions, job_runs, login_throttles, password_reset_tokens, sessions,
+    webhook_deliveries,
 };
 use super::types::{Id, Ts};
 use super::{Conn, run};
@@ -153,6 +154,35 @@ pub async fn delete_idle_throttles(
             login_throttles::table
                 .filter(login_throttles::key.eq_any(keys))
                 .filter(idle()),
+        )
+        .execute(c)
+        .await
+    })?;
+    Ok(deleted)
+}
+
+/// Deletes up to `batch` webhook deliveries delivered before `cutoff`.
+pub async fn delete_delivered_webhooks(
+    conn: &mut Conn,
+    cutoff: DateTime<Utc>,
+    batch: i64,
+) -> Result<usize> {
+    let deleted = run!(conn, |c| {
+        let old = || {
+            webhook_deliveries::status
+                .eq("delivered")
+                .and(webhook_deliveries::delivered_at.lt(Ts(cutoff)))
+        };
+        let ids: Vec<Id> = webhook_deliveries::table
+            .select(webhook_deliveries::id)
+            .filter(old())
+            .limit(batch)
+            .load(c)
+            .await?;
+        diesel::delete(
+            webhook_deliveries::table
+                .filter(webhook_deliveries::id.eq_any(ids))
+                .filter(old()),
         )
         .execute(c)
         .await

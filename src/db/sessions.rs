@@ -96,7 +96,7 @@ pub async fn open_on_login(
             audit::insert_statement(&audited),
         ]
     )?;
-    Ok(())
+    super::webhooks::enqueue(conn, event).await
 }
 
 /// The sessions that `$filter` selects, with their users, in one indexed query.

@@ -21,10 +21,13 @@ pub enum AuditKind {
     UserDeactivated,
     UserDeleted,
     SessionsRevoked,
+    WebhookCreated,
+    WebhookUpdated,
+    WebhookDeleted,
 }
 
 impl AuditKind {
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 19] = [
         Self::UserRegistered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -41,6 +44,9 @@ impl AuditKind {
         Self::UserDeactivated,
         Self::UserDeleted,
         Self::SessionsRevoked,
+        Self::WebhookCreated,
+        Self::WebhookUpdated,
+        Self::WebhookDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,11 +67,19 @@ impl AuditKind {
             Self::UserDeactivated => "user.deactivated",
             Self::UserDeleted => "user.deleted",
             Self::SessionsRevoked => "sessions.revoked",
+            Self::WebhookCreated => "webhook.created",
+            Self::WebhookUpdated => "webhook.updated",
+            Self::WebhookDeleted => "webhook.deleted",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.as_str() == value)
+    }
+
+    /// The kind's bit in a set of kinds (see `EventFilter::mask`).
+    pub fn bit(self) -> u32 {
+        1 << self as u32
     }
 }
 

@@ -40,4 +40,8 @@ id_type!(
     TaskId,
     /// An audit event's id.
     AuditEventId,
+    /// A webhook endpoint's id.
+    WebhookId,
+    /// A webhook delivery's id (its `webhook-id` on every attempt).
+    DeliveryId,
 );

@@ -10,6 +10,7 @@ mod page;
 mod session;
 mod task;
 mod user;
+mod webhook;
 
 pub use fields::{
     DateOfBirth, Email, Name, NewPassword, PasswordAttempt, PasswordProblem, Phone,
@@ -27,3 +28,4 @@ pub use page::*;
 pub use session::*;
 pub use task::*;
 pub use user::*;
+pub use webhook::*;

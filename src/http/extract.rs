@@ -347,4 +347,6 @@ policy_gates! {
     MayRevokeSessions => RevokeSessions;
     /// May read the audit trail.
     MayListAuditEvents => ListAuditEvents;
+    /// May manage webhook endpoints.
+    MayManageWebhooks => ManageWebhooks;
 }

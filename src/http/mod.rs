@@ -14,6 +14,7 @@ pub mod sessions;
 pub mod tasks;
 pub mod transport;
 pub mod users;
+pub mod webhooks;
 
 use std::time::Instant;
 
@@ -68,7 +69,13 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(admin::delete_user)
                 .service(admin::list_user_sessions)
                 .service(admin::revoke_user_sessions)
-                .service(admin::list_audit_events),
+                .service(admin::list_audit_events)
+                .service(webhooks::create_webhook)
+                .service(webhooks::list_webhooks)
+                .service(webhooks::get_webhook)
+                .service(webhooks::update_webhook)
+                .service(webhooks::delete_webhook)
+                .service(webhooks::list_webhook_deliveries),
         );
 }
 

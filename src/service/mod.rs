@@ -11,6 +11,7 @@ pub mod revocations;
 pub mod sessions;
 pub mod tasks;
 pub mod users;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -52,6 +53,10 @@ pub struct Settings {
     pub retention_interval: Duration,
     /// The revocation feed's `Cache-Control: max-age`.
     pub revocation_poll: Duration,
+    /// Webhook targets may be loopback or private addresses.
+    pub webhook_allow_private: bool,
+    /// The wait after a webhook's first failed attempt (doubling after each next one).
+    pub webhook_retry_base: Duration,
 }
 
 /// `chrono` form of a configured duration (saturating; durations come from config).

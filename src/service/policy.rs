@@ -25,6 +25,8 @@ pub enum Action {
     ListSessions,
     RevokeSessions,
     ListAuditEvents,
+    /// Register, change, delete and inspect webhook endpoints.
+    ManageWebhooks,
 }
 
 impl Action {
@@ -40,7 +42,8 @@ impl Action {
             | Self::EditProfile
             | Self::ChangeRole
             | Self::DeleteUser
-            | Self::ListAuditEvents => Role::Admin,
+            | Self::ListAuditEvents
+            | Self::ManageWebhooks => Role::Admin,
         }
     }
 

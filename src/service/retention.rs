@@ -12,6 +12,8 @@ use crate::clock;
 use crate::db;
 use crate::error::Result;
 
+/// Delivered webhook deliveries are kept this long (the contract's 7 days).
+const DELIVERIES_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Rows removed by one statement at most.
 const BATCH: i64 = 500;
 /// The pause between two batches, which lets queued writers in.
@@ -24,6 +26,7 @@ pub struct Removed {
     pub reset_tokens: usize,
     pub login_throttles: usize,
     pub audit_events: usize,
+    pub webhook_deliveries: usize,
 }
 
 /// Runs the job when no instance (this one included) has run it within the interval;
@@ -58,6 +61,7 @@ pub async fn run_if_due(ctx: &Context, holder: &str) -> Result<Option<Removed>> 
         )
         .await?,
         audit_events: 0,
+        webhook_deliveries: drain(ctx, Sweep::Deliveries(now - span(DELIVERIES_KEPT))).await?,
     };
     if let Some(kept) = settings.audit_retention {
         removed.audit_events = drain(ctx, Sweep::AuditEvents(now - span(kept))).await?;
@@ -85,6 +89,8 @@ enum Sweep {
     Throttles(DateTime<Utc>),
     /// Audit events older than it.
     AuditEvents(DateTime<Utc>),
+    /// Webhook deliveries delivered before it.
+    Deliveries(DateTime<Utc>),
 }
 
 impl Sweep {
@@ -94,6 +100,7 @@ impl Sweep {
             Self::ResetTokens(_) => "password_reset_tokens",
             Self::Throttles(_) => "login_throttles",
             Self::AuditEvents(_) => "audit_events",
+            Self::Deliveries(_) => "webhook_deliveries",
         }
     }
 
@@ -103,6 +110,9 @@ impl Sweep {
             Self::ResetTokens(now) => db::retention::delete_spent_reset_tokens(c, now, BATCH).await,
             Self::Throttles(before) => db::retention::delete_idle_throttles(c, before, BATCH).await,
             Self::AuditEvents(before) => db::retention::delete_audit_events(c, before, BATCH).await,
+            Self::Deliveries(before) => {
+                db::retention::delete_delivered_webhooks(c, before, BATCH).await
+            }
         }
     }
 }

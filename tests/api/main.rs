@@ -47,3 +47,4 @@ mod startup_errors;
 mod tasks;
 mod token_endpoint;
 mod tokens;
+mod webhooks;

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod jwt;
 pub mod mail;
 pub mod process;
+pub mod receiver;
 pub mod visitor;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -558,5 +559,22 @@ impl TestApp {
     /// An instance on a database that the test owns (the database outlives the app).
     pub async fn on_database(config: Config) -> Self {
         Self::start(config, None).await
+    }
+}
+
+impl TestApp {
+    /// A client of an instance already running at `address` (a `doorman` process).
+    pub fn at(address: &str, config: Config) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        Self {
+            address: address.to_owned(),
+            client,
+            config,
+            db: None,
+        }
     }
 }

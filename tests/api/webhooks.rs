@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::process::{doorman, serve};
 use crate::helpers::receiver::{Receiver, signature_verifies};
+use crate::helpers::visitor::Visitor;
 use crate::helpers::{
     ADMIN_EMAIL, PASSWORD, StaffApp, TestApp, TestDb, staff_app_with, test_config,
     with_bootstrap_admin,
@@ -456,4 +457,122 @@ async fn webhook_endpoints_are_managed_by_admins_only() {
     app.get(&format!("{path}/deliveries"), &admin.access)
         .await
         .assert_problem(404, "not_found");
+}
+
+/// The text of `<code id="webhook-secret">` on a page.
+fn shown_secret(body: &str) -> String {
+    let marker = "id=\"webhook-secret\">";
+    let start = body
+        .find(marker)
+        .unwrap_or_else(|| panic!("no secret shown in:\n{body}"))
+        + marker.len();
+    let end = body[start..].find('<').unwrap_or(0) + start;
+    body[start..end].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_the_console_an_admin_creates_pauses_and_deletes_a_webhook_and_sees_its_deliveries() {
+    let StaffApp { app, .. } = staff_app_with(on_loopback).await;
+    let admin = Visitor::new(&app);
+    admin.sign_in(ADMIN_EMAIL, PASSWORD).await;
+    let sub = Visitor::new(&app);
+    sub.sign_in("sub@example.com", PASSWORD).await;
+    let receiver = Receiver::start().await;
+    assert!(
+        admin
+            .get("/admin-dashboard")
+            .await
+            .body
+            .contains("href=\"/admin-dashboard/webhooks\"")
+    );
+    assert_eq!(
+        sub.get("/admin-dashboard/webhooks").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let csrf = admin.csrf("/admin-dashboard/webhooks").await;
+
+    let refused = admin
+        .post(
+            "/admin-dashboard/webhooks",
+            &[
+                ("csrf", csrf.as_str()),
+                ("url", "ftp://x.example/"),
+                ("events", "user.nope"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("Must be an http or https URL."),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("is not an audit event type"),
+        "{}",
+        refused.body
+    );
+
+    let created = admin
+        .post(
+            "/admin-dashboard/webhooks",
+            &[
+                ("csrf", csrf.as_str()),
+                ("url", receiver.url.as_str()),
+                ("events", "user.registered, user.deleted"),
+                ("description", "CRM sync"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let secret = shown_secret(&created.body);
+    assert!(secret.starts_with("whsec_"));
+    let path = created
+        .body
+        .split("action=\"")
+        .find(|rest| rest.starts_with("/admin-dashboard/webhooks/"))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(path.starts_with("/admin-dashboard/webhooks/"), "{path}");
+
+    app.register("ada@example.com").await;
+    let hooks = receiver.wait_for(1).await;
+    assert!(signature_verifies(&secret, &hooks[0]));
+    let mut shown = admin.get(&path).await;
+    for _ in 0..500 {
+        if shown
+            .body
+            .contains("<td data-label=\"Status\">delivered</td>")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        shown = admin.get(&path).await;
+    }
+    assert!(
+        shown
+            .body
+            .contains("<td data-label=\"Status\">delivered</td>"),
+        "{}",
+        shown.body
+    );
+    assert!(shown.body.contains(&hooks[0].id));
+    assert!(!shown.body.contains(&secret), "the secret is shown once");
+
+    let paused = admin
+        .post(&path, &[("csrf", csrf.as_str()), ("action", "pause")])
+        .await;
+    assert_eq!(paused.status, StatusCode::SEE_OTHER);
+    assert!(admin.get(paused.location()).await.body.contains("Paused"));
+    let deleted = admin
+        .post(&path, &[("csrf", csrf.as_str()), ("action", "delete")])
+        .await;
+    assert_eq!(
+        deleted.location(),
+        "/admin-dashboard/webhooks?notice=webhook_deleted"
+    );
+    let list = admin.get(deleted.location()).await;
+    assert!(list.body.contains("Done: the webhook was deleted."));
+    assert!(list.body.contains("No webhooks yet."));
 }

@@ -8,6 +8,7 @@ mod assets;
 mod auth;
 mod dashboard;
 mod profile;
+mod webhooks;
 
 use std::collections::HashMap;
 
@@ -70,6 +71,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(admin::post_admin_user),
             )
             .route("/admin-dashboard/audit", web::get().to(admin::get_audit))
+            .route(
+                "/admin-dashboard/webhooks",
+                web::get().to(webhooks::get_webhooks),
+            )
+            .route(
+                "/admin-dashboard/webhooks",
+                web::post().to(webhooks::post_webhooks),
+            )
+            .route(
+                "/admin-dashboard/webhooks/{id}",
+                web::get().to(webhooks::get_webhook),
+            )
+            .route(
+                "/admin-dashboard/webhooks/{id}",
+                web::post().to(webhooks::post_webhook),
+            )
             .wrap(from_fn(page_frame))
             .wrap(Compress::default()),
     );
@@ -736,6 +753,9 @@ pub fn notice(q: &HashMap<String, String>) -> Option<&'static str> {
         "deactivated" => "Done: the user was deactivated and signed out everywhere.",
         "sessions_revoked" => "Done: the user's sessions were revoked.",
         "user_deleted" => "Done: the user was deleted.",
+        "webhook_paused" => "Done: the webhook is paused; its deliveries wait.",
+        "webhook_resumed" => "Done: the webhook is active again.",
+        "webhook_deleted" => "Done: the webhook was deleted.",
         _ => return None,
     })
 }

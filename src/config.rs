@@ -121,6 +121,16 @@ pub struct Config {
     #[arg(long, env = "DOORMAN_REVOCATION_POLL", default_value = "5s", value_parser = parse_duration, help_heading = "Tokens")]
     pub revocation_poll: Duration,
 
+    /// Let webhooks reach loopback, private, link-local and unique-local addresses
+    /// (`true`/`false`; default `false`).
+    #[arg(long, env = "DOORMAN_WEBHOOK_ALLOW_PRIVATE", default_value = "false", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), help_heading = "Webhooks")]
+    pub webhook_allow_private: bool,
+
+    /// For tests only: the wait after a webhook's first failed attempt (default 5 s, as the
+    /// contract says; it doubles after each next failure, up to 1 h).
+    #[arg(long, env = "DOORMAN_WEBHOOK_RETRY_BASE", default_value = "5s", value_parser = parse_duration, hide = true)]
+    pub webhook_retry_base: Duration,
+
     /// How long a password reset link is valid.
     #[arg(long, env = "DOORMAN_RESET_TOKEN_TTL", default_value = "30m", value_parser = parse_duration, help_heading = "Accounts")]
     pub reset_token_ttl: Duration,

@@ -27,6 +27,7 @@ pub struct Metrics {
     retention_runs: IntCounterVec,
     retention_removed: IntCounterVec,
     notifications: IntCounterVec,
+    webhook_attempts: IntCounterVec,
 }
 
 /// How a login ended, as counted.
@@ -132,6 +133,14 @@ impl Metrics {
             &["kind", "outcome"],
         )?;
         registry.register(Box::new(notifications.clone()))?;
+        let webhook_attempts = IntCounterVec::new(
+            Opts::new(
+                "doorman_webhook_attempts_total",
+                "Webhook delivery attempts by outcome: delivered, retry (failed, tried again later) or failed (given up)",
+            ),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(webhook_attempts.clone()))?;
         registry.register(Box::new(retention_runs.clone()))?;
         registry.register(Box::new(retention_removed.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
@@ -162,6 +171,7 @@ impl Metrics {
             retention_runs,
             retention_removed,
             notifications,
+            webhook_attempts,
         })
     }
 
@@ -169,6 +179,11 @@ impl Metrics {
     pub fn retention_run(&self, ran: bool) {
         let outcome = if ran { "ran" } else { "skipped" };
         self.retention_runs.with_label_values(&[outcome]).inc();
+    }
+
+    /// A webhook attempt: `delivered`, `retry` or `failed`.
+    pub fn webhook_attempt(&self, outcome: &str) {
+        self.webhook_attempts.with_label_values(&[outcome]).inc();
     }
 
     pub fn retention_removed(&self, table: &str, rows: usize) {

@@ -54,6 +54,7 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         (name = "mfa", description = "The signed-in user's second factors: TOTP and recovery codes"),
         (name = "tasks", description = "The signed-in user's tasks"),
         (name = "admin", description = "Staff: user management and the audit trail"),
+        (name = "webhooks", description = "Admins: endpoints that receive audit events, signed per Standard Webhooks"),
         (name = "meta", description = "Health, keys, metrics and this documentation"),
     )
 )]

@@ -49,6 +49,11 @@ impl Application {
         let port = address.port();
         let context = web::Data::new(context(&config).await?);
         bootstrap_admin(&context, &config).await?;
+        let webhook_sender = service::webhooks::Sender::new(config.webhook_allow_private)
+            .map_err(|err| anyhow::anyhow!("cannot build the webhook HTTP client: {err}"))?;
+        service::webhooks::refresh_subscriptions(&context)
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot read the webhook endpoints: {err}"))?;
         let route_table = web::Data::new(RouteTable::from_openapi(&document()));
         let http_settings = web::Data::new(HttpSettings {
             trusted_proxies: config.trusted_proxies.clone(),
@@ -116,7 +121,8 @@ impl Application {
             idle_limits.into_inner(),
             stopping.clone(),
         );
-        jobs::retention::spawn(context.clone().into_inner(), stopping);
+        jobs::retention::spawn(context.clone().into_inner(), stopping.clone());
+        jobs::webhooks::spawn(context.clone().into_inner(), webhook_sender, stopping);
         tracing::info!(port, backend = ?context.db.backend(), "doorman is listening");
         let base = base_url(&config.public_url, address);
         tracing::info!("console:    {base}/");
@@ -329,6 +335,8 @@ fn settings(config: &Config) -> anyhow::Result<Settings> {
         secrets: secrets(config)?,
         revocation_settle: config.db_timeout + service::revocations::CLOCK_ALLOWANCE,
         mfa_required: config.mfa_required,
+        webhook_allow_private: config.webhook_allow_private,
+        webhook_retry_base: config.webhook_retry_base,
     })
 }
 

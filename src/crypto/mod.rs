@@ -5,6 +5,7 @@ mod give_way;
 pub mod jwt;
 pub mod keys;
 pub mod password;
+pub mod webhook;
 
 use sha2::{Digest, Sha256};
 

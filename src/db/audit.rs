@@ -24,10 +24,12 @@ pub(super) struct AuditRow {
     detail: String,
 }
 
+/// Appends `event`, and queues it for the webhooks subscribed to its type (same
+/// transaction: see `webhooks::enqueue`).
 pub async fn insert(conn: &mut Conn, event: &AuditEvent) -> Result<()> {
     let row = AuditRow::from(event);
     run!(conn, |c| insert_statement(&row).execute(c).await)?;
-    Ok(())
+    super::webhooks::enqueue(conn, event).await
 }
 
 /// The statement that `insert` executes.

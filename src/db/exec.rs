@@ -64,17 +64,22 @@ impl Drop for Guarded {
 }
 
 impl Db {
-    pub(super) async fn checkout(pool: &DbPool) -> Result<Conn> {
+    pub(super) async fn checkout(pool: &DbPool, outbox: &Arc<webhooks::Outbox>) -> Result<Conn> {
         let busy = |err: deadpool::managed::PoolError<_>| {
             tracing::warn!(error = %err, "no database connection available");
             Error::ServiceUnavailable {
                 retry_after_secs: 1,
             }
         };
-        Ok(Conn(match pool {
+        let inner = match pool {
             DbPool::Pg(pool) => ConnInner::Pg(pool.get().await.map_err(busy)?),
             DbPool::Sqlite(pool) => ConnInner::Sqlite(pool.get().await.map_err(busy)?),
-        }))
+        };
+        let outbox = OutboxUse {
+            outbox: Arc::clone(outbox),
+            queued: false,
+        };
+        Ok(Conn(inner, outbox))
     }
 
     /// Runs `work` with a connection, as its own task (see the module doc).
@@ -127,13 +132,14 @@ impl Db {
                 .map_err(|_| past_deadline(deadline))?,
         };
         let (pool, place) = self.route();
+        let outbox = Arc::clone(&self.outbox);
         let preemptible = matches!(place, Place::Async(_));
         let task = Self::spawn(place, async move {
             let _turn = turn;
             if tokio::time::Instant::now() >= until {
                 return Err(past_deadline(deadline));
             }
-            let outcome = tokio::time::timeout_at(until, Self::guarded(&pool, unit, work))
+            let outcome = tokio::time::timeout_at(until, Self::guarded(&pool, &outbox, unit, work))
                 .await
                 .unwrap_or_else(|_| Err(past_deadline(deadline)));
             if let Err(Error::ServiceUnavailable { .. }) = outcome {
@@ -158,11 +164,16 @@ impl Db {
     /// [`Unit::Transaction`]). The connection goes back to the pool only when the work
     /// ended as expected (successfully or with an error of the contract); otherwise, and
     /// when this future is dropped half-way, it is closed.
-    pub(super) async fn guarded<R, F>(pool: &DbPool, unit: Unit, work: F) -> Result<R>
+    pub(super) async fn guarded<R, F>(
+        pool: &DbPool,
+        outbox: &Arc<webhooks::Outbox>,
+        unit: Unit,
+        work: F,
+    ) -> Result<R>
     where
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>>,
     {
-        let mut guard = Guarded(Some(Self::checkout(pool).await?));
+        let mut guard = Guarded(Some(Self::checkout(pool, outbox).await?));
         let conn = guard.conn();
         let outcome = if let Unit::Transaction = unit {
             let begin = match conn.0 {
@@ -183,6 +194,9 @@ impl Db {
         };
         if let Err(Error::Internal(_) | Error::ServiceUnavailable { .. }) = outcome {
             return outcome;
+        }
+        if outcome.is_ok() && conn.1.queued {
+            conn.1.outbox.wake();
         }
         guard.release();
         outcome

@@ -103,7 +103,7 @@ fn flush(db: Db, queue: SharedQueue) -> BoxFuture<'static, ()> {
     Box::pin(async move {
         let (pool, _) = db.route();
         let until = tokio::time::Instant::now() + db.timeout;
-        let conn = tokio::time::timeout_at(until, Db::checkout(&pool))
+        let conn = tokio::time::timeout_at(until, Db::checkout(&pool, &db.outbox))
             .await
             .unwrap_or_else(|_| Err(past_deadline(db.timeout)));
         let (batch, more) = {

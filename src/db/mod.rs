@@ -65,6 +65,7 @@ pub mod tasks;
 pub mod types;
 mod url;
 pub mod users;
+pub mod webhooks;
 
 pub use url::DatabaseUrl;
 
@@ -135,6 +136,8 @@ pub struct Db {
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
     /// The deadline of every call (see the module doc).
     timeout: Duration,
+    /// The webhook outbox's subscriptions and worker bell (see `webhooks`).
+    outbox: Arc<webhooks::Outbox>,
     /// On SQLite, the thread that checkpoints the WAL (see `checkpoint`).
     _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
@@ -163,8 +166,16 @@ enum Place {
     Blocking(tokio::runtime::Handle),
 }
 
-/// A pooled connection of either backend. Repositories take `&mut Conn`.
-pub struct Conn(ConnInner);
+/// A pooled connection of either backend, with this instance's webhook outbox. Repositories
+/// take `&mut Conn`.
+pub struct Conn(ConnInner, OutboxUse);
+
+/// The outbox as a unit of work sees it: `queued` once the work queued deliveries, so the
+/// worker is woken when the work has committed.
+pub(crate) struct OutboxUse {
+    outbox: Arc<webhooks::Outbox>,
+    queued: bool,
+}
 
 #[doc(hidden)]
 #[expect(
@@ -281,6 +292,10 @@ macro_rules! write {
 pub(crate) use write;
 
 impl Db {
+    pub fn outbox(&self) -> &Arc<webhooks::Outbox> {
+        &self.outbox
+    }
+
     pub fn backend(&self) -> Backend {
         match self.pool {
             DbPool::Pg(_) => Backend::Postgres,

@@ -176,6 +176,7 @@ impl Db {
             worker_pools: Arc::default(),
             sqlite_writer,
             timeout,
+            outbox: Arc::default(),
             _checkpointer: checkpointer,
         })
     }

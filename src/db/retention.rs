@@ -9,7 +9,7 @@ use diesel_async::RunQueryDsl;
 
 use super::schema::{
     audit_events, deleted_sessions, job_runs, known_devices, login_throttles, mfa_tokens,
-    password_reset_tokens, sessions,
+    password_reset_tokens, sessions, webhook_deliveries,
 };
 use super::types::{Id, Ts};
 use super::{Conn, run};
@@ -213,6 +213,35 @@ pub async fn delete_stale_devices(
             known_devices::table
                 .filter(stale())
                 .filter(known_devices::last_seen_at.le(bound)),
+        )
+        .execute(c)
+        .await
+    })?;
+    Ok(deleted)
+}
+
+/// Deletes up to `batch` webhook deliveries delivered before `cutoff`.
+pub async fn delete_delivered_webhooks(
+    conn: &mut Conn,
+    cutoff: DateTime<Utc>,
+    batch: i64,
+) -> Result<usize> {
+    let deleted = run!(conn, |c| {
+        let old = || {
+            webhook_deliveries::status
+                .eq("delivered")
+                .and(webhook_deliveries::delivered_at.lt(Ts(cutoff)))
+        };
+        let ids: Vec<Id> = webhook_deliveries::table
+            .select(webhook_deliveries::id)
+            .filter(old())
+            .limit(batch)
+            .load(c)
+            .await?;
+        diesel::delete(
+            webhook_deliveries::table
+                .filter(webhook_deliveries::id.eq_any(ids))
+                .filter(old()),
         )
         .execute(c)
         .await

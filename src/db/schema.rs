@@ -270,3 +270,45 @@ diesel::table! {
         failures -> Integer,
     }
 }
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{PortableUuid, PortableTimestamp};
+
+    webhook_endpoints (id) {
+        id -> PortableUuid,
+        url -> Text,
+        events -> Text,
+        description -> Nullable<Text>,
+        secret -> Text,
+        is_active -> Bool,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{PortableUuid, PortableTimestamp};
+
+    webhook_deliveries (id) {
+        id -> PortableUuid,
+        endpoint_id -> PortableUuid,
+        event_id -> PortableUuid,
+        #[sql_name = "type"]
+        type_ -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<PortableTimestamp>,
+        locked_until -> Nullable<PortableTimestamp>,
+        locked_by -> Nullable<Text>,
+        last_status_code -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> PortableTimestamp,
+        delivered_at -> Nullable<PortableTimestamp>,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
+diesel::allow_tables_to_appear_in_same_query!(webhook_deliveries, webhook_endpoints);

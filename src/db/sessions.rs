@@ -100,7 +100,7 @@ pub async fn open_on_login(
             audit::insert_statement(&audited),
         ]
     )?;
-    Ok(())
+    super::webhooks::enqueue(conn, event).await
 }
 
 /// Sessions with their users, in one indexed query once filtered on the session. Not

@@ -33,10 +33,13 @@ pub enum AuditKind {
     MfaRecoveryCodeUsed,
     MfaRecoveryCodesRegenerated,
     MfaReset,
+    WebhookCreated,
+    WebhookUpdated,
+    WebhookDeleted,
 }
 
 impl AuditKind {
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 29] = [
         Self::UserRegistered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -63,6 +66,9 @@ impl AuditKind {
         Self::MfaRecoveryCodeUsed,
         Self::MfaRecoveryCodesRegenerated,
         Self::MfaReset,
+        Self::WebhookCreated,
+        Self::WebhookUpdated,
+        Self::WebhookDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -93,11 +99,19 @@ impl AuditKind {
             Self::MfaRecoveryCodeUsed => "mfa.recovery_code_used",
             Self::MfaRecoveryCodesRegenerated => "mfa.recovery_codes_regenerated",
             Self::MfaReset => "mfa.reset",
+            Self::WebhookCreated => "webhook.created",
+            Self::WebhookUpdated => "webhook.updated",
+            Self::WebhookDeleted => "webhook.deleted",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.as_str() == value)
+    }
+
+    /// The kind's bit in a set of kinds (see `EventFilter::mask`).
+    pub fn bit(self) -> u32 {
+        1 << self as u32
     }
 }
 

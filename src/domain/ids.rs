@@ -44,4 +44,8 @@ id_type!(
     PasskeyId,
     /// A WebAuthn ceremony begun and not yet finished (`challenge_id`).
     ChallengeId,
+    /// A webhook endpoint's id.
+    WebhookId,
+    /// A webhook delivery's id (its `webhook-id` on every attempt).
+    DeliveryId,
 );

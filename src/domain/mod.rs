@@ -12,6 +12,7 @@ mod passkey;
 mod session;
 mod task;
 mod user;
+mod webhook;
 
 pub use fields::{
     DateOfBirth, Email, Name, NewPassword, PasswordAttempt, PasswordProblem, Phone,
@@ -31,3 +32,4 @@ pub use passkey::*;
 pub use session::*;
 pub use task::*;
 pub use user::*;
+pub use webhook::*;

@@ -375,4 +375,6 @@ policy_gates! {
     MayListAuditEvents => ListAuditEvents;
     /// May remove a user's second factors.
     MayResetMfa => ResetMfa;
+    /// May manage webhook endpoints.
+    MayManageWebhooks => ManageWebhooks;
 }

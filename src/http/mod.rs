@@ -16,6 +16,7 @@ pub mod sessions;
 pub mod tasks;
 pub mod transport;
 pub mod users;
+pub mod webhooks;
 
 use std::time::Instant;
 
@@ -83,7 +84,13 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(admin::list_user_sessions)
                 .service(admin::revoke_user_sessions)
                 .service(mfa::reset_user_mfa)
-                .service(admin::list_audit_events),
+                .service(admin::list_audit_events)
+                .service(webhooks::create_webhook)
+                .service(webhooks::list_webhooks)
+                .service(webhooks::get_webhook)
+                .service(webhooks::update_webhook)
+                .service(webhooks::delete_webhook)
+                .service(webhooks::list_webhook_deliveries),
         );
 }
 

@@ -6,6 +6,7 @@
 
 pub mod housekeeping;
 pub mod retention;
+pub mod webhooks;
 
 use tokio::sync::watch;
 

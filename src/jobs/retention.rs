@@ -23,6 +23,7 @@ pub fn spawn(ctx: Arc<Context>, mut stopping: watch::Receiver<bool>) -> JoinHand
                     webauthn_challenges = removed.webauthn_challenges,
                     login_throttles = removed.login_throttles,
                     audit_events = removed.audit_events,
+                    webhook_deliveries = removed.webhook_deliveries,
                     "retention removed what is no longer needed"
                 ),
                 Ok(None) => tracing::debug!("retention ran on another instance this interval"),

@@ -14,6 +14,7 @@ pub mod revocations;
 pub mod sessions;
 pub mod tasks;
 pub mod users;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -67,6 +68,10 @@ pub struct Settings {
     pub revocation_settle: Duration,
     /// Who must have a second factor (`DOORMAN_MFA_REQUIRED`).
     pub mfa_required: crate::config::MfaRequired,
+    /// Webhook targets may be loopback or private addresses.
+    pub webhook_allow_private: bool,
+    /// The wait after a webhook's first failed attempt (doubling after each next one).
+    pub webhook_retry_base: Duration,
 }
 
 /// `chrono` form of a configured duration (saturating; durations come from config).

@@ -28,6 +28,8 @@ pub enum Action {
     ListAuditEvents,
     /// Remove every second factor of an account.
     ResetMfa,
+    /// Register, change, delete and inspect webhook endpoints.
+    ManageWebhooks,
 }
 
 impl Action {
@@ -44,7 +46,8 @@ impl Action {
             | Self::ChangeRole
             | Self::DeleteUser
             | Self::ListAuditEvents
-            | Self::ResetMfa => Role::Admin,
+            | Self::ResetMfa
+            | Self::ManageWebhooks => Role::Admin,
         }
     }
 

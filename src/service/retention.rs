@@ -12,6 +12,8 @@ use crate::clock;
 use crate::db;
 use crate::error::Result;
 
+/// Delivered webhook deliveries are kept this long (the contract's 7 days).
+const DELIVERIES_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Rows removed by one statement at most.
 const BATCH: i64 = 500;
 /// The pause between two batches, which lets queued writers in.
@@ -27,6 +29,7 @@ pub struct Removed {
     pub login_throttles: usize,
     pub audit_events: usize,
     pub known_devices: usize,
+    pub webhook_deliveries: usize,
 }
 
 /// Runs the job when no instance (this one included) has run it within the interval;
@@ -64,6 +67,7 @@ pub async fn run_if_due(ctx: &Context, holder: &str) -> Result<Option<Removed>> 
         .await?,
         audit_events: 0,
         known_devices: drain(ctx, Sweep::Devices(now - super::notify::DEVICES_REMEMBERED)).await?,
+        webhook_deliveries: drain(ctx, Sweep::Deliveries(now - span(DELIVERIES_KEPT))).await?,
     };
     if let Some(kept) = settings.audit_retention {
         removed.audit_events = drain(ctx, Sweep::AuditEvents(now - span(kept))).await?;
@@ -97,6 +101,8 @@ enum Sweep {
     AuditEvents(DateTime<Utc>),
     /// Known devices not seen since it.
     Devices(DateTime<Utc>),
+    /// Webhook deliveries delivered before it.
+    Deliveries(DateTime<Utc>),
 }
 
 impl Sweep {
@@ -109,6 +115,7 @@ impl Sweep {
             Self::Throttles(_) => "login_throttles",
             Self::AuditEvents(_) => "audit_events",
             Self::Devices(_) => "known_devices",
+            Self::Deliveries(_) => "webhook_deliveries",
         }
     }
 
@@ -121,6 +128,9 @@ impl Sweep {
             Self::Throttles(before) => db::retention::delete_idle_throttles(c, before, BATCH).await,
             Self::AuditEvents(before) => db::retention::delete_audit_events(c, before, BATCH).await,
             Self::Devices(before) => db::retention::delete_stale_devices(c, before, BATCH).await,
+            Self::Deliveries(before) => {
+                db::retention::delete_delivered_webhooks(c, before, BATCH).await
+            }
         }
     }
 }

@@ -54,3 +54,4 @@ mod tasks;
 mod three_instances;
 mod token_endpoint;
 mod tokens;
+mod webhooks;

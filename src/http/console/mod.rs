@@ -8,6 +8,7 @@ mod assets;
 mod auth;
 mod dashboard;
 mod profile;
+mod webhooks;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -98,6 +99,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(admin::post_admin_user),
             )
             .route("/admin-dashboard/audit", web::get().to(admin::get_audit))
+            .route(
+                "/admin-dashboard/webhooks",
+                web::get().to(webhooks::get_webhooks),
+            )
+            .route(
+                "/admin-dashboard/webhooks",
+                web::post().to(webhooks::post_webhooks),
+            )
+            .route(
+                "/admin-dashboard/webhooks/{id}",
+                web::get().to(webhooks::get_webhook),
+            )
+            .route(
+                "/admin-dashboard/webhooks/{id}",
+                web::post().to(webhooks::post_webhook),
+            )
             .wrap(from_fn(page_frame))
             .wrap(Compress::default()),
     );
@@ -937,6 +954,9 @@ pub fn notice(q: &HashMap<String, String>) -> Option<&'static str> {
         }
         "mfa_expired" => "That sign-in took too long or had too many wrong codes. Sign in again.",
         "mfa_off" => "Two-factor authentication is off.",
+        "webhook_paused" => "Done: the webhook is paused; its deliveries wait.",
+        "webhook_resumed" => "Done: the webhook is active again.",
+        "webhook_deleted" => "Done: the webhook was deleted.",
         _ => return None,
     })
 }

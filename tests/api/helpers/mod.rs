@@ -8,6 +8,7 @@ pub mod jwt;
 pub mod mail;
 pub mod passkey;
 pub mod process;
+pub mod receiver;
 pub mod visitor;
 
 use std::sync::atomic::{AtomicBool, Ordering};

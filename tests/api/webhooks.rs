@@ -1,0 +1,578 @@
+//! Webhooks per Standard Webhooks, delivered to a receiver on loopback: signatures, retries
+//! with one `webhook-id`, the outbox's transactions, restarts, two instances, and the
+//! refusal of private addresses.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::process::{doorman, serve};
+use crate::helpers::receiver::{Receiver, signature_verifies};
+use crate::helpers::visitor::Visitor;
+use crate::helpers::{
+    ADMIN_EMAIL, PASSWORD, StaffApp, TestApp, TestDb, staff_app_with, test_config,
+    with_bootstrap_admin,
+};
+
+const WEBHOOKS: &str = "/api/v1/admin/webhooks";
+
+/// Loopback receivers allowed, and retries 50 ms apart (then 100, 200, …) instead of 5 s.
+fn on_loopback(config: &mut doorman::config::Config) {
+    config.webhook_allow_private = true;
+    config.webhook_retry_base = Duration::from_millis(50);
+}
+
+/// Registers `url` for `events`; returns the created endpoint (with its `secret`).
+async fn create_webhook(app: &TestApp, token: &str, url: &str, events: Value) -> Value {
+    let reply = app
+        .request(
+            Method::POST,
+            WEBHOOKS,
+            Some(token),
+            Some(json!({ "url": url, "events": events })),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body
+}
+
+async fn deliveries(app: &TestApp, token: &str, webhook: &Value) -> Value {
+    let path = format!(
+        "{WEBHOOKS}/{}/deliveries",
+        webhook["id"].as_str().unwrap_or("")
+    );
+    let reply = app.get(&path, token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body
+}
+
+/// Waits until every delivery of `webhook` satisfies `done` (failing the test if never).
+async fn deliveries_until(
+    app: &TestApp,
+    token: &str,
+    webhook: &Value,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    for _ in 0..1500 {
+        let page = deliveries(app, token, webhook).await;
+        if page["items"]
+            .as_array()
+            .is_some_and(|items| !items.is_empty() && items.iter().all(&done))
+        {
+            return page;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "deliveries never settled: {}",
+        deliveries(app, token, webhook).await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registration_is_delivered_signed_per_standard_webhooks() {
+    let StaffApp { app, admin, .. } = staff_app_with(on_loopback).await;
+    let receiver = Receiver::start().await;
+    let webhook = create_webhook(
+        &app,
+        &admin.access,
+        &receiver.url,
+        json!(["user.registered"]),
+    )
+    .await;
+    let secret = webhook["secret"].as_str().unwrap_or_default().to_owned();
+
+    let user = app.register("ada@example.com").await;
+
+    let hooks = receiver.wait_for(1).await;
+    let hook = &hooks[0];
+    assert!(signature_verifies(&secret, hook), "{hook:?}");
+    assert!(!signature_verifies(
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        hook
+    ));
+    assert_eq!(hook.content_type, "application/json");
+    let body = hook.json();
+    assert_eq!(body["type"], "user.registered");
+    assert!(body["timestamp"].is_string());
+    assert_eq!(body["data"]["type"], "user.registered");
+    assert_eq!(body["data"]["subject_id"], user["id"]);
+    assert_eq!(body["data"]["user"]["email"], "ada@example.com");
+    assert!(body["data"]["user"].get("password_hash").is_none());
+    let page = deliveries_until(&app, &admin.access, &webhook, |d| {
+        d["status"] == "delivered"
+    })
+    .await;
+    let delivery = &page["items"][0];
+    assert_eq!(page["total"], 1);
+    assert_eq!(delivery["id"].as_str(), Some(hook.id.as_str()));
+    assert_eq!(delivery["type"], "user.registered");
+    assert_eq!(delivery["attempts"], 1);
+    assert_eq!(delivery["last_status_code"], 204);
+    assert!(delivery["delivered_at"].is_string());
+    assert!(delivery["next_attempt_at"].is_null());
+    assert!(delivery["event_id"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receiver_that_fails_twice_gets_the_same_webhook_id_three_times() {
+    let StaffApp { app, admin, .. } = staff_app_with(on_loopback).await;
+    let receiver = Receiver::failing(2).await;
+    let webhook = create_webhook(&app, &admin.access, &receiver.url, json!(["*"])).await;
+    let secret = webhook["secret"].as_str().unwrap_or_default().to_owned();
+
+    app.register("ada@example.com").await;
+
+    let hooks = receiver.wait_for(3).await;
+    let statuses: Vec<u16> = hooks.iter().map(|h| h.status).collect();
+    assert_eq!(statuses, [500, 500, 204]);
+    assert!(hooks.iter().all(|h| h.id == hooks[0].id), "{hooks:?}");
+    assert!(hooks.iter().all(|h| h.body == hooks[0].body));
+    assert!(hooks.iter().all(|h| signature_verifies(&secret, h)));
+    let page = deliveries_until(&app, &admin.access, &webhook, |d| {
+        d["status"] == "delivered"
+    })
+    .await;
+    assert_eq!(page["items"][0]["attempts"], 3);
+    assert_eq!(page["total"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolled_back_change_sends_nothing() {
+    let StaffApp { app, admin, .. } = staff_app_with(on_loopback).await;
+    let receiver = Receiver::start().await;
+    let webhook = create_webhook(
+        &app,
+        &admin.access,
+        &receiver.url,
+        json!(["user.registered"]),
+    )
+    .await;
+    app.register("ada@example.com").await;
+
+    let duplicate = app
+        .post(
+            "/api/v1/users",
+            json!({ "email": "ada@example.com", "password": PASSWORD }),
+        )
+        .await;
+    duplicate.assert_problem(409, "email_taken");
+    app.register("grace@example.com").await;
+
+    let page = deliveries_until(&app, &admin.access, &webhook, |d| {
+        d["status"] == "delivered"
+    })
+    .await;
+    assert_eq!(page["total"], 2, "{page}");
+    let emails: Vec<String> = receiver
+        .wait_for(2)
+        .await
+        .iter()
+        .map(|h| {
+            h.json()["data"]["user"]["email"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(emails, ["ada@example.com", "grace@example.com"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unsubscribed_type_and_a_paused_endpoint_send_nothing() {
+    let StaffApp { app, admin, .. } = staff_app_with(on_loopback).await;
+    let receiver = Receiver::start().await;
+    let deleted = create_webhook(&app, &admin.access, &receiver.url, json!(["user.deleted"])).await;
+    let paused = create_webhook(&app, &admin.access, &receiver.url, json!(["*"])).await;
+    let path = format!("{WEBHOOKS}/{}", paused["id"].as_str().unwrap_or(""));
+    let reply = app
+        .request(
+            Method::PATCH,
+            &path,
+            Some(&admin.access),
+            Some(json!({ "is_active": false })),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["is_active"], false);
+
+    app.register("ada@example.com").await;
+
+    assert_eq!(deliveries(&app, &admin.access, &deleted).await["total"], 0);
+    assert_eq!(deliveries(&app, &admin.access, &paused).await["total"], 0);
+    assert!(receiver.hooks().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_in_the_middle_loses_nothing() {
+    let db = TestDb::create().await;
+    let receiver = Receiver::failing(usize::MAX).await;
+    let (first, log) = serve(
+        doorman(&db.url())
+            .env("DOORMAN_BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("DOORMAN_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD)
+            .env("DOORMAN_WEBHOOK_ALLOW_PRIVATE", "true")
+            .env("DOORMAN_WEBHOOK_RETRY_BASE", "1s"),
+    );
+    let base = log
+        .iter()
+        .find_map(|line| line.split("health:").nth(1))
+        .map(|rest| rest.trim().trim_end_matches("/health/ready").to_owned())
+        .unwrap_or_else(|| panic!("no address in {log:?}"));
+    let mut config = test_config(db.url());
+    on_loopback(&mut config);
+    let before = TestApp::at(base.clone(), config.clone());
+    let admin = before.logged_in(ADMIN_EMAIL).await;
+    let webhook = create_webhook(
+        &before,
+        &admin.access,
+        &receiver.url,
+        json!(["user.registered"]),
+    )
+    .await;
+    let secret = webhook["secret"].as_str().unwrap_or_default().to_owned();
+    before.register("ada@example.com").await;
+    let failed = receiver.wait_for(1).await;
+
+    drop(first);
+    receiver.recover();
+    with_bootstrap_admin(&mut config);
+    let after = TestApp::on_database(config).await;
+
+    let delivered = loop {
+        let hooks = receiver.wait_for(1).await;
+        if let Some(hook) = hooks.iter().find(|h| h.status == 204) {
+            break hook.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        delivered.id, failed[0].id,
+        "the same message, not a new one"
+    );
+    assert!(signature_verifies(&secret, &delivered));
+    assert_eq!(delivered.json()["data"]["user"]["email"], "ada@example.com");
+    let admin = after.logged_in(ADMIN_EMAIL).await;
+    let page = deliveries_until(&after, &admin.access, &webhook, |d| {
+        d["status"] == "delivered"
+    })
+    .await;
+    assert_eq!(page["total"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_on_one_database_deliver_each_event_once() {
+    let StaffApp { app, admin, .. } = staff_app_with(on_loopback).await;
+    let other = app.replica(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let webhook = create_webhook(
+        &app,
+        &admin.access,
+        &receiver.url,
+        json!(["user.registered"]),
+    )
+    .await;
+    // The other instance learns of the new endpoint at its next poll (about a second).
+    for probe in 0.. {
+        other.register(&format!("probe{probe}@example.com")).await;
+        if deliveries(&app, &admin.access, &webhook).await["total"] != 0 {
+            break;
+        }
+        assert!(probe < 300, "the other instance never saw the endpoint");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let count = 30;
+    for n in 0..count {
+        let instance = if n % 2 == 0 { &app } else { &other };
+        instance.register(&format!("user{n}@example.com")).await;
+    }
+
+    let page = deliveries_until(&app, &admin.access, &webhook, |d| {
+        d["status"] == "delivered"
+    })
+    .await;
+    let expected = count + 1;
+    assert_eq!(page["total"], expected);
+    let hooks = receiver.wait_for(expected as usize).await;
+    let mut ids: Vec<&str> = hooks.iter().map(|h| h.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(hooks.len(), expected as usize, "one request per event");
+    assert_eq!(ids.len(), expected as usize);
+    assert!(
+        page["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|d| d["attempts"] == 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn private_addresses_are_refused_without_the_flag() {
+    let StaffApp { app, admin, .. } = staff_app_with(|_| {}).await;
+    for url in [
+        "http://127.0.0.1:9/hooks",
+        "http://10.0.0.1/",
+        "http://[::1]/",
+        "http://169.254.169.254/latest",
+    ] {
+        let reply = app
+            .request(
+                Method::POST,
+                WEBHOOKS,
+                Some(&admin.access),
+                Some(json!({ "url": url, "events": ["*"] })),
+            )
+            .await;
+        reply.assert_problem(422, "validation_failed");
+        assert_eq!(
+            reply.field_errors(),
+            [("url".to_owned(), "private_address".to_owned())],
+            "{url}"
+        );
+    }
+    let receiver = Receiver::start().await;
+    let by_name = receiver.url.replace("127.0.0.1", "localhost");
+    let webhook = create_webhook(&app, &admin.access, &by_name, json!(["user.registered"])).await;
+
+    app.register("ada@example.com").await;
+
+    let page = deliveries_until(&app, &admin.access, &webhook, |d| d["attempts"] != 0).await;
+    let delivery = &page["items"][0];
+    assert_eq!(delivery["status"], "pending");
+    assert!(
+        delivery["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("refused")),
+        "{delivery}"
+    );
+    assert!(
+        receiver.hooks().is_empty(),
+        "nothing reached the private address"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_endpoints_are_managed_by_admins_only() {
+    let StaffApp {
+        app,
+        admin,
+        sub_admin,
+        ..
+    } = staff_app_with(on_loopback).await;
+    let body = json!({ "url": "https://hooks.example.com/x", "events": ["user.registered"] });
+    app.request(
+        Method::POST,
+        WEBHOOKS,
+        Some(&sub_admin.access),
+        Some(body.clone()),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    app.request(Method::GET, WEBHOOKS, Some(&sub_admin.access), None)
+        .await
+        .assert_problem(403, "forbidden");
+
+    for (bad, field, code) in [
+        (
+            json!({ "url": "ftp://hooks.example.com/", "events": ["*"] }),
+            "url",
+            "invalid_url",
+        ),
+        (
+            json!({ "url": "not a url", "events": ["*"] }),
+            "url",
+            "invalid_url",
+        ),
+        (
+            json!({ "url": "https://hooks.example.com/", "events": [] }),
+            "events",
+            "required",
+        ),
+        (
+            json!({ "url": "https://hooks.example.com/", "events": ["user.nope"] }),
+            "events",
+            "invalid_event",
+        ),
+    ] {
+        let reply = app
+            .request(Method::POST, WEBHOOKS, Some(&admin.access), Some(bad))
+            .await;
+        reply.assert_problem(422, "validation_failed");
+        assert_eq!(reply.field_errors(), [(field.to_owned(), code.to_owned())]);
+    }
+
+    let created = app
+        .request(Method::POST, WEBHOOKS, Some(&admin.access), Some(body))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert!(
+        created.body["secret"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("whsec_"))
+    );
+    let path = format!("{WEBHOOKS}/{}", created.body["id"].as_str().unwrap_or(""));
+    assert_eq!(created.header("location"), Some(path.as_str()));
+    let shown = app.get(&path, &admin.access).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(
+        shown.body.get("secret").is_none(),
+        "the secret is shown once"
+    );
+    assert_eq!(shown.body["events"], json!(["user.registered"]));
+    let listed = app.get(WEBHOOKS, &admin.access).await;
+    assert_eq!(listed.body["total"], 1);
+    assert!(listed.body["items"][0].get("secret").is_none());
+
+    let patched = app
+        .request(
+            Method::PATCH,
+            &path,
+            Some(&admin.access),
+            Some(json!({ "events": ["*"], "description": "CRM", "is_active": false })),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    assert_eq!(patched.body["events"], json!(["*"]));
+    assert_eq!(patched.body["description"], "CRM");
+    assert_eq!(patched.body["is_active"], false);
+    let audit = app
+        .get(
+            "/api/v1/admin/audit-events?type=webhook.updated",
+            &admin.access,
+        )
+        .await;
+    assert_eq!(audit.body["total"], 1, "{}", audit.body);
+
+    let deleted = app
+        .request(Method::DELETE, &path, Some(&admin.access), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    app.get(&path, &admin.access)
+        .await
+        .assert_problem(404, "not_found");
+    app.get(&format!("{path}/deliveries"), &admin.access)
+        .await
+        .assert_problem(404, "not_found");
+}
+
+/// The text of `<code id="webhook-secret">` on a page.
+fn shown_secret(body: &str) -> String {
+    let marker = "id=\"webhook-secret\">";
+    let start = body
+        .find(marker)
+        .unwrap_or_else(|| panic!("no secret shown in:\n{body}"))
+        + marker.len();
+    let end = body[start..].find('<').unwrap_or(0) + start;
+    body[start..end].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_the_console_an_admin_creates_pauses_and_deletes_a_webhook_and_sees_its_deliveries() {
+    let StaffApp { app, .. } = staff_app_with(on_loopback).await;
+    let admin = Visitor::new(&app);
+    admin.sign_in(ADMIN_EMAIL, PASSWORD).await;
+    let sub = Visitor::new(&app);
+    sub.sign_in("sub@example.com", PASSWORD).await;
+    let receiver = Receiver::start().await;
+    assert!(
+        admin
+            .get("/admin-dashboard")
+            .await
+            .body
+            .contains("href=\"/admin-dashboard/webhooks\"")
+    );
+    assert_eq!(
+        sub.get("/admin-dashboard/webhooks").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let csrf = admin.csrf("/admin-dashboard/webhooks").await;
+
+    let refused = admin
+        .post(
+            "/admin-dashboard/webhooks",
+            &[
+                ("csrf", csrf.as_str()),
+                ("url", "ftp://x.example/"),
+                ("events", "user.nope"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("Must be an http or https URL."),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("is not an audit event type"),
+        "{}",
+        refused.body
+    );
+
+    let created = admin
+        .post(
+            "/admin-dashboard/webhooks",
+            &[
+                ("csrf", csrf.as_str()),
+                ("url", receiver.url.as_str()),
+                ("events", "user.registered, user.deleted"),
+                ("description", "CRM sync"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let secret = shown_secret(&created.body);
+    assert!(secret.starts_with("whsec_"));
+    let path = created
+        .body
+        .split("action=\"")
+        .find(|rest| rest.starts_with("/admin-dashboard/webhooks/"))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(path.starts_with("/admin-dashboard/webhooks/"), "{path}");
+
+    app.register("ada@example.com").await;
+    let hooks = receiver.wait_for(1).await;
+    assert!(signature_verifies(&secret, &hooks[0]));
+    let mut shown = admin.get(&path).await;
+    for _ in 0..500 {
+        if shown
+            .body
+            .contains("<td data-label=\"Status\">delivered</td>")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        shown = admin.get(&path).await;
+    }
+    assert!(
+        shown
+            .body
+            .contains("<td data-label=\"Status\">delivered</td>"),
+        "{}",
+        shown.body
+    );
+    assert!(shown.body.contains(&hooks[0].id));
+    assert!(!shown.body.contains(&secret), "the secret is shown once");
+
+    let paused = admin
+        .post(&path, &[("csrf", csrf.as_str()), ("action", "pause")])
+        .await;
+    assert_eq!(paused.status, StatusCode::SEE_OTHER);
+    assert!(admin.get(paused.location()).await.body.contains("Paused"));
+    let deleted = admin
+        .post(&path, &[("csrf", csrf.as_str()), ("action", "delete")])
+        .await;
+    assert_eq!(
+        deleted.location(),
+        "/admin-dashboard/webhooks?notice=webhook_deleted"
+    );
+    let list = admin.get(deleted.location()).await;
+    assert!(list.body.contains("Done: the webhook was deleted."));
+    assert!(list.body.contains("No webhooks yet."));
+}

@@ -49,7 +49,8 @@ impl Application {
         let port = address.port();
         let context = web::Data::new(context(&config).await?);
         bootstrap_admin(&context, &config).await?;
-        let webhook_sender = service::webhooks::Sender::new(config.webhook_allow_private)
+        let secrets = context.settings.secrets.clone();
+        let webhook_sender = service::webhooks::Sender::new(config.webhook_allow_private, secrets)
             .map_err(|err| anyhow::anyhow!("cannot build the webhook HTTP client: {err}"))?;
         service::webhooks::refresh_subscriptions(&context)
             .await
@@ -308,7 +309,7 @@ pub fn secrets(config: &Config) -> anyhow::Result<Secrets> {
     let secrets = Secrets::from_settings(config.data_key.as_ref(), config.data_key_old.as_ref())?;
     if secrets.current_id().is_none() {
         tracing::warn!(
-            "DOORMAN_DATA_KEY is unset: signing keys and TOTP secrets are stored in the \
+            "DOORMAN_DATA_KEY is unset: signing keys, TOTP and webhook secrets are stored in the \
              database as plain text (set it to 32 random bytes in base64, e.g. \
              `openssl rand -base64 32`; see docs/OPERATIONS.md, \"Data key\")"
         );

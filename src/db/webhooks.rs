@@ -61,7 +61,7 @@ struct EndpointRow {
     url: String,
     events: String,
     description: Option<String>,
-    // DATA_KEY: seal under the data key when stored, open when read for signing.
+    /// Sealed under `DOORMAN_DATA_KEY` when it is set (`service::webhooks`).
     secret: String,
     is_active: bool,
     created_at: Ts,
@@ -406,7 +406,7 @@ pub async fn claim(
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
-        // DATA_KEY: the secret is read here to sign; open it under the data key.
+        // The secret as stored (sealed); the sender opens it to sign.
         webhook_deliveries::table
             .inner_join(webhook_endpoints::table)
             .filter(webhook_deliveries::id.eq_any(&claimed))

@@ -13,6 +13,7 @@ use super::auth::Principal;
 use super::policy::{self, Action};
 use super::{Context, span};
 use crate::clock;
+use crate::crypto::data_key::Secrets;
 use crate::crypto::webhook as signing;
 use crate::db;
 use crate::domain::{
@@ -20,6 +21,9 @@ use crate::domain::{
     PageRequest, RETRY_WINDOW, Webhook, WebhookChanges, WebhookId, is_private, retry_delay,
 };
 use crate::error::{Error, Result};
+
+/// What an endpoint's sealed signing secret is bound to.
+const SECRET_AAD: &str = "webhook_secret";
 
 /// A claimed delivery is this instance's for this long; past it, another may attempt it.
 const LEASE: Duration = Duration::from_secs(30);
@@ -47,7 +51,12 @@ pub async fn create(
     };
     let secret = signing::new_secret().map_err(Error::internal)?;
     let event = audited(AuditKind::WebhookCreated, actor, &webhook, now, client);
-    let (created, stored) = (webhook.clone(), secret.clone());
+    let sealed = ctx
+        .settings
+        .secrets
+        .seal(&secret, SECRET_AAD)
+        .map_err(Error::internal)?;
+    let (created, stored) = (webhook.clone(), sealed);
     db::transaction!(ctx.db, |tx| {
         db::webhooks::insert_endpoint(tx, &created, &stored).await?;
         db::audit::insert(tx, &event).await
@@ -219,10 +228,12 @@ async fn attempt(
 pub struct Sender {
     client: reqwest::Client,
     allow_private: bool,
+    /// Opens the endpoints' signing secrets (sealed under `DOORMAN_DATA_KEY`).
+    secrets: Secrets,
 }
 
 impl Sender {
-    pub fn new(allow_private: bool) -> anyhow::Result<Self> {
+    pub fn new(allow_private: bool, secrets: Secrets) -> anyhow::Result<Self> {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
@@ -244,6 +255,7 @@ impl Sender {
         Ok(Self {
             client: builder.build()?,
             allow_private,
+            secrets,
         })
     }
 
@@ -263,8 +275,11 @@ impl Sender {
         }
         let msg_id = delivery.id.to_string();
         let timestamp = clock::now().timestamp();
-        let signature = match signing::sign(&delivery.secret, &msg_id, timestamp, &delivery.payload)
-        {
+        let secret = match self.secrets.open(&delivery.secret, SECRET_AAD) {
+            Ok(secret) => secret,
+            Err(err) => return failed(format!("the signing secret cannot be opened: {err}")),
+        };
+        let signature = match signing::sign(&secret, &msg_id, timestamp, &delivery.payload) {
             Ok(signature) => signature,
             Err(err) => return failed(err.to_string()),
         };

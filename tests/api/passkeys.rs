@@ -540,3 +540,47 @@ async fn deleting_the_account_removes_its_passkeys() {
         .await;
     assert_eq!(left, ["0"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_passkey_is_the_second_step_after_a_password_and_its_token_works_once() {
+    let app = TestApp::spawn().await;
+    let tokens = app.signed_in("ada@example.com").await;
+    let (mut authenticator, added) = add_passkey(&app, &tokens, "Laptop").await;
+
+    let login = app.login("ada@example.com", PASSWORD).await;
+    login.assert_problem(401, "mfa_required");
+    assert_eq!(login.body["methods"], json!(["passkey"]));
+    let mfa_token = login.body["mfa_token"].clone();
+    let options = app
+        .post(
+            "/api/v1/auth/passkey/options",
+            json!({ "mfa_token": mfa_token }),
+        )
+        .await;
+    assert_eq!(options.status, StatusCode::OK, "{}", options.body);
+    let allowed = &options.body["public_key"]["allowCredentials"];
+    assert_eq!(allowed.as_array().map(Vec::len), Some(1), "{allowed}");
+    let credential = authenticator.assert(&options.body["public_key"]);
+    let passkey = json!({ "challenge_id": options.body["challenge_id"], "credential": credential });
+    let body = json!({ "mfa_token": mfa_token, "passkey": passkey });
+    let finished = app.post("/api/v1/auth/mfa", body.clone()).await;
+    let again = app.post("/api/v1/auth/mfa", body).await;
+    let unknown = app
+        .post(
+            "/api/v1/auth/passkey/options",
+            json!({ "mfa_token": "not-a-token" }),
+        )
+        .await;
+
+    assert_eq!(finished.status, StatusCode::OK, "{}", finished.body);
+    let pair = Tokens::from(&finished.body);
+    assert_eq!(pair.user_id, tokens.user_id);
+    let claims = crate::helpers::jwt::claims(&pair.access);
+    assert_eq!(claims["amr"], json!(["hwk", "user", "mfa"]));
+    again.assert_problem(401, "invalid_mfa_token");
+    unknown.assert_problem(401, "invalid_mfa_token");
+    assert!(
+        list(&app, &tokens).await[0]["last_used_at"].is_string(),
+        "{added}"
+    );
+}

@@ -315,3 +315,38 @@ pub async fn delete_tokens(conn: &mut Conn, user: UserId) -> Result<()> {
     .await)?;
     Ok(())
 }
+
+/// Every stored TOTP secret, confirmed and pending, with its account (for sealing them again
+/// under a new data key).
+pub async fn all_secrets(conn: &mut Conn) -> Result<Vec<(UserId, Option<String>, Option<String>)>> {
+    let rows: Vec<(Id, Option<String>, Option<String>)> = run!(conn, |c| totp_factors::table
+        .select((
+            totp_factors::user_id,
+            totp_factors::secret,
+            totp_factors::pending_secret,
+        ))
+        .load(c)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, secret, pending)| (UserId(id.0), secret, pending))
+        .collect())
+}
+
+/// Replaces an account's stored TOTP secrets by the same secrets sealed anew.
+pub async fn reseal_secrets(
+    conn: &mut Conn,
+    user: UserId,
+    secret: Option<&str>,
+    pending: Option<&str>,
+) -> Result<()> {
+    run!(conn, |c| by_text(
+        diesel::update(totp_factors::table.find(Id(user.0))).set((
+            totp_factors::secret.eq(secret),
+            totp_factors::pending_secret.eq(pending),
+        ))
+    )
+    .execute(c)
+    .await)?;
+    Ok(())
+}

@@ -493,3 +493,26 @@ pub async fn record(
     .await)?;
     Ok(())
 }
+
+/// Every endpoint's stored signing secret (for sealing them again under a new data key).
+pub async fn all_secrets(conn: &mut Conn) -> Result<Vec<(WebhookId, String)>> {
+    let rows: Vec<(Id, String)> = run!(conn, |c| webhook_endpoints::table
+        .select((webhook_endpoints::id, webhook_endpoints::secret))
+        .load(c)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, secret)| (WebhookId(id.0), secret))
+        .collect())
+}
+
+/// Replaces an endpoint's stored signing secret by the same secret sealed anew.
+pub async fn reseal_secret(conn: &mut Conn, id: WebhookId, secret: &str) -> Result<()> {
+    run!(conn, |c| by_text(
+        diesel::update(webhook_endpoints::table.find(Id(id.0)))
+            .set(webhook_endpoints::secret.eq(secret))
+    )
+    .execute(c)
+    .await)?;
+    Ok(())
+}

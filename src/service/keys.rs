@@ -181,13 +181,42 @@ pub async fn seal_at_rest(db: &Db, secrets: &Secrets) -> anyhow::Result<usize> {
                 sealed += 1;
             }
         }
-        // Other secrets kept in the database (TOTP secrets) are sealed again here too.
+        for (user, secret, pending) in db::mfa::all_secrets(tx).await? {
+            let stale = |s: &Option<String>| s.as_deref().is_some_and(|s| secrets.needs_sealing(s));
+            if stale(&secret) || stale(&pending) {
+                let aad = super::mfa::secret_aad(user);
+                let again = |s: Option<String>| reseal(&secrets, s, &aad);
+                let (secret, pending) = (again(secret)?, again(pending)?);
+                db::mfa::reseal_secrets(tx, user, secret.as_deref(), pending.as_deref()).await?;
+                sealed += 1;
+            }
+        }
+        for (id, secret) in db::webhooks::all_secrets(tx).await? {
+            if secrets.needs_sealing(&secret) {
+                let aad = super::webhooks::SECRET_AAD;
+                let again = reseal(&secrets, Some(secret), aad)?.unwrap_or_default();
+                db::webhooks::reseal_secret(tx, id, &again).await?;
+                sealed += 1;
+            }
+        }
         Ok(sealed)
     })
     .await;
     sealed.map_err(|err| {
         anyhow::Error::new(err).context("sealing the stored secrets under DOORMAN_DATA_KEY")
     })
+}
+
+/// `stored` opened (plain, or under any configured key) and sealed under the current key.
+fn reseal(secrets: &Secrets, stored: Option<String>, aad: &str) -> Result<Option<String>> {
+    let Some(stored) = stored else {
+        return Ok(None);
+    };
+    let opened = secrets.open(&stored, aad).map_err(Error::internal)?;
+    secrets
+        .seal(&opened, aad)
+        .map(Some)
+        .map_err(Error::internal)
 }
 
 /// Adds a new signing key and a new refresh-token key and retires the others (they keep

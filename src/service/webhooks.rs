@@ -23,7 +23,7 @@ use crate::domain::{
 use crate::error::{Error, Result};
 
 /// What an endpoint's sealed signing secret is bound to.
-const SECRET_AAD: &str = "webhook_secret";
+pub(crate) const SECRET_AAD: &str = "webhook_secret";
 
 /// A claimed delivery is this instance's for this long; past it, another may attempt it.
 const LEASE: Duration = Duration::from_secs(30);

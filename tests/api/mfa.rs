@@ -1008,3 +1008,48 @@ async fn used_mfa_tokens_are_removed_by_the_retention_job_and_live_ones_stay() {
         .await;
     assert_eq!(live, ["1"], "the unused token stays");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_totp_secret_is_sealed_at_rest_and_survives_a_data_key_rotation() {
+    use base64::Engine as _;
+    use secrecy::SecretString;
+    let key =
+        |byte: u8| SecretString::from(base64::engine::general_purpose::STANDARD.encode([byte; 32]));
+    let app = TestApp::spawn_with(|c| c.data_key = Some(key(1))).await;
+    let tokens = app.signed_in("ada@example.com").await;
+    let (secret, _) = enrol(&app, &tokens).await;
+
+    let stored = app
+        .query_text("SELECT secret AS value FROM totp_factors")
+        .await;
+    assert_eq!(stored.len(), 1);
+    assert!(
+        !stored[0].contains(&secret),
+        "the secret is stored in the clear"
+    );
+    assert!(stored[0].starts_with("v1:"), "{}", stored[0]);
+
+    // A new key with the old one listed seals the secret again at start; then the new key
+    // alone opens it.
+    let rotated = app
+        .replica(|c| {
+            c.data_key = Some(key(2));
+            c.data_key_old = Some(key(1));
+        })
+        .await;
+    drop(rotated);
+    let only_new = app
+        .replica(|c| {
+            c.data_key = Some(key(2));
+            c.data_key_old = None;
+        })
+        .await;
+    let token = mfa_token(&only_new, "ada@example.com").await;
+    fresh_step().await;
+    let finished = second_step(
+        &only_new,
+        json!({ "mfa_token": token, "totp_code": code(&secret, 0) }),
+    )
+    .await;
+    assert_eq!(finished.status, StatusCode::OK, "{}", finished.body);
+}

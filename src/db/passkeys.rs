@@ -111,6 +111,15 @@ pub async fn list(conn: &mut Conn, user: UserId) -> Result<Vec<Passkey>> {
     Ok(rows.into_iter().map(Passkey::from).collect())
 }
 
+/// How many passkeys `user` has (an index lookup; no credential is read).
+pub async fn count(conn: &mut Conn, user: UserId) -> Result<i64> {
+    Ok(run!(conn, |c| passkeys::table
+        .filter(passkeys::user_id.eq(Id(user.0)))
+        .count()
+        .get_result::<i64>(c)
+        .await)?)
+}
+
 /// The webauthn-rs credentials (JSON) of `user`'s passkeys.
 pub async fn credentials(conn: &mut Conn, user: UserId) -> Result<Vec<String>> {
     Ok(run!(conn, |c| passkeys::table

@@ -76,7 +76,7 @@ pub async fn status(ctx: &Context, actor: &Principal) -> Result<MfaStatus> {
     let (factor, left, passkeys) = db::with_conn!(ctx.db, |c| {
         let factor = db::mfa::find_factor(c, id).await?;
         let left = db::mfa::recovery_codes_left(c, id).await?;
-        let passkeys = i64::try_from(db::passkeys::list(c, id).await?.len()).unwrap_or(i64::MAX);
+        let passkeys = db::passkeys::count(c, id).await?;
         Ok((factor, left, passkeys))
     })
     .await?;
@@ -284,7 +284,7 @@ pub(crate) async fn second_step(
     let (totp, left, passkey) = db::with_conn!(ctx.db, |c| {
         let totp = db::mfa::has_totp(c, user).await?;
         let left = db::mfa::recovery_codes_left(c, user).await?;
-        let passkey = !db::passkeys::credentials(c, user).await?.is_empty();
+        let passkey = db::passkeys::count(c, user).await? > 0;
         Ok((totp, left, passkey))
     })
     .await?;
@@ -458,7 +458,7 @@ pub async fn check_enrolment(ctx: &Context, principal: &Principal, reach: Reach)
     let id = principal.user.id;
     let has_factor = db::with_conn!(ctx.db, |c| {
         let totp = db::mfa::has_totp(c, id).await?;
-        Ok(totp || !db::passkeys::credentials(c, id).await?.is_empty())
+        Ok(totp || db::passkeys::count(c, id).await? > 0)
     })
     .await?;
     if has_factor {

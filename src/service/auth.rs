@@ -163,17 +163,9 @@ async fn sign_in(
         other => {
             ctx.metrics.login(LoginOutcome::Failed);
             let account = other.map(|record| record.user);
-            let user = account.as_ref().map(|user| user.id);
             let failed = AuditEvent::new(AuditKind::LoginFailed, now, client)
                 .detail(serde_json::json!({ "reason": "invalid_credentials" }));
-            record_failure(ctx, &key, user, failures, failed, client).await?;
-            if let Some(account) = account.filter(|user| user.is_active)
-                && failures == LOCK_AFTER
-                && let Some(lock) = lock_duration(failures)
-            {
-                let locked = Notice::AccountLocked { until: now + lock };
-                notify::send(ctx, &account.email, locked, client);
-            }
+            record_failure(ctx, &key, account.as_ref(), failures, failed, client).await?;
             return Err(Error::InvalidCredentials);
         }
     };
@@ -404,17 +396,20 @@ pub(crate) async fn count_attempt(ctx: &Context, key: &str, now: DateTime<Utc>) 
     counted.map_err(|until| locked(ctx, until, now))
 }
 
-/// Writes `failed` (`login.failed`, or `mfa.failed` for a wrong code) and, when this failure (the `failures`-th in a row) locked the
-/// account or name, `login.locked` (both name the account, when there is one), and has the
-/// lock count from now: its attempt may have waited long for a hashing thread.
+/// Writes `failed` (`login.failed`, or `mfa.failed` for a wrong code) and, when this
+/// failure (the `failures`-th in a row) locked the account or name, `login.locked` (both
+/// name the account, when there is one), and has the lock count from now: its attempt may
+/// have waited long for a hashing thread. The failure that first locks an active account
+/// mails its holder (`account_locked`), whether a password or a second factor was wrong.
 pub(crate) async fn record_failure(
     ctx: &Context,
     key: &str,
-    user: Option<UserId>,
+    account: Option<&User>,
     failures: i32,
     failed: AuditEvent,
     client: &ClientInfo,
 ) -> Result<()> {
+    let user = account.map(|account| account.id);
     let about = |event: AuditEvent| match user {
         Some(user) => event.subject(user),
         None => event,
@@ -428,6 +423,10 @@ pub(crate) async fn record_failure(
         (event, now + lock)
     });
     let key = key.to_owned();
+    let first_lock = locked
+        .as_ref()
+        .map(|(_, until)| *until)
+        .filter(|_| failures == LOCK_AFTER);
     db::transaction!(ctx.db, |tx| {
         db::audit::insert(tx, &failed).await?;
         if let Some((event, until)) = &locked {
@@ -436,7 +435,13 @@ pub(crate) async fn record_failure(
         }
         Ok(())
     })
-    .await
+    .await?;
+    if let Some(until) = first_lock
+        && let Some(account) = account.filter(|account| account.is_active)
+    {
+        notify::send(ctx, &account.email, Notice::AccountLocked { until }, client);
+    }
+    Ok(())
 }
 
 pub(crate) fn new_session(

@@ -440,7 +440,7 @@ async fn finish(
             ctx.metrics.login(LoginOutcome::FailedSecondStep);
             let failed = AuditEvent::new(AuditKind::MfaFailed, now, client)
                 .detail(serde_json::json!({ "reason": "invalid_mfa_code" }));
-            auth::record_failure(ctx, &key, Some(id), failures, failed, client).await?;
+            auth::record_failure(ctx, &key, Some(&user), failures, failed, client).await?;
             Err(Error::InvalidMfaCode)
         }
         Err(other) => Err(other),

@@ -8,6 +8,7 @@ use totp_rs::{Builder, Secret};
 
 use crate::helpers::browser::with_browser;
 use crate::helpers::jwt::claims;
+use crate::helpers::mail::{MAIL_WAIT, spawn_with_mail};
 use crate::helpers::visitor::Visitor;
 use crate::helpers::{
     ADMIN_EMAIL, PASSWORD, Reply, TestApp, Tokens, id_of, staff_app, with_bootstrap_admin,
@@ -401,6 +402,31 @@ async fn wrong_codes_count_toward_the_account_lockout() {
         .query_text("SELECT type AS value FROM audit_events WHERE type = 'login.locked'")
         .await;
     assert_eq!(locks.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_wrong_code_that_locks_the_account_mails_its_holder() {
+    let (app, mail) = spawn_with_mail(|_| {}).await;
+    let tokens = app.signed_in("ada@example.com").await;
+    enrol(&app, &tokens).await;
+
+    let token = mfa_token(&app, "ada@example.com").await;
+    for _ in 0..5 {
+        second_step(
+            &app,
+            json!({ "mfa_token": token, "recovery_code": "0000-0000-0000" }),
+        )
+        .await
+        .assert_problem(401, "invalid_mfa_code");
+    }
+
+    // The enrolment's own notice ("a second factor was added") comes first.
+    let notice = mail
+        .next_mail_about("Your account was locked after failed sign-ins", MAIL_WAIT)
+        .await;
+    assert_eq!(notice.recipients, vec!["ada@example.com".to_owned()]);
+    let text = notice.text().replace("\r\n", "\n");
+    assert!(text.contains("locked until"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -64,6 +64,8 @@
       body.set("password", add.elements.passkey_password.value);
       fetch("/profile/passkeys/options", { method: "POST", body: body })
         .then(function (r) {
+          var json = (r.headers.get("Content-Type") || "").indexOf("application/json") === 0;
+          if (!json) { throw new Error("the server answered " + r.status + "; reload the page and try again."); }
           return r.json().then(function (answer) {
             if (!r.ok) { throw new Error(answer.message || ("status " + r.status)); }
             return answer;

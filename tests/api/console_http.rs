@@ -185,6 +185,64 @@ async fn a_form_without_the_right_csrf_token_or_from_another_site_is_refused_and
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_passkey_scripts_endpoint_answers_a_refused_form_in_json_it_can_show() {
+    let app = TestApp::spawn().await;
+    registered(&app, "ada@example.com").await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_in("ada@example.com", PASSWORD).await;
+    let csrf = visitor.csrf("/profile").await;
+    let signed_out = Visitor::new(&app);
+
+    let stale = visitor
+        .post(
+            "/profile/passkeys/options",
+            &[("csrf", "0123"), ("password", PASSWORD)],
+        )
+        .await;
+    let wrong_password = visitor
+        .post(
+            "/profile/passkeys/options",
+            &[("csrf", csrf.as_str()), ("password", "not the password")],
+        )
+        .await;
+    let gone = signed_out
+        .post(
+            "/profile/passkeys/options",
+            &[("csrf", csrf.as_str()), ("password", PASSWORD)],
+        )
+        .await;
+
+    for (case, page, status, words) in [
+        (
+            "stale form",
+            &stale,
+            StatusCode::FORBIDDEN,
+            "Reload the page",
+        ),
+        (
+            "wrong password",
+            &wrong_password,
+            StatusCode::UNAUTHORIZED,
+            "The password is not correct.",
+        ),
+        ("signed out", &gone, StatusCode::UNAUTHORIZED, "signed out"),
+    ] {
+        assert_eq!(page.status, status, "{case}: {}", page.body);
+        assert!(
+            page.header("content-type").starts_with("application/json"),
+            "{case}"
+        );
+        let body: serde_json::Value = serde_json::from_str(&page.body).expect("JSON");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{case}: {message}");
+    }
+    let challenges = app
+        .query_text("SELECT id AS value FROM webauthn_challenges")
+        .await;
+    assert!(challenges.is_empty(), "{challenges:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn signing_in_without_the_forms_token_is_refused_and_opens_no_session() {
     let app = TestApp::spawn().await;
     registered(&app, "ada@example.com").await;

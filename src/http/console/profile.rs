@@ -429,7 +429,11 @@ pub async fn post_passkey_options(
     ctx: web::Data<Context>,
     body: web::Bytes,
 ) -> Outcome {
-    let (who, form) = signed_in_form(&req, &ctx, &body).await?;
+    // The script reads this answer, so even a refused form answers JSON it can show.
+    let (who, form) = match signed_in_form(&req, &ctx, &body).await {
+        Ok(checked) => checked,
+        Err(refused) => return Ok(refused_for_script(refused)),
+    };
     match passkeys::registration_options(&ctx, &who.principal, form.get("password")).await {
         Ok(options) => Ok(HttpResponse::Ok().json(serde_json::json!({
             "challenge_id": options.challenge_id,
@@ -445,6 +449,39 @@ pub async fn post_passkey_options(
             Ok(HttpResponse::build(status).json(serde_json::json!({ "message": message })))
         }
     }
+}
+
+/// A refused form, for the script: `{message}` with the status the page would have had,
+/// in words the person can act on (the script shows it beside the button).
+fn refused_for_script(refused: Failure) -> HttpResponse {
+    let (status, message) = match refused {
+        Failure::Csrf => (
+            StatusCode::FORBIDDEN,
+            "This page has expired or was sent from another site. Reload the page and try again."
+                .to_owned(),
+        ),
+        Failure::SignIn(_) => (
+            StatusCode::UNAUTHORIZED,
+            "You are signed out. Reload the page to sign in again.".to_owned(),
+        ),
+        Failure::Enrol => (
+            StatusCode::FORBIDDEN,
+            "Set up a second factor first.".to_owned(),
+        ),
+        Failure::Error(err) => {
+            if let Error::Internal(source) = &err {
+                tracing::error!(error = ?source, "internal error on a page");
+            }
+            let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let message = if status.is_server_error() {
+                "Something went wrong on our side. Try again in a moment.".to_owned()
+            } else {
+                super::sentence(&err.to_string())
+            };
+            (status, message)
+        }
+    };
+    HttpResponse::build(status).json(serde_json::json!({ "message": message }))
 }
 
 /// Adds the passkey the script made: the form carries the ceremony's id, the browser's

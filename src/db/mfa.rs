@@ -212,6 +212,40 @@ pub async fn recovery_codes_left(conn: &mut Conn, user: UserId) -> Result<i64> {
     Ok(count)
 }
 
+/// Which second factors an account has: a confirmed TOTP factor, an unused recovery code,
+/// a passkey. One statement, asked on every right password.
+#[derive(Debug, Clone, Copy)]
+pub struct Factors {
+    pub totp: bool,
+    pub recovery_code: bool,
+    pub passkey: bool,
+}
+
+pub async fn factors(conn: &mut Conn, user: UserId) -> Result<Factors> {
+    use super::schema::passkeys;
+    use diesel::dsl::exists;
+    let (totp, recovery_code, passkey) = run!(conn, |c| diesel::select((
+        exists(
+            totp_factors::table
+                .filter(totp_factors::user_id.eq(Id(user.0)))
+                .filter(totp_factors::secret.is_not_null())
+        ),
+        exists(
+            recovery_codes::table
+                .filter(recovery_codes::user_id.eq(Id(user.0)))
+                .filter(recovery_codes::used_at.is_null())
+        ),
+        exists(passkeys::table.filter(passkeys::user_id.eq(Id(user.0)))),
+    ))
+    .get_result::<(bool, bool, bool)>(c)
+    .await)?;
+    Ok(Factors {
+        totp,
+        recovery_code,
+        passkey,
+    })
+}
+
 /// Whether the user has a confirmed TOTP factor.
 pub async fn has_totp(conn: &mut Conn, user: UserId) -> Result<bool> {
     let found: Option<Id> = run!(conn, |c| totp_factors::table

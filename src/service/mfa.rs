@@ -281,21 +281,15 @@ pub(crate) async fn second_step(
     throttle_key: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Error>> {
-    let (totp, left, passkey) = db::with_conn!(ctx.db, |c| {
-        let totp = db::mfa::has_totp(c, user).await?;
-        let left = db::mfa::recovery_codes_left(c, user).await?;
-        let passkey = db::passkeys::count(c, user).await? > 0;
-        Ok((totp, left, passkey))
-    })
-    .await?;
+    let factors = db::with_conn!(ctx.db, |c| { db::mfa::factors(c, user).await }).await?;
     let mut methods = Vec::new();
-    if totp {
+    if factors.totp {
         methods.push("totp");
     }
-    if totp && left > 0 {
+    if factors.totp && factors.recovery_code {
         methods.push("recovery_code");
     }
-    if passkey && ctx.webauthn.is_some() {
+    if factors.passkey && ctx.webauthn.is_some() {
         methods.push("passkey");
     }
     if methods.is_empty() {
@@ -456,12 +450,8 @@ pub async fn check_enrolment(ctx: &Context, principal: &Principal, reach: Reach)
         return Ok(());
     }
     let id = principal.user.id;
-    let has_factor = db::with_conn!(ctx.db, |c| {
-        let totp = db::mfa::has_totp(c, id).await?;
-        Ok(totp || db::passkeys::count(c, id).await? > 0)
-    })
-    .await?;
-    if has_factor {
+    let factors = db::with_conn!(ctx.db, |c| { db::mfa::factors(c, id).await }).await?;
+    if factors.totp || factors.passkey {
         Ok(())
     } else {
         Err(Error::MfaEnrolmentRequired)

@@ -37,6 +37,8 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Application {
     port: u16,
     server: Server,
+    context: web::Data<Context>,
+    grace: Duration,
 }
 
 impl Application {
@@ -129,15 +131,30 @@ impl Application {
         tracing::info!("console:    {base}/");
         tracing::info!("Swagger UI: {base}/docs/");
         tracing::info!("health:     {base}/health/ready");
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            context,
+            grace: config.shutdown_grace,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Serves until a signal stops the server, then sends the security notices still
+    /// queued (for at most the shutdown grace) before it returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        self.server.await?;
+        let unsent = self.context.notifier.flush(self.grace).await;
+        if unsent > 0 {
+            tracing::warn!(
+                unsent,
+                "stopped with security notifications unsent: the mail server did not take them within the grace"
+            );
+        }
+        Ok(())
     }
 }
 

@@ -6,11 +6,15 @@
 //! Call [`send`] after the transaction that did the thing has committed. It never waits
 //! and never fails: the mail is queued for one delivery task per instance, which sends the
 //! queue in order through the configured mailer and logs (and counts) a failure; a full
-//! queue drops the notice with a warning. `DOORMAN_NOTIFY` chooses the kinds mailed.
+//! queue drops the notice with a warning. On shutdown, once the server has stopped, the
+//! process waits (up to `DOORMAN_SHUTDOWN_GRACE`) for the queue to be sent ([`Notifier::flush`]).
+//! `DOORMAN_NOTIFY` chooses the kinds mailed.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use askama::Template;
 use chrono::{DateTime, Utc};
@@ -238,6 +242,22 @@ struct Queued {
 pub struct Notifier {
     queue: mpsc::Sender<Queued>,
     kinds: Kinds,
+    unsent: Arc<Unsent>,
+}
+
+/// How many notices are queued or being sent, and a bell rung when that reaches zero.
+#[derive(Default)]
+struct Unsent {
+    count: AtomicUsize,
+    none: tokio::sync::Notify,
+}
+
+impl Unsent {
+    fn done(&self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.none.notify_waiters();
+        }
+    }
 }
 
 impl Notifier {
@@ -245,6 +265,8 @@ impl Notifier {
     /// is dropped and the queue is empty.
     pub fn start(mailer: Arc<Mailer>, kinds: Kinds, counter: IntCounterVec) -> Self {
         let (queue, mut queued) = mpsc::channel::<Queued>(QUEUE);
+        let unsent = Arc::new(Unsent::default());
+        let sending = Arc::clone(&unsent);
         tokio::spawn(async move {
             while let Some(Queued { kind, mail }) = queued.recv().await {
                 let outcome = match mailer.send(mail).await {
@@ -255,9 +277,31 @@ impl Notifier {
                     }
                 };
                 counter.with_label_values(&[kind.as_str(), outcome]).inc();
+                sending.done();
             }
         });
-        Self { queue, kinds }
+        Self {
+            queue,
+            kinds,
+            unsent,
+        }
+    }
+
+    /// Waits, at most `within`, until every queued notice has been sent (or has failed);
+    /// answers how many are still unsent. Called once the server has stopped, so that the
+    /// notices of the last requests are not lost with the process.
+    pub async fn flush(&self, within: Duration) -> usize {
+        let emptied = async {
+            loop {
+                let none = self.unsent.none.notified();
+                if self.unsent.count.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                none.await;
+            }
+        };
+        let _ = tokio::time::timeout(within, emptied).await;
+        self.unsent.count.load(Ordering::Acquire)
     }
 }
 
@@ -291,9 +335,12 @@ pub fn send(ctx: &Context, to: &str, notice: Notice, client: &ClientInfo) {
         subject: notice.subject().to_owned(),
         body,
     };
+    let unsent = &ctx.notifier.unsent;
+    unsent.count.fetch_add(1, Ordering::AcqRel);
     match ctx.notifier.queue.try_send(Queued { kind, mail }) {
         Ok(()) => ctx.metrics.notification(kind.as_str(), "queued"),
         Err(_) => {
+            unsent.done();
             tracing::warn!(
                 kind = kind.as_str(),
                 "the notification queue is full: a security notification was dropped"

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::helpers::mail::MailServer;
 use crate::helpers::{PASSWORD, TestDb};
 
 /// A hang detector for the exit, far below the grace: an exit that waited for the stalled
@@ -23,9 +24,19 @@ struct Running {
 
 /// Starts `doorman serve` on a free port and waits until it listens.
 async fn start(db: &TestDb) -> Running {
+    start_with(db, &[]).await
+}
+
+/// The same, with more environment.
+async fn start_with(db: &TestDb, env: &[(&str, &str)]) -> Running {
     let url = db.url();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     tokio::task::spawn_blocking(move || {
         let mut child = Command::new(env!("CARGO_BIN_EXE_doorman"))
+            .envs(env)
             .env("DATABASE_URL", url)
             .env("DOORMAN_BIND", "127.0.0.1:0")
             .env("DOORMAN_LOG_FORMAT", "json")
@@ -198,4 +209,48 @@ async fn sigterm_finishes_the_request_in_flight_closes_idle_and_stalled_connecti
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_stops_as_gracefully_as_sigterm() {
     stops_gracefully_on(libc::SIGINT).await;
+}
+
+/// A notice queued by the last request before the signal is still mailed: doorman sends its
+/// queue before it exits, even through a mail relay that takes its time to answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_notices_queued_before_the_signal_are_mailed_before_the_exit() {
+    let mail = MailServer::start_slow(Duration::from_millis(1500)).await;
+    let db = TestDb::create().await;
+    let running = start_with(&db, &[("DOORMAN_SMTP_URL", &mail.url())]).await;
+    let port = running.port;
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}/api/v1");
+    let account = serde_json::json!({ "email": "ada@example.com", "password": PASSWORD });
+    let registered = client
+        .post(format!("{base}/users"))
+        .json(&account)
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), reqwest::StatusCode::CREATED);
+
+    // The fifth wrong password locks the account and queues the notice.
+    let wrong = serde_json::json!({ "email": "ada@example.com", "password": "not it" });
+    for _ in 0..5 {
+        let reply = client
+            .post(format!("{base}/auth/login"))
+            .json(&wrong)
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(reply.status(), reqwest::StatusCode::UNAUTHORIZED);
+    }
+    send_signal(&running.child, libc::SIGTERM);
+    let status = exit_status(running.child).await;
+
+    assert!(status.success(), "doorman exited with {status}");
+    let locked: Vec<_> = mail
+        .received()
+        .into_iter()
+        .filter(|m| {
+            m.header("Subject").as_deref() == Some("Your account was locked after failed sign-ins")
+        })
+        .collect();
+    assert_eq!(locked.len(), 1, "the notice was lost with the process");
 }

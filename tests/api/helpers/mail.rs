@@ -145,6 +145,11 @@ pub struct MailServer {
 
 impl MailServer {
     pub async fn start() -> Self {
+        Self::start_slow(Duration::ZERO).await
+    }
+
+    /// A server that waits `greeting` before it greets each connection: a slow mail relay.
+    pub async fn start_slow(greeting: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("cannot bind the test SMTP server");
@@ -158,6 +163,7 @@ impl MailServer {
             while let Ok((stream, _)) = listener.accept().await {
                 let inbox = Arc::clone(&shared);
                 tokio::spawn(async move {
+                    tokio::time::sleep(greeting).await;
                     let _ = converse(stream, &inbox).await;
                 });
             }

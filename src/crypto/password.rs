@@ -9,9 +9,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use std::cell::RefCell;
-use std::io::Write as _;
-use std::path::Path;
-use std::time::Duration;
 
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use aws_lc_rs::constant_time::verify_slices_are_equal;
@@ -20,7 +17,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use tokio::sync::oneshot;
 
-use super::give_way::GiveWay;
 use crate::config::HashPriority;
 use crate::error::{Error, Result};
 
@@ -49,18 +45,6 @@ pub struct PasswordHasher {
     /// Pool threads plus the jobs allowed to wait for one.
     capacity: usize,
     shed: AtomicU64,
-    give_way: Option<GiveWay>,
-}
-
-/// Where and how the hashing threads run beside the threads that serve requests.
-#[derive(Debug, Clone, Copy)]
-pub struct Scheduling<'a> {
-    pub priority: HashPriority,
-    /// A cgroup the threads join at start (`DOORMAN_HASH_CGROUP`).
-    pub cgroup: Option<&'a Path>,
-    /// How often a thread gives way while requests with a valid token are served (zero:
-    /// never).
-    pub give_way: Duration,
 }
 
 /// A place on the hashing pool, taken before the work it is for; given back when its job
@@ -101,14 +85,8 @@ impl PasswordHasher {
         parallelism: u32,
         workers: usize,
         queue: usize,
-        scheduling: &Scheduling<'_>,
+        priority: HashPriority,
     ) -> anyhow::Result<Self> {
-        let Scheduling {
-            priority,
-            cgroup,
-            give_way,
-        } = *scheduling;
-        let give_way = GiveWay::every(give_way);
         let params = Params::new(memory_kib, iterations, parallelism, None)
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
         let (jobs, receiver) = mpsc::channel::<Job>();
@@ -116,19 +94,13 @@ impl PasswordHasher {
         let queued = Arc::new(AtomicUsize::new(0));
         let started = Arc::new(AtomicU64::new(0));
         let workers = workers.max(1);
-        let (joined, joins) = mpsc::channel::<std::io::Result<()>>();
         for index in 0..workers {
             let receiver = Arc::clone(&receiver);
             let (queued, started) = (Arc::clone(&queued), Arc::clone(&started));
-            let (joined, cgroup) = (joined.clone(), cgroup.map(Path::to_path_buf));
-            let give_way = give_way.clone();
             std::thread::Builder::new()
                 .name(format!("doorman-hash-{index}"))
                 .spawn(move || {
                     lower_thread_priority(priority);
-                    let _ = joined.send(cgroup.as_deref().map_or(Ok(()), join_cgroup));
-                    drop(joined);
-                    let timer = give_way.as_ref().and_then(GiveWay::for_this_thread);
                     loop {
                         let job = match receiver.lock() {
                             Ok(guard) => guard.recv(),
@@ -137,22 +109,12 @@ impl PasswordHasher {
                         let Ok(job) = job else { return };
                         queued.fetch_sub(1, Ordering::Relaxed);
                         started.fetch_add(1, Ordering::Relaxed);
-                        match &timer {
-                            Some(timer) => timer.run(job),
-                            None => job(),
-                        }
+                        job();
                         if queued.load(Ordering::Relaxed) == 0 {
                             release_memory();
                         }
                     }
                 })?;
-        }
-        drop(joined);
-        if cgroup.is_some() {
-            for join in joins {
-                // On failure the threads end with the job queue, dropped on return.
-                join.map_err(|e| anyhow::anyhow!("DOORMAN_HASH_CGROUP: cannot join {e}"))?;
-            }
         }
         let dummy_hash = Arc::new(OnceLock::new());
         let (dummy, dummy_params) = (Arc::clone(&dummy_hash), params.clone());
@@ -170,17 +132,7 @@ impl PasswordHasher {
             taken: Arc::new(AtomicUsize::new(0)),
             capacity: workers + queue,
             shed: AtomicU64::new(0),
-            give_way,
         })
-    }
-
-    /// A request with a valid token (an authenticated request, a refresh, an
-    /// introspection) is being served: for the next second the hashing threads give way to
-    /// such requests (see `give_way`).
-    pub fn note_request(&self) {
-        if let Some(give_way) = &self.give_way {
-            give_way.note_request();
-        }
     }
 
     pub fn stats(&self) -> HasherStats {
@@ -375,29 +327,6 @@ fn uses_params(stored: &str, params: &Params) -> bool {
                     == (params.m_cost(), params.t_cost(), params.p_cost())
             })
     })
-}
-
-/// Moves the calling thread into the cgroup `dir`, through `cgroup.threads` on cgroup v2
-/// and `tasks` on v1. The file must exist: a path that is no cgroup is an error, not a new
-/// file.
-fn join_cgroup(dir: &Path) -> std::io::Result<()> {
-    let this = std::fs::read_link("/proc/thread-self")?;
-    let tid = this
-        .file_name()
-        .and_then(|name| name.to_str())
-        .ok_or_else(|| std::io::Error::other("no thread id in /proc/thread-self"))?;
-    let Some(file) = [dir.join("cgroup.threads"), dir.join("tasks")]
-        .into_iter()
-        .find(|file| file.exists())
-    else {
-        let message = format!("{}: no cgroup.threads or tasks file there", dir.display());
-        return Err(std::io::Error::new(std::io::ErrorKind::NotFound, message));
-    };
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&file)
-        .and_then(|mut f| f.write_all(format!("{tid}\n").as_bytes()))
-        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", file.display())))
 }
 
 /// Hashing threads run below the threads that serve refreshes and authenticated reads

@@ -275,22 +275,18 @@ impl Default for ReloadGate {
 
 /// Verifies `token` with `check`. When that fails because the token names a key this
 /// instance does not know (another instance rotated), reloads the keys once (rate-limited:
-/// anyone can send such tokens) and checks again. A valid token also tells the hashing
-/// threads that requests are being served (`PasswordHasher::note_request`).
+/// anyone can send such tokens) and checks again.
 pub async fn verify<T>(
     ctx: &Context,
     token: &str,
     check: impl Fn(&TokenCodec, &str) -> Result<T>,
 ) -> Result<T> {
-    let mut verified = check(&ctx.tokens, token);
+    let verified = check(&ctx.tokens, token);
     if verified.is_err() && ctx.tokens.unknown_kid(token).is_some() && ctx.key_reload.try_pass() {
         match reload(ctx).await {
-            Ok(()) => verified = check(&ctx.tokens, token),
+            Ok(()) => return check(&ctx.tokens, token),
             Err(err) => tracing::warn!(error = %err, "reloading signing keys failed"),
         }
-    }
-    if verified.is_ok() {
-        ctx.hasher.note_request();
     }
     verified
 }

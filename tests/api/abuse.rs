@@ -597,38 +597,3 @@ async fn methods_outside_the_standard_ones_share_one_series() {
         .sum();
     assert_eq!(others, 3.0, "{text}");
 }
-
-/// The hashing threads join `DOORMAN_HASH_CGROUP` at start: here a stand-in directory
-/// whose `tasks` file (cgroup v1's) keeps what is written to it. A cgroup that cannot be
-/// joined stops the start with an error naming the setting.
-#[cfg(target_os = "linux")]
-#[tokio::test(flavor = "multi_thread")]
-async fn hashing_threads_join_the_configured_cgroup() {
-    let dir = std::env::temp_dir().join(format!("doorman-cgroup-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir(&dir).expect("the directory is created");
-    std::fs::write(dir.join("tasks"), "").expect("the write succeeds");
-    let cgroup = dir.clone();
-    let app = TestApp::spawn_with(|c| c.hash_cgroup = Some(cgroup)).await;
-
-    let tasks = std::fs::read_to_string(dir.join("tasks")).expect("the file reads");
-    let names: Vec<String> = tasks
-        .lines()
-        .map(|tid| std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")))
-        .map(|name| name.expect("a thread's name is readable"))
-        .collect();
-    assert_eq!(names.len(), app.config.hash_workers, "{tasks:?}");
-    assert!(
-        names.iter().all(|name| name.starts_with("doorman-hash")),
-        "{names:?}"
-    );
-    app.signed_in("cgroup@example.com").await;
-
-    let mut config = app.config.clone();
-    config.hash_cgroup = Some(dir.join("not-a-cgroup"));
-    let refused = match doorman::startup::Application::build(config).await {
-        Ok(_) => panic!("started with a cgroup that does not exist"),
-        Err(err) => format!("{err:#}"),
-    };
-    assert!(refused.contains("DOORMAN_HASH_CGROUP"), "{refused}");
-    std::fs::remove_dir_all(&dir).expect("the directory is removed");
-}

@@ -248,6 +248,34 @@ pub struct TakenChallenge {
     pub state: String,
 }
 
+/// The challenge `id` of `ceremony`, if it has not expired at `now`, without taking it
+/// (a sign-in reads it, verifies the answer, then takes it in the transaction that records
+/// the sign-in, or at once when it refuses).
+pub async fn find_challenge(
+    conn: &mut Conn,
+    id: ChallengeId,
+    ceremony: Ceremony,
+    now: DateTime<Utc>,
+) -> Result<Option<TakenChallenge>> {
+    let found: Option<(String, Option<Id>, String, Ts)> = run!(conn, |c| challenges::table
+        .filter(challenges::id.eq(Id(id.0)))
+        .select((
+            challenges::kind,
+            challenges::user_id,
+            challenges::state,
+            challenges::expires_at,
+        ))
+        .get_result(c)
+        .await
+        .optional())?;
+    Ok(found
+        .filter(|(kind, _, _, expires_at)| kind == ceremony.as_str() && expires_at.0 > now)
+        .map(|(_, user, state, _)| TakenChallenge {
+            user: user.map(|u| UserId(u.0)),
+            state,
+        }))
+}
+
 /// Takes the challenge `id` of `ceremony` if it has not expired at `now`: one
 /// `DELETE … RETURNING`, so however many instances try, one gets it, once. A challenge of
 /// the other ceremony, or an expired one, is used up all the same and answers `None`.

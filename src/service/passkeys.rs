@@ -348,6 +348,79 @@ pub async fn verify_assertion(
     expected_user: Option<UserId>,
     client: &ClientInfo,
 ) -> Result<PasskeyUse> {
+    let assertion = check_assertion(ctx, challenge_id, credential, expected_user, client).await?;
+    let used = assertion.used;
+    let (now, client) = (clock::now(), client.clone());
+    db::transaction!(ctx.db, |tx| { assertion.record_in(tx, now, &client).await })
+        .await?
+        .map_err(Refusal::error)?;
+    Ok(used)
+}
+
+/// An assertion that verified, not yet recorded: [`Assertion::record_in`] takes its
+/// challenge and moves the passkey's counter forward, in the caller's transaction, so a
+/// sign-in writes once (with its session) rather than three times.
+struct Assertion {
+    challenge_id: ChallengeId,
+    passkey: Passkey,
+    stored_count: i64,
+    sign_count: i64,
+    /// webauthn-rs's credential after the use (its counter moved), as JSON.
+    credential: String,
+    used: PasskeyUse,
+}
+
+/// Why [`Assertion::record_in`] recorded nothing.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    /// Another request took the challenge first.
+    ChallengeGone,
+    /// Another use with this counter value, or a later one, was recorded first (audited).
+    CounterRegressed,
+}
+
+impl Refusal {
+    fn error(self) -> Error {
+        match self {
+            Self::ChallengeGone => refused("unknown, used or expired challenge"),
+            Self::CounterRegressed => refused("the signature counter did not go forward"),
+        }
+    }
+}
+
+impl Assertion {
+    async fn record_in(
+        &self,
+        tx: &mut db::Conn,
+        now: DateTime<Utc>,
+        client: &ClientInfo,
+    ) -> Result<std::result::Result<(), Refusal>> {
+        let ceremony = Ceremony::Authenticate;
+        if db::passkeys::take_challenge(tx, self.challenge_id, ceremony, now)
+            .await?
+            .is_none()
+        {
+            return Ok(Err(Refusal::ChallengeGone));
+        }
+        let (id, count) = (self.used.passkey_id, self.sign_count);
+        if db::passkeys::record_use(tx, id, count, &self.credential, now).await? {
+            return Ok(Ok(()));
+        }
+        let event = regressed_event(&self.passkey, self.stored_count, Some(count), now, client);
+        db::audit::insert(tx, &event).await?;
+        Ok(Err(Refusal::CounterRegressed))
+    }
+}
+
+/// Reads the challenge and the passkey and verifies the answer, writing nothing when it
+/// verifies; a refusal takes (uses up) the challenge before it answers.
+async fn check_assertion(
+    ctx: &Context,
+    challenge_id: ChallengeId,
+    credential: serde_json::Value,
+    expected_user: Option<UserId>,
+    client: &ClientInfo,
+) -> Result<Assertion> {
     let webauthn = webauthn(ctx)?;
     let response: PublicKeyCredential = serde_json::from_value(credential).map_err(|e| {
         Error::field(
@@ -356,75 +429,84 @@ pub async fn verify_assertion(
             format!("not an AuthenticationResponseJSON: {e}"),
         )
     })?;
-    let Some(taken) = take(ctx, challenge_id, Ceremony::Authenticate).await? else {
-        return Err(refused("unknown, used or expired challenge"));
-    };
+    let now = clock::now();
     let credential_id = credential_id_text(response.get_credential_id());
-    let found = db::with_conn!(ctx.db, |c| {
-        db::passkeys::find_by_credential_id(c, &credential_id).await
+    let (challenge, found) = db::with_conn!(ctx.db, |c| {
+        let ceremony = Ceremony::Authenticate;
+        let challenge = db::passkeys::find_challenge(c, challenge_id, ceremony, now).await?;
+        if challenge.is_none() {
+            return Ok((None, None));
+        }
+        let found = db::passkeys::find_by_credential_id(c, &credential_id).await?;
+        Ok((challenge, found))
     })
     .await?;
+    let Some(challenge) = challenge else {
+        return Err(spend(
+            ctx,
+            challenge_id,
+            refused("unknown, used or expired challenge"),
+        )
+        .await);
+    };
     let Some(stored) = found else {
-        return Err(refused("unknown credential"));
+        return Err(spend(ctx, challenge_id, refused("unknown credential")).await);
     };
     let owner = stored.passkey.user_id;
     let handle_matches = match response.get_user_unique_id() {
         Some(handle) => handle == owner.0.as_bytes(),
         // Only a ceremony begun for a known user may go without a user handle.
-        None => taken.user.is_some(),
+        None => challenge.user.is_some(),
     };
     if !handle_matches
-        || taken.user.is_some_and(|user| user != owner)
+        || challenge.user.is_some_and(|user| user != owner)
         || expected_user.is_some_and(|user| user != owner)
     {
-        return Err(refused("the passkey is not the expected user's"));
+        let wrong = refused("the passkey is not the expected user's");
+        return Err(spend(ctx, challenge_id, wrong).await);
     }
     let state: DiscoverableAuthentication =
-        serde_json::from_str(&taken.state).map_err(Error::internal)?;
+        serde_json::from_str(&challenge.state).map_err(Error::internal)?;
     let mut key = parse_credential(&stored.credential)?;
-    let now = clock::now();
     let result = match webauthn.finish_discoverable_authentication_v2(&response, state, &key) {
         Ok(result) => result,
         Err(WebauthnError::CredentialPossibleCompromise) => {
-            return Err(counter_regressed(
-                ctx,
-                &stored.passkey,
-                stored.sign_count,
-                None,
-                now,
-                client,
-            )
-            .await);
+            let event = regressed_event(&stored.passkey, stored.sign_count, None, now, client);
+            let written = db::transaction!(ctx.db, |tx| {
+                let ceremony = Ceremony::Authenticate;
+                db::passkeys::take_challenge(tx, challenge_id, ceremony, now).await?;
+                db::audit::insert(tx, &event).await
+            })
+            .await;
+            return Err(match written {
+                Ok(()) => refused("the signature counter did not go forward"),
+                Err(err) => err,
+            });
         }
-        Err(err) => return Err(refused(&err.to_string())),
+        Err(err) => return Err(spend(ctx, challenge_id, refused(&err.to_string())).await),
     };
     key.update_credential(&result);
-    let sign_count = i64::from(result.counter());
-    let updated = serde_json::to_string(&key).map_err(Error::internal)?;
-    let passkey_id = stored.passkey.id;
-    let recorded = db::write!(ctx.db, |c| {
-        db::passkeys::record_use(c, passkey_id, sign_count, &updated, now).await
+    Ok(Assertion {
+        challenge_id,
+        stored_count: stored.sign_count,
+        sign_count: i64::from(result.counter()),
+        credential: serde_json::to_string(&key).map_err(Error::internal)?,
+        used: PasskeyUse {
+            user_id: owner,
+            passkey_id: stored.passkey.id,
+            hardware_bound: !result.backup_eligible(),
+            user_verified: result.user_verified(),
+        },
+        passkey: stored.passkey,
     })
-    .await?;
-    if !recorded {
-        // Another use with this counter value, or a later one, was recorded meanwhile.
-        let regressed = Some(sign_count);
-        return Err(counter_regressed(
-            ctx,
-            &stored.passkey,
-            stored.sign_count,
-            regressed,
-            now,
-            client,
-        )
-        .await);
+}
+
+/// Takes (uses up) the challenge of a refused answer; the error to answer.
+async fn spend(ctx: &Context, challenge_id: ChallengeId, refusal: Error) -> Error {
+    match take(ctx, challenge_id, Ceremony::Authenticate).await {
+        Ok(_) => refusal,
+        Err(err) => err,
     }
-    Ok(PasskeyUse {
-        user_id: owner,
-        passkey_id,
-        hardware_bound: !result.backup_eligible(),
-        user_verified: result.user_verified(),
-    })
 }
 
 fn refused(why: &str) -> Error {
@@ -432,27 +514,21 @@ fn refused(why: &str) -> Error {
     Error::InvalidCredentials
 }
 
-/// Audits a refused assertion whose counter did not go forward; the error to answer.
-async fn counter_regressed(
-    ctx: &Context,
+/// `passkey.counter_regressed`: an assertion whose counter did not go forward.
+fn regressed_event(
     passkey: &Passkey,
     stored: i64,
     presented: Option<i64>,
     at: DateTime<Utc>,
     client: &ClientInfo,
-) -> Error {
-    let event = AuditEvent::new(AuditKind::PasskeyCounterRegressed, at, client)
+) -> AuditEvent {
+    AuditEvent::new(AuditKind::PasskeyCounterRegressed, at, client)
         .subject(passkey.user_id)
         .detail(serde_json::json!({
             "passkey_id": passkey.id,
             "stored_counter": stored,
             "presented_counter": presented,
-        }));
-    let written = db::write!(ctx.db, |c| { db::audit::insert(c, &event).await }).await;
-    match written {
-        Ok(()) => refused("the signature counter did not go forward"),
-        Err(err) => err,
-    }
+        }))
 }
 
 /// Passwordless sign-in: a verified passkey opens a session like a password login
@@ -487,22 +563,22 @@ async fn sign_in(
     client: &ClientInfo,
     cookie_hash: Option<String>,
 ) -> Result<(User, Session, DateTime<Utc>)> {
-    let used = match verify_assertion(ctx, challenge_id, credential, None, client).await {
-        Ok(used) => used,
-        Err(err) => {
-            if matches!(err, Error::InvalidCredentials) {
-                ctx.metrics.login(LoginOutcome::Failed);
-            }
-            return Err(err);
+    let failed = |err: Error| {
+        if matches!(err, Error::InvalidCredentials) {
+            ctx.metrics.login(LoginOutcome::Failed);
         }
+        err
     };
+    let assertion = check_assertion(ctx, challenge_id, credential, None, client)
+        .await
+        .map_err(failed)?;
+    let used = assertion.used;
     let id = used.user_id;
     let found = db::with_conn!(ctx.db, |c| { db::users::find(c, id).await }).await?;
-    let user = found.ok_or(Error::InvalidCredentials)?;
-    if !user.is_active {
+    let Some(user) = found.filter(|user| user.is_active) else {
         ctx.metrics.login(LoginOutcome::Disabled);
-        return Err(Error::AccountDisabled);
-    }
+        return Err(spend(ctx, challenge_id, Error::AccountDisabled).await);
+    };
     let now = clock::now();
     let amr = Amr::of(&used.amr());
     let opening = auth::Opening::new(ctx, user, amr, now, client, cookie_hash);
@@ -515,7 +591,15 @@ async fn sign_in(
             "amr": used.amr(),
         }));
     let opening = opening.audited_as(event);
-    let stored = opening.clone();
-    let seen = db::transaction!(ctx.db, |tx| { stored.open_in(tx).await }).await?;
+    let (stored, event_client) = (opening.clone(), client.clone());
+    // One write: the challenge taken, the counter moved, the session opened.
+    let seen = db::transaction!(ctx.db, |tx| {
+        match assertion.record_in(tx, now, &event_client).await? {
+            Ok(()) => Ok(Ok(stored.open_in(tx).await?)),
+            Err(refusal) => Ok(Err(refusal)),
+        }
+    })
+    .await?
+    .map_err(|refusal| failed(refusal.error()))?;
     Ok(opening.opened(ctx, seen))
 }

@@ -264,6 +264,56 @@ async fn a_sign_in_challenge_works_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_refused_answer_uses_up_its_challenge() {
+    let app = TestApp::spawn().await;
+    let tokens = app.signed_in("ada@example.com").await;
+    let (mut authenticator, _) = add_passkey(&app, &tokens, "Laptop").await;
+    let options = sign_in_options(&app).await;
+    let origin = std::mem::replace(
+        &mut authenticator.origin,
+        "http://localhost.evil.example:8080".into(),
+    );
+    let phished = authenticator.assert(&options["public_key"]);
+    sign_in(&app, &options["challenge_id"], phished)
+        .await
+        .assert_problem(401, "invalid_credentials");
+
+    authenticator.origin = origin;
+    let right = authenticator.assert(&options["public_key"]);
+
+    sign_in(&app, &options["challenge_id"], right)
+        .await
+        .assert_problem(401, "invalid_credentials");
+    let left = app
+        .query_text("SELECT id AS value FROM webauthn_challenges")
+        .await;
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_answers_to_one_challenge_at_once_open_one_session() {
+    let app = TestApp::spawn().await;
+    let tokens = app.signed_in("ada@example.com").await;
+    let (mut authenticator, _) = add_passkey(&app, &tokens, "Laptop").await;
+    let options = sign_in_options(&app).await;
+    let first = authenticator.assert(&options["public_key"]);
+    let second = authenticator.assert(&options["public_key"]);
+
+    let (a, b) = tokio::join!(
+        sign_in(&app, &options["challenge_id"], first),
+        sign_in(&app, &options["challenge_id"], second),
+    );
+
+    let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 401], "{} / {}", a.body, b.body);
+    let logins = app
+        .query_text("SELECT type AS value FROM audit_events WHERE type = 'passkey.login'")
+        .await;
+    assert_eq!(logins.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_registration_challenge_works_once() {
     let app = TestApp::spawn().await;
     let tokens = app.signed_in("ada@example.com").await;

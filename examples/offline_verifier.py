@@ -28,7 +28,7 @@ import jwt
 import requests
 
 LEEWAY_SECS = 30  # doorman's feed keeps an entry until exp + 30 s
-FEED_PAGE = 500  # a full page means more is waiting
+FEED_PAGE = 200  # a full page means more is waiting
 STALE_AFTER = 30  # no answer from the feed for three polls and this long: refuse every token
 
 

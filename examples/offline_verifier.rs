@@ -28,7 +28,7 @@ use serde::Deserialize;
 /// How far past `exp` a token is still accepted; the feed keeps an entry this long too.
 const LEEWAY_SECS: u64 = 30;
 /// The feed's page size: a full page means more is waiting.
-const FEED_PAGE: usize = 500;
+const FEED_PAGE: usize = 200;
 /// Without an answer from the feed for three polls, and at least this long, every token
 /// is refused: one revoked meanwhile could not be told apart.
 const STALE_AFTER: Duration = Duration::from_secs(30);

@@ -334,8 +334,8 @@ pub async fn delete_all(conn: &mut Conn, user: UserId) -> Result<()> {
 
 /// Up to `limit` sessions revoked at or after `after`'s moment (and after its id, at that
 /// same moment) that had not expired by `expired_before`, oldest revocation first. Reads the
-/// partial index `sessions_revoked_at_idx` as a range: its cost follows the page, not the
-/// table.
+/// partial index `sessions_revoked_at_idx` on `(revoked_at, id)` as a range, in the page's
+/// order, and stops at `limit`: its cost follows the page, not the table.
 pub async fn revoked_after(
     conn: &mut Conn,
     after: (DateTime<Utc>, SessionId),

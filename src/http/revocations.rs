@@ -37,7 +37,7 @@ pub struct RevocationEntry {
 /// A page of the feed.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RevocationFeed {
-    /// Oldest revocation first, at most 500.
+    /// Oldest revocation first, at most 200.
     pub items: Vec<RevocationEntry>,
     /// Opaque: pass it as `after` on the next poll, which then returns later
     /// revocations (a full page means: poll again at once). Never null. It never passes

@@ -82,15 +82,18 @@ pub async fn list(
     done: Option<bool>,
     page: PageRequest,
 ) -> Result<Page<Task>> {
+    // Boxed, so prepared once per SQL text (`by_text`) rather than at every call.
     let (rows, total): (Vec<TaskRow>, i64) = run!(conn, |c| {
-        let rows = owned(owner, done)
-            .order((tasks::created_at.desc(), tasks::id.desc()))
-            .limit(page.limit)
-            .offset(page.offset)
-            .select(TaskRow::as_select())
-            .load(c)
-            .await?;
-        let total = owned(owner, done).count().get_result(c).await?;
+        let rows = by_text(
+            owned(owner, done)
+                .order((tasks::created_at.desc(), tasks::id.desc()))
+                .limit(page.limit)
+                .offset(page.offset)
+                .select(TaskRow::as_select()),
+        )
+        .load(c)
+        .await?;
+        let total = by_text(owned(owner, done).count()).get_result(c).await?;
         Ok::<_, diesel::result::Error>((rows, total))
     })?;
     Ok(Page {

@@ -248,6 +248,22 @@ pub struct TakenChallenge {
     pub state: String,
 }
 
+/// A challenge row: its kind, user, state and expiry.
+type ChallengeRow = (String, Option<Id>, String, Ts);
+
+/// The row's state when it is of `ceremony` and has not expired at `now`.
+fn live(
+    row: Option<ChallengeRow>,
+    ceremony: Ceremony,
+    now: DateTime<Utc>,
+) -> Option<TakenChallenge> {
+    row.filter(|(kind, _, _, expires_at)| kind == ceremony.as_str() && expires_at.0 > now)
+        .map(|(_, user, state, _)| TakenChallenge {
+            user: user.map(|u| UserId(u.0)),
+            state,
+        })
+}
+
 /// The challenge `id` of `ceremony`, if it has not expired at `now`, without taking it
 /// (a sign-in reads it, verifies the answer, then takes it in the transaction that records
 /// the sign-in, or at once when it refuses).
@@ -257,7 +273,7 @@ pub async fn find_challenge(
     ceremony: Ceremony,
     now: DateTime<Utc>,
 ) -> Result<Option<TakenChallenge>> {
-    let found: Option<(String, Option<Id>, String, Ts)> = run!(conn, |c| challenges::table
+    let found: Option<ChallengeRow> = run!(conn, |c| challenges::table
         .filter(challenges::id.eq(Id(id.0)))
         .select((
             challenges::kind,
@@ -268,12 +284,7 @@ pub async fn find_challenge(
         .get_result(c)
         .await
         .optional())?;
-    Ok(found
-        .filter(|(kind, _, _, expires_at)| kind == ceremony.as_str() && expires_at.0 > now)
-        .map(|(_, user, state, _)| TakenChallenge {
-            user: user.map(|u| UserId(u.0)),
-            state,
-        }))
+    Ok(live(found, ceremony, now))
 }
 
 /// Takes the challenge `id` of `ceremony` if it has not expired at `now`: one
@@ -285,7 +296,7 @@ pub async fn take_challenge(
     ceremony: Ceremony,
     now: DateTime<Utc>,
 ) -> Result<Option<TakenChallenge>> {
-    let taken: Option<(String, Option<Id>, String, Ts)> = run!(conn, |c| by_text(
+    let taken: Option<ChallengeRow> = run!(conn, |c| by_text(
         diesel::delete(challenges::table.filter(challenges::id.eq(Id(id.0)))).returning((
             challenges::kind,
             challenges::user_id,
@@ -296,12 +307,7 @@ pub async fn take_challenge(
     .get_result(c)
     .await
     .optional())?;
-    Ok(taken
-        .filter(|(kind, _, _, expires_at)| kind == ceremony.as_str() && expires_at.0 > now)
-        .map(|(_, user, state, _)| TakenChallenge {
-            user: user.map(|u| UserId(u.0)),
-            state,
-        }))
+    Ok(live(taken, ceremony, now))
 }
 
 /// Removes up to `limit` challenges that expired before `now` (the retention job); how

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # (j) the revocation feed with 100,000 revoked sessions in its window, beside (a) GET
 # /api/v1/users/me in the same run, three alternating rounds, on the release build:
-#   first   GET /api/v1/auth/revocations            (no cursor: a full page of 500, ~100 KB)
+#   first   GET /api/v1/auth/revocations            (no cursor: a full page of 200, ~36 KB)
 #   tip     GET /api/v1/auth/revocations?after=TIP  (a caught-up poller: nothing new)
 #   304     the same with If-None-Match: its ETag   (what a poller mostly sends)
 # `bash bench/feed_j.sh [sqlite|postgres]` (default sqlite). Needs wrk, curl, python3, and
@@ -67,7 +67,7 @@ while True:
     pages += 1
     seen.update(item["sid"] for item in page["items"])
     after = page["next"]
-    if len(page["items"]) < 500:
+    if len(page["items"]) < 200:  # the feed's page size (service::revocations::PAGE)
         break
 with urllib.request.urlopen(base + f"/api/v1/auth/revocations?after={after}") as r:
     assert r.headers["ETag"] and not json.load(r)["items"], "the tip is not empty"

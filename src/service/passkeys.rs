@@ -362,7 +362,6 @@ pub async fn verify_assertion(
 /// sign-in writes once (with its session) rather than three times.
 struct Assertion {
     challenge_id: ChallengeId,
-    passkey: Passkey,
     stored_count: i64,
     sign_count: i64,
     /// webauthn-rs's credential after the use (its counter moved), as JSON.
@@ -373,7 +372,7 @@ struct Assertion {
 /// Why [`Assertion::record_in`] recorded nothing.
 #[derive(Debug, Clone, Copy)]
 enum Refusal {
-    /// Another request took the challenge first.
+    /// The challenge is unknown, used or expired (another request may have taken it first).
     ChallengeGone,
     /// Another use with this counter value, or a later one, was recorded first (audited).
     CounterRegressed,
@@ -406,7 +405,8 @@ impl Assertion {
         if db::passkeys::record_use(tx, id, count, &self.credential, now).await? {
             return Ok(Ok(()));
         }
-        let event = regressed_event(&self.passkey, self.stored_count, Some(count), now, client);
+        let (user, stored) = (self.used.user_id, self.stored_count);
+        let event = regressed_event(user, id, stored, Some(count), now, client);
         db::audit::insert(tx, &event).await?;
         Ok(Err(Refusal::CounterRegressed))
     }
@@ -442,12 +442,7 @@ async fn check_assertion(
     })
     .await?;
     let Some(challenge) = challenge else {
-        return Err(spend(
-            ctx,
-            challenge_id,
-            refused("unknown, used or expired challenge"),
-        )
-        .await);
+        return Err(spend(ctx, challenge_id, Refusal::ChallengeGone.error()).await);
     };
     let Some(stored) = found else {
         return Err(spend(ctx, challenge_id, refused("unknown credential")).await);
@@ -471,7 +466,15 @@ async fn check_assertion(
     let result = match webauthn.finish_discoverable_authentication_v2(&response, state, &key) {
         Ok(result) => result,
         Err(WebauthnError::CredentialPossibleCompromise) => {
-            let event = regressed_event(&stored.passkey, stored.sign_count, None, now, client);
+            let passkey = &stored.passkey;
+            let event = regressed_event(
+                passkey.user_id,
+                passkey.id,
+                stored.sign_count,
+                None,
+                now,
+                client,
+            );
             let written = db::transaction!(ctx.db, |tx| {
                 let ceremony = Ceremony::Authenticate;
                 db::passkeys::take_challenge(tx, challenge_id, ceremony, now).await?;
@@ -479,7 +482,7 @@ async fn check_assertion(
             })
             .await;
             return Err(match written {
-                Ok(()) => refused("the signature counter did not go forward"),
+                Ok(()) => Refusal::CounterRegressed.error(),
                 Err(err) => err,
             });
         }
@@ -497,7 +500,6 @@ async fn check_assertion(
             hardware_bound: !result.backup_eligible(),
             user_verified: result.user_verified(),
         },
-        passkey: stored.passkey,
     })
 }
 
@@ -516,16 +518,17 @@ fn refused(why: &str) -> Error {
 
 /// `passkey.counter_regressed`: an assertion whose counter did not go forward.
 fn regressed_event(
-    passkey: &Passkey,
+    user: UserId,
+    passkey: PasskeyId,
     stored: i64,
     presented: Option<i64>,
     at: DateTime<Utc>,
     client: &ClientInfo,
 ) -> AuditEvent {
     AuditEvent::new(AuditKind::PasskeyCounterRegressed, at, client)
-        .subject(passkey.user_id)
+        .subject(user)
         .detail(serde_json::json!({
-            "passkey_id": passkey.id,
+            "passkey_id": passkey,
             "stored_counter": stored,
             "presented_counter": presented,
         }))

@@ -25,6 +25,10 @@ use serde_json::{Value, json};
 use totp_rs::{Builder, Secret};
 
 #[allow(dead_code)]
+#[allow(
+    clippy::expect_used,
+    reason = "the tests' software authenticator, which stops with a message when it cannot go on"
+)]
 #[path = "../tests/api/helpers/passkey.rs"]
 mod passkey;
 

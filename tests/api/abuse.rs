@@ -411,7 +411,7 @@ async fn while_the_pool_is_full<T>(heavy: &TestApp, then: impl Future<Output = T
         };
         tokio::time::timeout(Duration::from_secs(30), full)
             .await
-            .unwrap_or_else(|_| panic!("the queue never filled"));
+            .expect("the queue never filled");
         then.await
     };
     let (busy, result) = tokio::join!(busy, then);
@@ -508,7 +508,7 @@ async fn a_full_hashing_queue_sheds_logins_with_503_and_nothing_hangs() {
         join_all((0..12).map(|_| heavy.login("nobody@example.com", PASSWORD))),
     )
     .await
-    .unwrap_or_else(|_| panic!("logins hung"));
+    .expect("logins hung");
 
     let shed: Vec<&Reply> = replies
         .iter()

@@ -112,7 +112,7 @@ fn create_admin(db: &TestDb, stdin: &str) -> std::process::Output {
     child
         .stdin
         .take()
-        .unwrap_or_else(|| panic!("no stdin"))
+        .expect("no stdin")
         .write_all(stdin.as_bytes())
         .expect("the write succeeds");
     child.wait_with_output().expect("the process ends")
@@ -171,8 +171,8 @@ fn create_admin_on_a_terminal(db: &TestDb, answers: &[&str]) -> String {
         .stderr(Stdio::null())
         .spawn()
         .expect("cannot run script");
-    let mut input = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
-    let mut output = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let mut input = child.stdin.take().expect("no stdin");
+    let mut output = child.stdout.take().expect("no stdout");
     let mut shown = String::new();
     for (asked, answer) in answers.iter().enumerate() {
         // Wait for prompt number `asked + 1` before typing, as a person would.

@@ -32,7 +32,7 @@ async fn the_session_cookie_is_opaque_httponly_strict_and_kept_only_as_a_hash() 
         .set_cookies()
         .into_iter()
         .find(|c| c.starts_with("doorman_session="))
-        .unwrap_or_else(|| panic!("no session cookie"));
+        .expect("no session cookie");
     assert!(line.contains("HttpOnly"), "{line}");
     assert!(line.contains("SameSite=Strict"), "{line}");
     assert!(line.contains("Path=/"), "{line}");
@@ -347,10 +347,7 @@ async fn every_page_carries_the_security_headers_and_account_pages_are_not_store
 async fn the_stylesheet_has_a_hashed_name_a_long_lifetime_and_is_compressed() {
     let app = TestApp::spawn().await;
     let page = Visitor::new(&app).get("/login").await;
-    let start = page
-        .body
-        .find("/assets/app.")
-        .unwrap_or_else(|| panic!("no stylesheet"));
+    let start = page.body.find("/assets/app.").expect("no stylesheet");
     let end = page.body[start..].find('"').unwrap_or(0) + start;
     let path = &page.body[start..end];
     assert!(
@@ -571,7 +568,7 @@ async fn a_locked_account_is_told_how_long_to_wait() {
     for _ in 0..6 {
         last = Some(visitor.sign_in("ada@example.com", "wrong password!").await);
     }
-    let page = last.unwrap_or_else(|| panic!("no attempt"));
+    let page = last.expect("no attempt");
 
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
@@ -801,7 +798,7 @@ async fn pages_are_gzipped_on_the_worker_for_clients_that_take_gzip_even_when_th
         .header("accept-encoding", "gzip, deflate, br, zstd")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("GET /dashboard");
 
     assert_eq!(plain.header("content-encoding"), "");
     assert_eq!(response.status(), StatusCode::OK);
@@ -816,11 +813,11 @@ async fn pages_are_gzipped_on_the_worker_for_clients_that_take_gzip_even_when_th
     assert_eq!(header("content-encoding"), "gzip");
     assert!(header("vary").contains("accept-encoding"));
     assert_eq!(header("cache-control"), "no-store");
-    let body = response.bytes().await.unwrap_or_else(|e| panic!("{e}"));
+    let body = response.bytes().await.expect("reading the compressed body");
     let mut html = String::new();
     flate2::read::GzDecoder::new(&body[..])
         .read_to_string(&mut html)
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the body is not gzip");
     assert!(
         html.contains("<h1 class=\"mb-0\">Your tasks</h1>"),
         "{html}"

@@ -65,7 +65,7 @@ async fn the_reset_token_and_the_session_cookie_never_reach_a_log_line() {
             .spawn()
             .expect("the process starts"),
     );
-    let stderr = child.0.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+    let stderr = child.0.stderr.take().expect("no stderr");
     let reader = std::thread::spawn(move || {
         BufReader::new(stderr)
             .lines()
@@ -168,9 +168,7 @@ async fn the_reset_token_and_the_session_cookie_never_reach_a_log_line() {
 
     let _ = child.0.kill();
     let _ = child.0.wait();
-    let lines = reader
-        .join()
-        .unwrap_or_else(|_| panic!("the log reader panicked"));
+    let lines = reader.join().expect("the log reader panicked");
     let session_token = session.trim_start_matches("doorman_session=");
     assert!(
         lines.iter().any(|l| l.contains("/reset-password")),

@@ -21,7 +21,7 @@ fn key(byte: u8) -> String {
 
 fn key_id(encoded: &str) -> String {
     DataKey::parse("test", encoded)
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("a valid data key")
         .id()
         .to_owned()
 }
@@ -98,7 +98,7 @@ async fn with_a_data_key_no_private_key_is_readable_in_the_database_and_tokens_v
     assert_works(&app, &tokens).await;
 
     let secrets = Secrets::from_settings(Some(&SecretString::from(data_key.clone())), None)
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("secrets from a valid data key");
     let file = sqlite_bytes(&app);
     for (aad, stored) in stored_keys(&app).await {
         assert!(

@@ -24,7 +24,7 @@ pub async fn raw_exchange(port: u16, head: &str, body: &[u8]) -> String {
     let mut answer = Vec::new();
     tokio::time::timeout(HANG, stream.read_to_end(&mut answer))
         .await
-        .unwrap_or_else(|_| panic!("the server neither answered nor closed the connection"))
+        .expect("the server neither answered nor closed the connection")
         .expect("read");
     String::from_utf8_lossy(&answer).into_owned()
 }

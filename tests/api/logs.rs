@@ -56,7 +56,7 @@ async fn serve_and_log(level: &str) -> Logged {
             .expect("the process starts"),
     );
     // Read as it comes: at the verbose levels more is logged than a pipe buffers.
-    let stderr = child.0.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+    let stderr = child.0.stderr.take().expect("no stderr");
     let reader = std::thread::spawn(move || {
         BufReader::new(stderr)
             .lines()
@@ -143,9 +143,7 @@ async fn serve_and_log(level: &str) -> Logged {
         .expect("the request reaches the server");
 
     drop(child);
-    let lines = reader
-        .join()
-        .unwrap_or_else(|_| panic!("the reader failed"));
+    let lines = reader.join().expect("the reader failed");
     Logged {
         lines,
         tokens: vec![
@@ -192,7 +190,7 @@ async fn json_logs_have_one_line_per_request_and_no_secrets() {
     let login_line = requests
         .iter()
         .find(|l| l["route"] == "/api/v1/auth/login")
-        .unwrap_or_else(|| panic!("no login line"));
+        .expect("no login line");
     assert_eq!(login_line["status"], 200);
     assert!(login_line["latency_ms"].is_f64());
     assert_eq!(login_line["span"]["request_id"], "log-test-1");

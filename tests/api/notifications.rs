@@ -19,7 +19,7 @@ const SAFARI: &str =
     "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) Version/18.1 Safari/604.1";
 
 fn notify(config: &mut Config, kinds: &str) {
-    config.notify = parse_kinds(kinds).unwrap_or_else(|e| panic!("{e}"));
+    config.notify = parse_kinds(kinds).expect("valid notification kinds");
 }
 
 async fn login_from(app: &TestApp, email: &str, password: &str, user_agent: &str) -> Reply {
@@ -282,8 +282,8 @@ async fn notify_none_mails_nothing_and_counts_what_it_suppressed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_mail_server_that_refuses_fails_no_request_and_the_failure_is_counted() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    let port = closed.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a port");
+    let port = closed.local_addr().expect("the bound port").port();
     drop(closed);
     let app =
         TestApp::spawn_with(|c| c.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into())).await;

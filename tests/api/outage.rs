@@ -307,9 +307,7 @@ async fn a_sqlite_database_locked_by_another_process_gives_503_with_retry_after_
     assert_unavailable(&reply);
 
     drop(release);
-    holder
-        .join()
-        .unwrap_or_else(|_| panic!("the lock holder panicked"));
+    holder.join().expect("the lock holder panicked");
     app.register("locked@example.com").await;
 }
 

@@ -53,17 +53,17 @@ async fn a_passkey_added_on_the_profile_signs_in_on_the_login_page_in_chromium()
                 vec![],
             )
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("adding a virtual authenticator");
         let card = b
             .client
             .screenshot()
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("taking a screenshot");
         std::fs::write(
             screenshot_dir().join("profile-passkeys-card-1280.png"),
             card,
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("writing the screenshot");
 
         b.press("Sign out").await;
         b.heading("Sign in").await;

@@ -50,12 +50,12 @@ async fn start_with(db: &TestDb, env: &[(&str, &str)]) -> Running {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the process starts");
-        let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+        let stderr = child.stderr.take().expect("no stderr");
         let mut lines = BufReader::new(stderr).lines();
         let port = loop {
             let line = lines
                 .next()
-                .unwrap_or_else(|| panic!("doorman exited before listening"))
+                .expect("doorman exited before listening")
                 .expect("doorman's output is readable");
             let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
@@ -120,7 +120,7 @@ async fn read_until_closed(stream: &mut TcpStream) -> String {
     let mut answer = Vec::new();
     tokio::time::timeout(EXIT_DETECTOR, stream.read_to_end(&mut answer))
         .await
-        .unwrap_or_else(|_| panic!("the server kept the connection open"))
+        .expect("the server kept the connection open")
         .expect("read");
     String::from_utf8_lossy(&answer).into_owned()
 }

@@ -50,7 +50,7 @@ impl Nginx {
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let port = free_port();
         std::fs::write(dir.join("nginx.conf"), config(&dir, port, upstreams))
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("writing nginx.conf");
         let child = Command::new(&binary)
             .arg("-p")
             .arg(&dir)
@@ -384,7 +384,7 @@ async fn rotate_keys_reaches_every_instance() {
         .env_clear()
         .env("DATABASE_URL", &cluster.proxy.config.database_url)
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("running doorman rotate-keys");
     assert!(
         output.status.success(),
         "{}",

@@ -194,7 +194,7 @@ impl Browser {
             .attr("for")
             .await
             .expect("the browser reads the attribute")
-            .unwrap_or_else(|| panic!("a label without for"));
+            .expect("a label without for");
         self.client
             .find(Locator::Id(&id))
             .await

@@ -459,7 +459,7 @@ impl TestApp {
         if url.starts_with("postgres") {
             let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
                 .await
-                .unwrap_or_else(|e| panic!("{e}"));
+                .expect("connecting to the test database");
             tokio::spawn(connection);
             client
                 .batch_execute(&sql)
@@ -471,13 +471,13 @@ impl TestApp {
             use diesel::{Connection, RunQueryDsl};
             let path = url.trim_start_matches("sqlite://");
             let mut conn =
-                diesel::SqliteConnection::establish(path).unwrap_or_else(|e| panic!("{e}"));
+                diesel::SqliteConnection::establish(path).expect("opening the test database");
             diesel::sql_query(&sql)
                 .execute(&mut conn)
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the SQL thread panicked");
     }
 }
 

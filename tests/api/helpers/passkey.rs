@@ -42,11 +42,11 @@ impl SoftAuthenticator {
     pub fn new(origin: &str) -> Self {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("generating a P-256 key");
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref())
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("reading back the generated key");
         let mut credential_id = vec![0u8; 32];
-        aws_lc_rs::rand::fill(&mut credential_id).unwrap_or_else(|e| panic!("{e}"));
+        aws_lc_rs::rand::fill(&mut credential_id).expect("random credential id");
         Self {
             key,
             credential_id,
@@ -156,7 +156,7 @@ impl SoftAuthenticator {
         let signature = self
             .key
             .sign(&SystemRandom::new(), &signed)
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("signing the assertion");
         json!({
             "id": b64(&self.credential_id),
             "rawId": b64(&self.credential_id),

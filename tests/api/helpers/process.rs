@@ -70,7 +70,7 @@ pub fn serve(command: &mut Command) -> (Running, Vec<String>) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("cannot run doorman");
-    let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+    let stderr = child.stderr.take().expect("no stderr");
     let running = Running(child);
     let mut lines = Vec::new();
     let mut log = BufReader::new(stderr).lines();

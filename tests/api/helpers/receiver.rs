@@ -49,7 +49,7 @@ impl Receiver {
     pub async fn failing(failures: usize) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("binding the receiver");
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
         let state = Arc::new(State::default());
         state.failures_left.store(failures, Ordering::SeqCst);

@@ -9,7 +9,7 @@ use diesel_async::RunQueryDsl;
 
 use super::schema::{
     audit_events, deleted_sessions, job_runs, known_devices, login_throttles, mfa_tokens,
-    password_reset_tokens, sessions, webhook_deliveries,
+    password_reset_tokens, sessions, webhook_deliveries, webhook_endpoints,
 };
 use super::types::{Id, Ts};
 use super::{Conn, run};
@@ -220,31 +220,49 @@ pub async fn delete_stale_devices(
     Ok(deleted)
 }
 
-/// Deletes up to `batch` webhook deliveries delivered before `cutoff`.
-pub async fn delete_delivered_webhooks(
+/// Webhook deliveries that nothing will change any more, as the retention job sweeps them.
+#[derive(Debug, Clone, Copy)]
+pub enum SettledDeliveries {
+    /// Delivered before the moment.
+    Delivered(DateTime<Utc>),
+    /// Given up on (failed), for an event before the moment.
+    Failed(DateTime<Utc>),
+    /// Pending for an endpoint that no longer exists: queued by a change that read the
+    /// endpoint just before its deletion and committed just after. Never sent (a claim
+    /// joins the endpoint), they would otherwise stay pending for good.
+    Orphaned,
+}
+
+/// Deletes up to `batch` deliveries of one kind of [`SettledDeliveries`]. Each kind is a
+/// final state, so the ids read are deleted as they are.
+pub async fn delete_settled_webhooks(
     conn: &mut Conn,
-    cutoff: DateTime<Utc>,
+    settled: SettledDeliveries,
     batch: i64,
 ) -> Result<usize> {
     let deleted = run!(conn, |c| {
-        let old = || {
-            webhook_deliveries::status
-                .eq("delivered")
-                .and(webhook_deliveries::delivered_at.lt(Ts(cutoff)))
-        };
-        let ids: Vec<Id> = webhook_deliveries::table
+        let query = webhook_deliveries::table
             .select(webhook_deliveries::id)
-            .filter(old())
             .limit(batch)
-            .load(c)
-            .await?;
-        diesel::delete(
-            webhook_deliveries::table
-                .filter(webhook_deliveries::id.eq_any(ids))
-                .filter(old()),
-        )
-        .execute(c)
-        .await
+            .into_boxed();
+        let query = match settled {
+            SettledDeliveries::Delivered(cutoff) => query
+                .filter(webhook_deliveries::status.eq("delivered"))
+                .filter(webhook_deliveries::delivered_at.lt(Ts(cutoff))),
+            SettledDeliveries::Failed(cutoff) => query
+                .filter(webhook_deliveries::status.eq("failed"))
+                .filter(webhook_deliveries::created_at.lt(Ts(cutoff))),
+            SettledDeliveries::Orphaned => query
+                .filter(webhook_deliveries::status.eq("pending"))
+                .filter(diesel::dsl::not(diesel::dsl::exists(
+                    webhook_endpoints::table
+                        .filter(webhook_endpoints::id.eq(webhook_deliveries::endpoint_id)),
+                ))),
+        };
+        let ids: Vec<Id> = query.load(c).await?;
+        diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(ids)))
+            .execute(c)
+            .await
     })?;
     Ok(deleted)
 }

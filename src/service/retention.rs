@@ -10,9 +10,11 @@ use chrono::{DateTime, Utc};
 use super::{Context, span};
 use crate::clock;
 use crate::db;
+use crate::db::retention::SettledDeliveries;
 use crate::error::Result;
 
-/// Delivered webhook deliveries are kept this long (the contract's 7 days).
+/// Delivered webhook deliveries are kept this long (the contract's 7 days), and failed
+/// ones as long after their event (at least six days after the last attempt).
 const DELIVERIES_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Rows removed by one statement at most.
 const BATCH: i64 = 500;
@@ -67,8 +69,16 @@ pub async fn run_if_due(ctx: &Context, holder: &str) -> Result<Option<Removed>> 
         .await?,
         audit_events: 0,
         known_devices: drain(ctx, Sweep::Devices(now - super::notify::DEVICES_REMEMBERED)).await?,
-        webhook_deliveries: drain(ctx, Sweep::Deliveries(now - span(DELIVERIES_KEPT))).await?,
+        webhook_deliveries: 0,
     };
+    let kept = now - span(DELIVERIES_KEPT);
+    for settled in [
+        SettledDeliveries::Delivered(kept),
+        SettledDeliveries::Failed(kept),
+        SettledDeliveries::Orphaned,
+    ] {
+        removed.webhook_deliveries += drain(ctx, Sweep::Deliveries(settled)).await?;
+    }
     if let Some(kept) = settings.audit_retention {
         removed.audit_events = drain(ctx, Sweep::AuditEvents(now - span(kept))).await?;
     }
@@ -101,8 +111,8 @@ enum Sweep {
     AuditEvents(DateTime<Utc>),
     /// Known devices not seen since it.
     Devices(DateTime<Utc>),
-    /// Webhook deliveries delivered before it.
-    Deliveries(DateTime<Utc>),
+    /// Webhook deliveries that are settled (see [`SettledDeliveries`]).
+    Deliveries(SettledDeliveries),
 }
 
 impl Sweep {
@@ -128,8 +138,8 @@ impl Sweep {
             Self::Throttles(before) => db::retention::delete_idle_throttles(c, before, BATCH).await,
             Self::AuditEvents(before) => db::retention::delete_audit_events(c, before, BATCH).await,
             Self::Devices(before) => db::retention::delete_stale_devices(c, before, BATCH).await,
-            Self::Deliveries(before) => {
-                db::retention::delete_delivered_webhooks(c, before, BATCH).await
+            Self::Deliveries(settled) => {
+                db::retention::delete_settled_webhooks(c, settled, BATCH).await
             }
         }
     }

@@ -1,12 +1,13 @@
-//! The retention job: ended sessions, spent reset tokens and old audit events go, in
-//! batches, run by one instance per interval.
+//! The retention job: ended sessions, spent reset tokens, old audit events and settled
+//! webhook deliveries go, in batches, run by one instance per interval.
 
 use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp};
+use crate::helpers::receiver::Receiver;
+use crate::helpers::{PASSWORD, StaffApp, TestApp, staff_app_with};
 
 /// Waits until `check` holds; the deadline only tells a hang from slowness.
 async fn eventually<F, Fut>(what: &str, mut check: F)
@@ -220,4 +221,66 @@ async fn devices_not_seen_for_a_year_are_forgotten_and_recent_ones_stay() {
         .await,
         1
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settled_webhook_deliveries_go_and_recent_ones_stay() {
+    let StaffApp { app, admin, .. } = staff_app_with(|config| {
+        every_second(config);
+        config.webhook_allow_private = true;
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let reply = app
+        .request(
+            Method::POST,
+            "/api/v1/admin/webhooks",
+            Some(&admin.access),
+            Some(json!({ "url": receiver.url, "events": ["user.registered"] })),
+        )
+        .await;
+    assert_eq!(reply.status, reqwest::StatusCode::CREATED, "{}", reply.body);
+    let people = ["old-failure", "orphan", "delivered", "new-failure"];
+    for name in people {
+        app.register(&format!("{name}@example.com")).await;
+    }
+    receiver.wait_for(people.len()).await;
+    eventually("every delivery is recorded as delivered", || async {
+        count(&app, "webhook_deliveries WHERE status = 'delivered'").await == people.len()
+    })
+    .await;
+    let change = |name: &str, set: &str| {
+        format!(
+            "UPDATE webhook_deliveries SET {set} WHERE payload LIKE '%\"{name}@example.com\"%' \
+             RETURNING 'x' AS value"
+        )
+    };
+    let changes = [
+        // Given up on for an event eight days old.
+        change(
+            "old-failure",
+            "status = 'failed', delivered_at = NULL, \
+             created_at = '2000-01-01T00:00:00.000000Z'",
+        ),
+        // Queued for an endpoint deleted meanwhile (the event's id names no endpoint).
+        change(
+            "orphan",
+            "status = 'pending', delivered_at = NULL, endpoint_id = event_id",
+        ),
+        change("new-failure", "status = 'failed', delivered_at = NULL"),
+    ];
+    for sql in changes {
+        assert_eq!(app.query_text(&sql).await.len(), 1, "{sql}");
+    }
+
+    eventually("the old failure and the orphan are removed", || async {
+        count(&app, "webhook_deliveries").await == 2
+    })
+    .await;
+    for (name, status) in [("delivered", "delivered"), ("new-failure", "failed")] {
+        let left = format!(
+            "webhook_deliveries WHERE status = '{status}' AND payload LIKE '%\"{name}@example.com\"%'"
+        );
+        assert_eq!(count(&app, &left).await, 1, "{name} stays");
+    }
 }

@@ -31,6 +31,8 @@ impl SpawnBlocking for OnThisThread {
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Unit {
     Read,
+    /// A read of a few rows found by an index (see [`Db::short_read`]).
+    ShortRead,
     Write,
     Transaction,
 }
@@ -91,6 +93,21 @@ impl Db {
         self.call(Unit::Read, self.timeout, work).await
     }
 
+    /// Runs `work`, a short read (a few rows found by an index, such as a page of one
+    /// person's tasks), as [`run`](Self::run) does, except on SQLite when started on an HTTP
+    /// worker: then it is a task on that worker, its SQLite calls made on the worker's own
+    /// thread, as the batched session lookups' are (`lookups`). A WAL reader does not wait
+    /// for writers, and a short read costs less than the hand-off to a blocking thread and
+    /// back that it saves. A read that may scan many rows must not come here: while it runs,
+    /// the worker's other requests wait.
+    pub async fn short_read<R, F>(&self, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
+    {
+        self.call(Unit::ShortRead, self.timeout, work).await
+    }
+
     /// Runs `work`, whose writes are single statements (each atomic on its own), as its own
     /// task. On SQLite it first waits for this process's writer turn, as a transaction does.
     pub async fn write<R, F>(&self, work: F) -> Result<R>
@@ -126,12 +143,17 @@ impl Db {
     {
         let until = tokio::time::Instant::now() + deadline;
         let turn = match unit {
-            Unit::Read => None,
+            Unit::Read | Unit::ShortRead => None,
             Unit::Write | Unit::Transaction => tokio::time::timeout_at(until, self.writer_turn())
                 .await
                 .map_err(|_| past_deadline(deadline))?,
         };
-        let (pool, place) = self.route();
+        let on_worker = matches!((unit, &self.pool), (Unit::ShortRead, DbPool::Sqlite(_)))
+            && self.batches_lookups_here();
+        let (pool, place) = match tokio::runtime::Handle::try_current() {
+            Ok(worker) if on_worker => (self.pool.clone(), Place::Async(worker)),
+            _ => self.route(),
+        };
         let outbox = Arc::clone(&self.outbox);
         let preemptible = matches!(place, Place::Async(_));
         let task = Self::spawn(place, async move {
@@ -161,7 +183,7 @@ impl Db {
     }
 
     /// Checks a connection out and runs `work` with it (in a transaction for
-    /// [`Unit::Transaction`]). The connection goes back to the pool only when the work
+    /// [`Unit::Transaction`], and for [`Unit::ShortRead`] on SQLite). The connection goes back to the pool only when the work
     /// ended as expected (successfully or with an error of the contract); otherwise, and
     /// when this future is dropped half-way, it is closed.
     pub(super) async fn guarded<R, F>(
@@ -175,11 +197,16 @@ impl Db {
     {
         let mut guard = Guarded(Some(Self::checkout(pool, outbox).await?));
         let conn = guard.conn();
-        let outcome = if let Unit::Transaction = unit {
-            let begin = match conn.0 {
-                ConnInner::Pg(_) => "BEGIN",
-                ConnInner::Sqlite(_) => "BEGIN IMMEDIATE",
-            };
+        let begin = match (unit, &conn.0) {
+            (Unit::Transaction, ConnInner::Pg(_)) => Some("BEGIN"),
+            (Unit::Transaction, ConnInner::Sqlite(_)) => Some("BEGIN IMMEDIATE"),
+            // A short read's statements in one read transaction rather than one each:
+            // SQLite takes and drops its WAL read lock (a few system calls) once, and the
+            // statements read one snapshot.
+            (Unit::ShortRead, ConnInner::Sqlite(_)) => Some("BEGIN"),
+            _ => None,
+        };
+        let outcome = if let Some(begin) = begin {
             conn.batch(begin).await?;
             let outcome = match work(conn).await {
                 Ok(value) => conn.batch("COMMIT").await.map(|()| value),

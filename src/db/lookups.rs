@@ -62,6 +62,11 @@ impl Db {
         });
     }
 
+    /// Whether the calling thread is an HTTP worker that batches this `Db`'s lookups.
+    pub(super) fn batches_lookups_here(&self) -> bool {
+        QUEUES.with_borrow(|queues| queues.iter().any(|(db, _)| *db == self.id))
+    }
+
     /// The session and its user (`sessions::find_with_user`): what every authenticated
     /// request checks. On an HTTP worker the lookup is batched with the worker's other
     /// lookups (see the module doc).

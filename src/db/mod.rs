@@ -13,7 +13,8 @@
 //!   anywhere else uses the shared pool on the runtime that built the `Db`.
 //! - SQLite: work runs whole on one of that runtime's blocking threads, each SQLite call
 //!   directly on that thread ([`OnThisThread`]): one thread hop per unit of work instead of
-//!   two per query.
+//!   two per query. A short read ([`Db::short_read`]) started on an HTTP worker runs on
+//!   that worker's own thread instead, in one read transaction.
 //! - Both: the session lookups that an HTTP worker's requests make together share one trip
 //!   ([`Db::session_with_user`], `lookups`; on SQLite these reads run on the worker's own
 //!   thread, through diesel's own connection: `sessions::find_many_with_user`), and writes
@@ -282,6 +283,14 @@ macro_rules! with_conn {
     };
 }
 pub(crate) use with_conn;
+
+/// Runs a short read on a pooled connection ([`Db::short_read`]); see [`transaction!`].
+macro_rules! short_read {
+    ($db:expr, |$c:ident| $steps:block) => {
+        $db.short_read(move |$c| Box::pin(async move $steps))
+    };
+}
+pub(crate) use short_read;
 
 /// Runs steps whose writes are single statements; see [`transaction!`].
 macro_rules! write {

@@ -38,7 +38,7 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<Task>> {
     let owner = owner.user.id;
-    db::with_conn!(ctx.db, |c| { db::tasks::list(c, owner, done, page).await }).await
+    db::short_read!(ctx.db, |c| { db::tasks::list(c, owner, done, page).await }).await
 }
 
 /// [`list`] for the web console's cookie session: the session check and the page of tasks in
@@ -51,7 +51,7 @@ pub async fn list_by_cookie(
     page: PageRequest,
 ) -> Result<(Principal, Page<Task>)> {
     let hash = auth::cookie_hash(token);
-    db::with_conn!(ctx.db, |c| {
+    db::short_read!(ctx.db, |c| {
         let owner = auth::cookie_principal(db::sessions::find_by_cookie(c, &hash).await?)?;
         let found = db::tasks::list(c, owner.user.id, done, page).await?;
         Ok((owner, found))

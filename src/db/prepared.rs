@@ -12,6 +12,10 @@
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::result::QueryResult;
+use diesel::serialize::ToSql;
+use diesel::sql_types::BigInt;
+
+use crate::domain::PageRequest;
 
 /// `query`, prepared once per connection and SQL text (see the module doc).
 pub(crate) fn by_text<Q>(query: Q) -> ByText<Q> {
@@ -44,5 +48,56 @@ impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for ByText<Q> {
 
     fn is_safe_to_cache_prepared(&self, _backend: &DB) -> QueryResult<bool> {
         Ok(true)
+    }
+}
+
+// Diesel's own (blocking) connection runs it too: see `sessions::find_many_with_user`.
+impl<Q, Conn> diesel::RunQueryDsl<Conn> for ByText<Q> {}
+
+/// `query` followed by the page's `LIMIT` and `OFFSET`, each bound as `? + 0`.
+///
+/// SQLite plans with the value of a parameter that a bare `LIMIT ?` or `OFFSET ?` reads,
+/// so binding a new value (as every execution does) makes `sqlite3_step` compile the
+/// statement again: diesel's `.limit()` and `.offset()` cost a parse and a plan at every
+/// page (8 % of the CPU under the console's dashboard). An expression's parameter is only
+/// read when the statement runs. PostgreSQL takes the same text and the same plan.
+pub(crate) fn paged<Q>(query: Q, page: PageRequest) -> Paged<Q> {
+    Paged {
+        query,
+        limit: page.limit,
+        offset: page.offset,
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Paged<Q> {
+    query: Q,
+    limit: i64,
+    offset: i64,
+}
+
+impl<Q> QueryId for Paged<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: Query> Query for Paged<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, DB> QueryFragment<DB> for Paged<Q>
+where
+    DB: Backend,
+    Q: QueryFragment<DB>,
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.query.walk_ast(pass.reborrow())?;
+        pass.push_sql(" LIMIT ");
+        pass.push_bind_param::<BigInt, _>(&self.limit)?;
+        pass.push_sql(" + 0 OFFSET ");
+        pass.push_bind_param::<BigInt, _>(&self.offset)?;
+        pass.push_sql(" + 0");
+        Ok(())
     }
 }

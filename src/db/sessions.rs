@@ -115,6 +115,16 @@ fn sessions_with_users<DB: diesel::backend::Backend>() -> _ {
         .select((session, user))
 }
 
+/// [`sessions_with_users`] reached from the console's cookie sessions.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn console_sessions_with_users<DB: diesel::backend::Backend>() -> _ {
+    let session: diesel::dsl::AsSelect<SessionRow, DB> = SessionRow::as_select();
+    let user: diesel::dsl::AsSelect<UserRow, DB> = UserRow::as_select();
+    console_sessions::table
+        .inner_join(sessions::table.inner_join(users::table))
+        .select((session, user))
+}
+
 /// The session and its user, in one indexed query: what every authenticated request checks.
 pub async fn find_with_user(conn: &mut Conn, id: SessionId) -> Result<Option<(Session, User)>> {
     Ok(find_many_with_user(conn, &[id]).await?.pop())
@@ -313,13 +323,23 @@ pub async fn attach_cookie(conn: &mut Conn, session: SessionId, token_hash: &str
 
 /// The session a console cookie (by its hash) belongs to, with its user, in one query.
 pub async fn find_by_cookie(conn: &mut Conn, token_hash: &str) -> Result<Option<(Session, User)>> {
-    let row: Option<(SessionRow, UserRow)> = run!(conn, |c| console_sessions::table
-        .inner_join(sessions::table.inner_join(users::table))
-        .filter(console_sessions::token_hash.eq(token_hash))
-        .select((SessionRow::as_select(), UserRow::as_select()))
-        .get_result(c)
-        .await
-        .optional())?;
+    let hash = token_hash.to_owned();
+    // On SQLite through diesel's own connection, as `find_many_with_user` does.
+    let row: Option<(SessionRow, UserRow)> = match &mut conn.0 {
+        ConnInner::Pg(c) => console_sessions_with_users()
+            .filter(console_sessions::token_hash.eq(hash))
+            .get_result(&mut **c)
+            .await
+            .optional()?,
+        ConnInner::Sqlite(c) => {
+            c.spawn_blocking(move |c| {
+                let query =
+                    console_sessions_with_users().filter(console_sessions::token_hash.eq(hash));
+                diesel::RunQueryDsl::get_result(query, c).optional()
+            })
+            .await?
+        }
+    };
     row.map(with_user).transpose()
 }
 

@@ -3,10 +3,10 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::prepared::by_text;
+use super::prepared::{by_text, paged};
 use super::schema::tasks;
 use super::types::{Id, Ts};
-use super::{Conn, run};
+use super::{Conn, ConnInner, run};
 use crate::domain::{Page, PageRequest, Task, TaskChange, TaskId, UserId};
 use crate::error::Result;
 
@@ -82,25 +82,60 @@ pub async fn list(
     done: Option<bool>,
     page: PageRequest,
 ) -> Result<Page<Task>> {
-    // Boxed, so prepared once per SQL text (`by_text`) rather than at every call.
-    let (rows, total): (Vec<TaskRow>, i64) = run!(conn, |c| {
-        let rows = by_text(
-            owned(owner, done)
-                .order((tasks::created_at.desc(), tasks::id.desc()))
-                .limit(page.limit)
-                .offset(page.offset)
-                .select(TaskRow::as_select()),
-        )
-        .load(c)
-        .await?;
-        let total = by_text(owned(owner, done).count()).get_result(c).await?;
-        Ok::<_, diesel::result::Error>((rows, total))
-    })?;
+    // Boxed, so prepared once per SQL text (`by_text`) rather than at every call. On
+    // SQLite through diesel's own connection, on the calling thread: each row is decoded
+    // in place instead of copied first (see `sessions::find_many_with_user`).
+    let (rows, total): (Vec<TaskRow>, i64) = match &mut conn.0 {
+        ConnInner::Pg(c) => {
+            let c = &mut **c;
+            let rows = by_text(paged(
+                newest_first(owner, done).select(TaskRow::as_select()),
+                page,
+            ))
+            .load(c)
+            .await?;
+            let total = by_text(owned(owner, done).count()).get_result(c).await?;
+            (rows, total)
+        }
+        ConnInner::Sqlite(c) => {
+            c.spawn_blocking(move |c| {
+                let rows = diesel::RunQueryDsl::load(
+                    by_text(paged(
+                        newest_first(owner, done).select(TaskRow::as_select()),
+                        page,
+                    )),
+                    c,
+                )?;
+                let total =
+                    diesel::RunQueryDsl::get_result(by_text(owned(owner, done).count()), c)?;
+                Ok((rows, total))
+            })
+            .await?
+        }
+    };
     Ok(Page {
         items: rows.into_iter().map(Task::from).collect(),
         total,
         request: page,
     })
+}
+
+/// The tasks that `list` shows, newest first.
+fn newest_first<'a, DB>(owner: UserId, done: Option<bool>) -> tasks::BoxedQuery<'a, DB>
+where
+    DB: diesel::backend::Backend,
+    tasks::table: diesel::query_dsl::methods::BoxedDsl<'a, DB, Output = tasks::BoxedQuery<'a, DB>>,
+    tasks::BoxedQuery<'a, DB>: super::query::Filters<diesel::dsl::Eq<tasks::user_id, Id>>
+        + super::query::Filters<diesel::dsl::Eq<tasks::done, bool>>
+        + diesel::query_dsl::methods::OrderDsl<
+            (
+                diesel::dsl::Desc<tasks::created_at>,
+                diesel::dsl::Desc<tasks::id>,
+            ),
+            Output = tasks::BoxedQuery<'a, DB>,
+        >,
+{
+    owned(owner, done).order((tasks::created_at.desc(), tasks::id.desc()))
 }
 
 /// The tasks that `list` selects: the owner's, optionally only done or open ones.

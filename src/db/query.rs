@@ -32,6 +32,19 @@ pub(crate) trait Filters<F>: FilterDsl<F, Output = Self> {}
 
 impl<Q: FilterDsl<F, Output = Q>, F> Filters<F> for Q {}
 
+/// `OrderDsl` for an order `O` that keeps a boxed query's type, for generic query builders.
+pub(crate) trait Orders<O: diesel::Expression>:
+    diesel::query_dsl::methods::OrderDsl<O, Output = Self>
+{
+}
+
+impl<Q, O> Orders<O> for Q
+where
+    Q: diesel::query_dsl::methods::OrderDsl<O, Output = Q>,
+    O: diesel::Expression,
+{
+}
+
 impl<Q: QueryId> QueryId for ForUpdate<Q> {
     type QueryId = ForUpdate<Q::QueryId>;
     const HAS_STATIC_QUERY_ID: bool = Q::HAS_STATIC_QUERY_ID;

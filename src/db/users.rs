@@ -7,7 +7,7 @@ use diesel::query_dsl::methods::BoxedDsl;
 use diesel_async::RunQueryDsl;
 
 use super::prepared::by_text;
-use super::query::{Filters, for_update};
+use super::query::{Filters, Orders, for_update};
 use super::schema::{credentials, users};
 use super::types::{Id, Ts, date_to_text, text_to_date};
 use chrono::{DateTime, Utc};
@@ -470,20 +470,30 @@ pub async fn push_credential(
 pub async fn list(conn: &mut Conn, filter: &UserFilter, page: PageRequest) -> Result<Page<User>> {
     let pattern = filter.q.as_ref().map(|q| like_pattern(q));
     let (rows, total): (Vec<UserRow>, i64) = run!(conn, |c| {
-        let ordered = match filter.sort {
-            UserSort::CreatedAt => filtered(filter, pattern.as_deref())
-                .order((users::created_at.asc(), users::id.asc())),
-            UserSort::CreatedAtDesc => filtered(filter, pattern.as_deref())
-                .order((users::created_at.desc(), users::id.desc())),
-            UserSort::Email => filtered(filter, pattern.as_deref()).order(users::email.asc()),
-            UserSort::EmailDesc => filtered(filter, pattern.as_deref()).order(users::email.desc()),
+        let page_of = || {
+            sorted(filtered(filter, pattern.as_deref()), filter.sort)
+                .limit(page.limit)
+                .offset(page.offset)
         };
-        let rows = ordered
-            .limit(page.limit)
-            .offset(page.offset)
-            .select(UserRow::as_select())
-            .load(c)
-            .await?;
+        let rows = match filter.sort {
+            // By creation, the page's ids first, then their rows: a deep page's ids come
+            // from the (created_at, id) index alone (an index-only scan on PostgreSQL, a
+            // covering index on SQLite) and only the page's own rows are read from the
+            // table. Reading whole rows, the offset read every row it skipped: p99 251 ms
+            // against 134 ms at offset 900,000 of a million users on PostgreSQL
+            // (bench/RESULTS.md, (i)). The email index holds no id, so by email the same
+            // detour was slower (243 ms against 419 ms): whole rows there.
+            UserSort::CreatedAt | UserSort::CreatedAtDesc => {
+                sorted(users::table.into_boxed(), filter.sort)
+                    .filter(users::id.eq_any(page_of().select(users::id)))
+                    .select(UserRow::as_select())
+                    .load(c)
+                    .await?
+            }
+            UserSort::Email | UserSort::EmailDesc => {
+                page_of().select(UserRow::as_select()).load(c).await?
+            }
+        };
         let total = filtered(filter, pattern.as_deref())
             .count()
             .get_result(c)
@@ -499,6 +509,23 @@ pub async fn list(conn: &mut Conn, filter: &UserFilter, page: PageRequest) -> Re
         total,
         request: page,
     })
+}
+
+/// `query` in the list's order.
+fn sorted<'a, DB>(query: users::BoxedQuery<'a, DB>, sort: UserSort) -> users::BoxedQuery<'a, DB>
+where
+    DB: Backend,
+    users::BoxedQuery<'a, DB>: Orders<(dsl::Asc<users::created_at>, dsl::Asc<users::id>)>
+        + Orders<(dsl::Desc<users::created_at>, dsl::Desc<users::id>)>
+        + Orders<dsl::Asc<users::email>>
+        + Orders<dsl::Desc<users::email>>,
+{
+    match sort {
+        UserSort::CreatedAt => query.order((users::created_at.asc(), users::id.asc())),
+        UserSort::CreatedAtDesc => query.order((users::created_at.desc(), users::id.desc())),
+        UserSort::Email => query.order(users::email.asc()),
+        UserSort::EmailDesc => query.order(users::email.desc()),
+    }
 }
 
 /// `q` as a case-insensitive substring pattern for `LIKE … ESCAPE '\'`.

@@ -59,8 +59,10 @@ impl<Q, Conn> diesel::RunQueryDsl<Conn> for ByText<Q> {}
 /// SQLite plans with the value of a parameter that a bare `LIMIT ?` or `OFFSET ?` reads,
 /// so binding a new value (as every execution does) makes `sqlite3_step` compile the
 /// statement again: diesel's `.limit()` and `.offset()` cost a parse and a plan at every
-/// page (8 % of the CPU under the console's dashboard). An expression's parameter is only
-/// read when the statement runs. PostgreSQL takes the same text and the same plan.
+/// page (8 % of the CPU under the console's dashboard), and at every poll of the revocation
+/// feed. An expression's parameter is only read when the statement runs. PostgreSQL takes
+/// the same text and the same plan. Used on the hot reads; the staff lists and the
+/// retention job's batches keep diesel's own.
 pub(crate) fn paged<Q>(query: Q, page: PageRequest) -> Paged<Q> {
     Paged {
         query,

@@ -8,13 +8,15 @@ use uuid::Uuid;
 
 use super::audit::{self, AuditRow};
 use super::login_throttles;
-use super::prepared::by_text;
+use super::prepared::{by_text, paged};
 use super::query::for_update;
 use super::schema::{console_sessions, deleted_sessions, sessions, users};
 use super::types::{Id, Ts};
 use super::users::UserRow;
 use super::{Conn, ConnInner, execute_together, run};
-use crate::domain::{Amr, AuditEvent, RevokedSession, Session, SessionId, User, UserId};
+use crate::domain::{
+    Amr, AuditEvent, PageRequest, RevokedSession, Session, SessionId, User, UserId,
+};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -363,42 +365,49 @@ pub async fn revoked_after(
     limit: i64,
 ) -> Result<Vec<RevokedSession>> {
     let (at, id) = (Ts(after.0), Id(after.1.0));
-    let rows: Vec<(Id, Id, Option<Ts>, Ts)> = run!(conn, |c| sessions::table
-        .filter(sessions::revoked_at.is_not_null())
-        .filter(sessions::revoked_at.ge(at))
-        .filter(sessions::revoked_at.gt(at).or(sessions::id.gt(id)))
-        .filter(sessions::expires_at.gt(Ts(expired_before)))
-        .order((sessions::revoked_at.asc(), sessions::id.asc()))
-        .select((
-            sessions::id,
-            sessions::user_id,
-            sessions::revoked_at,
-            sessions::expires_at
-        ))
-        .limit(limit)
-        .load(c)
-        .await)?;
-    let deleted: Vec<(Id, Id, Ts, Ts)> = run!(conn, |c| deleted_sessions::table
-        .filter(deleted_sessions::revoked_at.ge(at))
-        .filter(
-            deleted_sessions::revoked_at
-                .gt(at)
-                .or(deleted_sessions::id.gt(id))
-        )
-        .filter(deleted_sessions::expires_at.gt(Ts(expired_before)))
-        .order((
-            deleted_sessions::revoked_at.asc(),
-            deleted_sessions::id.asc()
-        ))
-        .select((
-            deleted_sessions::id,
-            deleted_sessions::user_id,
-            deleted_sessions::revoked_at,
-            deleted_sessions::expires_at
-        ))
-        .limit(limit)
-        .load(c)
-        .await)?;
+    // `paged`, not `.limit()`: on SQLite a bare bound LIMIT made each poll compile both
+    // statements anew (see `prepared::paged`).
+    let page = PageRequest { limit, offset: 0 };
+    let rows: Vec<(Id, Id, Option<Ts>, Ts)> = run!(conn, |c| paged(
+        sessions::table
+            .filter(sessions::revoked_at.is_not_null())
+            .filter(sessions::revoked_at.ge(at))
+            .filter(sessions::revoked_at.gt(at).or(sessions::id.gt(id)))
+            .filter(sessions::expires_at.gt(Ts(expired_before)))
+            .order((sessions::revoked_at.asc(), sessions::id.asc()))
+            .select((
+                sessions::id,
+                sessions::user_id,
+                sessions::revoked_at,
+                sessions::expires_at
+            )),
+        page
+    )
+    .load(c)
+    .await)?;
+    let deleted: Vec<(Id, Id, Ts, Ts)> = run!(conn, |c| paged(
+        deleted_sessions::table
+            .filter(deleted_sessions::revoked_at.ge(at))
+            .filter(
+                deleted_sessions::revoked_at
+                    .gt(at)
+                    .or(deleted_sessions::id.gt(id))
+            )
+            .filter(deleted_sessions::expires_at.gt(Ts(expired_before)))
+            .order((
+                deleted_sessions::revoked_at.asc(),
+                deleted_sessions::id.asc()
+            ))
+            .select((
+                deleted_sessions::id,
+                deleted_sessions::user_id,
+                deleted_sessions::revoked_at,
+                deleted_sessions::expires_at
+            )),
+        page
+    )
+    .load(c)
+    .await)?;
     let mut all: Vec<RevokedSession> = rows
         .into_iter()
         .filter_map(|(id, user_id, revoked_at, expires_at)| {

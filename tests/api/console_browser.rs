@@ -9,6 +9,9 @@ use crate::helpers::browser::{Browser, with_browser};
 use crate::helpers::mail::{MAIL_WAIT, spawn_with_mail};
 use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp, id_of, staff_app};
 
+/// Submits the sign-in form. It does not wait for the page that follows: callers wait for
+/// it (a heading or a message) before they go anywhere, or the form's redirect can land
+/// after their `goto` and overtake it.
 async fn sign_in(b: &Browser, identifier: &str, password: &str) {
     b.goto("/login").await;
     b.fill("Email, username or phone number", identifier).await;
@@ -380,6 +383,7 @@ async fn staff_act_on_users_by_role_in_chromium() {
 
         // The admin: search, filter, create, role, last_admin, delete, audit.
         sign_in(&b, ADMIN_EMAIL, PASSWORD).await;
+        b.heading("Your tasks").await;
         b.goto("/admin-dashboard").await;
         b.fill("Search", "sub@").await;
         b.press("Search").await;

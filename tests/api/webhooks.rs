@@ -590,6 +590,7 @@ async fn in_chromium_an_admin_creates_a_webhook_sees_its_secret_once_and_its_del
         b.fill("Email, username or phone number", ADMIN_EMAIL).await;
         b.fill("Password", PASSWORD).await;
         b.press("Sign in").await;
+        b.heading("Your tasks").await;
         b.goto("/admin-dashboard").await;
         b.click_link("Webhooks").await;
         b.heading("Webhooks").await;

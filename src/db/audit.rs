@@ -1,11 +1,18 @@
 //! The audit trail: append-only events.
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use diesel::dsl;
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{QueryFragment, QueryId};
+use diesel::sqlite::Sqlite;
+use diesel::upsert::excluded;
 use diesel_async::RunQueryDsl;
 
-use super::prepared::by_text;
-use super::schema::audit_events;
+use super::prepared::{ByText, by_text};
+use super::schema::{audit_event_counts, audit_events};
 use super::types::{Id, Ts};
 use super::{Conn, run};
 use crate::domain::{AuditEvent, AuditEventId, AuditKind, Page, PageRequest, UserId};
@@ -24,18 +31,72 @@ pub(super) struct AuditRow {
     detail: String,
 }
 
-/// Appends `event`, and queues it for the webhooks subscribed to its type (same
-/// transaction: see `webhooks::enqueue`).
+/// Appends `event`, counts it, and queues it for the webhooks subscribed to its type. Only
+/// inside a transaction ([`super::Db::transaction`]): the event, its count and its
+/// deliveries commit together or not at all.
 pub async fn insert(conn: &mut Conn, event: &AuditEvent) -> Result<()> {
     let row = AuditRow::from(event);
-    run!(conn, |c| insert_statement(&row).execute(c).await)?;
+    let counted = Counted::one(&row);
+    super::execute_together!(conn, [insert_statement(&row), count_statement(&counted)])?;
     super::webhooks::enqueue(conn, event).await
 }
 
-/// The statement that `insert` executes.
+/// The statement that writes the event row of [`insert`].
 #[diesel::dsl::auto_type(no_type_alias)]
 pub(super) fn insert_statement<'a>(row: &'a AuditRow) -> _ {
     by_text(dsl::insert_into(audit_events::table).values(row))
+}
+
+/// Shards per type in `audit_event_counts`: concurrent writers of one type (sign-ins) add to
+/// eight rows, not one, so they seldom wait for each other's row lock on PostgreSQL.
+const SHARDS: u8 = 8;
+
+/// `events` added to a type's count in one shard (negative when retention deletes).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = audit_event_counts)]
+pub(super) struct Counted {
+    type_: String,
+    shard: i16,
+    events: i64,
+}
+
+impl Counted {
+    /// The count of `row`'s event: one more of its type, in a shard its random id picks.
+    pub(super) fn one(row: &AuditRow) -> Self {
+        let last = row.id.0.as_bytes()[15];
+        Self {
+            type_: row.type_.clone(),
+            shard: i16::from(last % SHARDS),
+            events: 1,
+        }
+    }
+
+    /// `events` more (or fewer) of `type_`, in the shard that bulk changes use.
+    fn bulk(type_: String, events: i64) -> Self {
+        Self {
+            type_,
+            shard: 0,
+            events,
+        }
+    }
+}
+
+/// Adds `counted` to its type's shard: an upsert that PostgreSQL, SQLite and the
+/// PostgreSQL-compatible distributed engines all run. (`auto_type` cannot name an upsert's
+/// type, hence the `impl`.)
+pub(super) fn count_statement(
+    counted: &Counted,
+) -> ByText<impl QueryFragment<Pg> + QueryFragment<Sqlite> + QueryId + Send + '_> {
+    by_text(
+        dsl::insert_into(audit_event_counts::table)
+            .values(counted)
+            .on_conflict((audit_event_counts::type_, audit_event_counts::shard))
+            .do_update()
+            .set(
+                audit_event_counts::events
+                    .eq(audit_event_counts::events + excluded(audit_event_counts::events)),
+            ),
+    )
 }
 
 impl From<&AuditEvent> for AuditRow {
@@ -88,7 +149,19 @@ pub async fn list(
             .select(AuditRow::as_select())
             .load(c)
             .await?;
-        let total = filtered(user, kind).count().get_result(c).await?;
+        // One person's events are few and indexed: counted. All events, or all of a type,
+        // are millions: summed from the counts instead.
+        let total = if user.is_some() {
+            filtered(user, kind).count().get_result(c).await?
+        } else {
+            let mut counts = audit_event_counts::table
+                .select(audit_event_counts::events)
+                .into_boxed();
+            if let Some(kind) = kind {
+                counts = counts.filter(audit_event_counts::type_.eq(kind.as_str()));
+            }
+            counts.load::<i64>(c).await?.into_iter().sum()
+        };
         Ok::<_, diesel::result::Error>((rows, total))
     })?;
     let items = rows
@@ -128,4 +201,69 @@ where
         query = query.filter(audit_events::type_.eq(kind.as_str()));
     }
     query
+}
+
+/// Deletes up to `batch` events older than `cutoff` and takes them off their types' counts.
+/// Only inside a transaction, so that the rows and their counts go together.
+pub async fn delete_older_than(
+    conn: &mut Conn,
+    cutoff: DateTime<Utc>,
+    batch: i64,
+) -> Result<usize> {
+    let types: Vec<String> = run!(conn, |c| {
+        let ids: Vec<Id> = audit_events::table
+            .select(audit_events::id)
+            .filter(audit_events::at.lt(Ts(cutoff)))
+            .limit(batch)
+            .load(c)
+            .await?;
+        diesel::delete(audit_events::table.filter(audit_events::id.eq_any(ids)))
+            .returning(audit_events::type_)
+            .get_results(c)
+            .await
+    })?;
+    let mut per_type = BTreeMap::<String, i64>::new();
+    for type_ in &types {
+        *per_type.entry(type_.clone()).or_default() -= 1;
+    }
+    add_to_counts(conn, per_type).await?;
+    Ok(types.len())
+}
+
+/// Counts the events of each type and adds to the counts whatever they are short of (or
+/// over) it: events written by an instance older than the counts (during an upgrade) are
+/// counted at the next recount. One statement, so counting and reading the counts see one
+/// snapshot, and what commits meanwhile changes both sides alike; the difference is added,
+/// not set, for the same reason. Returns the types whose count changed. Reads every event
+/// (an index-only scan of the type index): the retention job runs it once a day.
+pub async fn recount(conn: &mut Conn) -> Result<BTreeMap<String, i64>> {
+    #[derive(QueryableByName)]
+    struct Drift {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        type_: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        missing: i64,
+    }
+    let drifts: Vec<Drift> = run!(conn, |c| {
+        diesel::sql_query(
+            "SELECT type AS type_, CAST(SUM(n) AS BIGINT) AS missing FROM ( \
+               SELECT type, COUNT(*) AS n FROM audit_events GROUP BY type \
+               UNION ALL \
+               SELECT type, -SUM(events) AS n FROM audit_event_counts GROUP BY type \
+             ) d GROUP BY type HAVING SUM(n) <> 0",
+        )
+        .load(c)
+        .await
+    })?;
+    let drifts: BTreeMap<String, i64> = drifts.into_iter().map(|d| (d.type_, d.missing)).collect();
+    add_to_counts(conn, drifts.clone()).await?;
+    Ok(drifts)
+}
+
+async fn add_to_counts(conn: &mut Conn, per_type: BTreeMap<String, i64>) -> Result<()> {
+    for (type_, events) in per_type {
+        let counted = Counted::bulk(type_, events);
+        run!(conn, |c| count_statement(&counted).execute(c).await)?;
+    }
+    Ok(())
 }

@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::schema::{
-    audit_events, deleted_sessions, job_runs, known_devices, login_throttles, mfa_tokens,
-    password_reset_tokens, sessions, webhook_deliveries, webhook_endpoints,
+    deleted_sessions, job_runs, known_devices, login_throttles, mfa_tokens, password_reset_tokens,
+    sessions, webhook_deliveries, webhook_endpoints,
 };
 use super::types::{Id, Ts};
 use super::{Conn, run};
@@ -140,26 +140,6 @@ pub async fn delete_spent_mfa_tokens(
         )
         .execute(c)
         .await
-    })?;
-    Ok(deleted)
-}
-
-/// Deletes up to `batch` audit events older than `cutoff`.
-pub async fn delete_audit_events(
-    conn: &mut Conn,
-    cutoff: DateTime<Utc>,
-    batch: i64,
-) -> Result<usize> {
-    let deleted = run!(conn, |c| {
-        let ids: Vec<Id> = audit_events::table
-            .select(audit_events::id)
-            .filter(audit_events::at.lt(Ts(cutoff)))
-            .limit(batch)
-            .load(c)
-            .await?;
-        diesel::delete(audit_events::table.filter(audit_events::id.eq_any(ids)))
-            .execute(c)
-            .await
     })?;
     Ok(deleted)
 }

@@ -312,3 +312,14 @@ diesel::table! {
 
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 diesel::allow_tables_to_appear_in_same_query!(webhook_deliveries, webhook_endpoints);
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    audit_event_counts (type_, shard) {
+        #[sql_name = "type"]
+        type_ -> Text,
+        shard -> SmallInt,
+        events -> BigInt,
+    }
+}

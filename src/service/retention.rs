@@ -1,7 +1,9 @@
 //! Retention: what the database no longer needs goes, in small batches, so tables stay
 //! bounded under any steady load. One instance runs it per interval (a claimed row, no
-//! lock held); each batch is one statement of its own, with a pause between batches, so
-//! the job never holds a request up for longer than one small delete.
+//! lock held); each batch is a short transaction of its own (one delete; audit events also
+//! come off their counts), with a pause between batches, so the job never holds a request
+//! up for longer than one small delete. Once a day the run also recounts the audit trail
+//! (`db::audit::recount`).
 
 use std::time::Duration;
 
@@ -16,6 +18,8 @@ use crate::error::Result;
 /// Delivered webhook deliveries are kept this long (the contract's 7 days), and failed
 /// ones as long after their event (at least six days after the last attempt).
 const DELIVERIES_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How often the audit trail's counts are checked against its events.
+const RECOUNT_EVERY: Duration = Duration::from_secs(24 * 3600);
 /// Rows removed by one statement at most.
 const BATCH: i64 = 500;
 /// The pause between two batches, which lets queued writers in.
@@ -42,9 +46,9 @@ pub async fn run_if_due(ctx: &Context, holder: &str) -> Result<Option<Removed>> 
     // the jitter of its own timer.
     let interval = ctx.settings.retention_interval;
     let due = now - span(interval - interval / 10);
-    let holder = holder.to_owned();
+    let owner = holder.to_owned();
     let claimed = db::write!(ctx.db, |c| {
-        db::retention::claim_run(c, "retention", &holder, now, due).await
+        db::retention::claim_run(c, "retention", &owner, now, due).await
     })
     .await?;
     if !claimed {
@@ -82,7 +86,32 @@ pub async fn run_if_due(ctx: &Context, holder: &str) -> Result<Option<Removed>> 
     if let Some(kept) = settings.audit_retention {
         removed.audit_events = drain(ctx, Sweep::AuditEvents(now - span(kept))).await?;
     }
+    recount_if_due(ctx, holder, now).await?;
     Ok(Some(removed))
+}
+
+/// Recounts the audit trail when no instance has within [`RECOUNT_EVERY`] (and at the first
+/// run after the counts were introduced).
+async fn recount_if_due(ctx: &Context, holder: &str, now: DateTime<Utc>) -> Result<()> {
+    let due = now - span(RECOUNT_EVERY);
+    let holder = holder.to_owned();
+    let claimed = db::write!(ctx.db, |c| {
+        db::retention::claim_run(c, "audit_recount", &holder, now, due).await
+    })
+    .await?;
+    if !claimed {
+        return Ok(());
+    }
+    let corrected = db::transaction!(ctx.db, |c| { db::audit::recount(c).await }).await?;
+    if corrected.is_empty() {
+        tracing::info!("the audit trail's counts agree with its events");
+    } else {
+        tracing::info!(
+            ?corrected,
+            "the audit trail's counts were corrected by a recount"
+        );
+    }
+    Ok(())
 }
 
 /// `DOORMAN_SESSION_RETENTION`, but never shorter than the revocation feed lists a
@@ -136,7 +165,7 @@ impl Sweep {
             Self::Challenges(now) => db::passkeys::delete_expired_challenges(c, now, BATCH).await,
             Self::MfaTokens(now) => db::retention::delete_spent_mfa_tokens(c, now, BATCH).await,
             Self::Throttles(before) => db::retention::delete_idle_throttles(c, before, BATCH).await,
-            Self::AuditEvents(before) => db::retention::delete_audit_events(c, before, BATCH).await,
+            Self::AuditEvents(before) => db::audit::delete_older_than(c, before, BATCH).await,
             Self::Devices(before) => db::retention::delete_stale_devices(c, before, BATCH).await,
             Self::Deliveries(settled) => {
                 db::retention::delete_settled_webhooks(c, settled, BATCH).await
@@ -149,7 +178,8 @@ impl Sweep {
 async fn drain(ctx: &Context, sweep: Sweep) -> Result<usize> {
     let mut total = 0;
     loop {
-        let removed = db::write!(ctx.db, |c| { sweep.batch(c).await }).await?;
+        // A transaction: an audit batch's rows and their counts go together.
+        let removed = db::transaction!(ctx.db, |c| { sweep.batch(c).await }).await?;
         total += removed;
         ctx.metrics.retention_removed(sweep.table(), removed);
         if removed < BATCH as usize {

@@ -475,7 +475,15 @@ async fn the_retention_job_runs_once_across_three_instances_not_three_times() {
     );
     let recorded = cluster
         .proxy
-        .query_text("SELECT name AS value FROM job_runs WHERE ran_at > now() - interval '1 hour'")
+        .query_text(
+            "SELECT name AS value FROM job_runs WHERE ran_at > now() - interval '1 hour' \
+             ORDER BY name",
+        )
         .await;
-    assert_eq!(recorded, ["retention"], "the run is recorded once");
+    // The first turn also recounts the audit trail, once too.
+    assert_eq!(
+        recorded,
+        ["audit_recount", "retention"],
+        "each run is recorded once"
+    );
 }

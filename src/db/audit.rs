@@ -230,13 +230,14 @@ pub async fn delete_older_than(
     Ok(types.len())
 }
 
-/// Counts the events of each type and adds to the counts whatever they are short of (or
-/// over) it: events written by an instance older than the counts (during an upgrade) are
-/// counted at the next recount. One statement, so counting and reading the counts see one
-/// snapshot, and what commits meanwhile changes both sides alike; the difference is added,
-/// not set, for the same reason. Returns the types whose count changed. Reads every event
-/// (an index-only scan of the type index): the retention job runs it once a day.
-pub async fn recount(conn: &mut Conn) -> Result<BTreeMap<String, i64>> {
+/// What the counts are short of (or over) the events, per type; only types that differ.
+/// One statement, so the counting and the reading of the counts see one snapshot, and
+/// what commits afterwards changes both sides alike: adding (never setting) the difference
+/// with [`add_to_counts`] makes the counts right, whatever was written in between. Only an
+/// instance older than the counts (during an upgrade) writes events it does not count.
+/// Reads every event (an index-only scan of the type index on PostgreSQL): outside any
+/// transaction, which on SQLite would hold the write lock all along.
+pub async fn uncounted(conn: &mut Conn) -> Result<BTreeMap<String, i64>> {
     #[derive(QueryableByName)]
     struct Drift {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -255,12 +256,11 @@ pub async fn recount(conn: &mut Conn) -> Result<BTreeMap<String, i64>> {
         .load(c)
         .await
     })?;
-    let drifts: BTreeMap<String, i64> = drifts.into_iter().map(|d| (d.type_, d.missing)).collect();
-    add_to_counts(conn, drifts.clone()).await?;
-    Ok(drifts)
+    Ok(drifts.into_iter().map(|d| (d.type_, d.missing)).collect())
 }
 
-async fn add_to_counts(conn: &mut Conn, per_type: BTreeMap<String, i64>) -> Result<()> {
+/// Adds `per_type`'s numbers to the types' counts (in the shard bulk changes use).
+pub async fn add_to_counts(conn: &mut Conn, per_type: BTreeMap<String, i64>) -> Result<()> {
     for (type_, events) in per_type {
         let counted = Counted::bulk(type_, events);
         run!(conn, |c| count_statement(&counted).execute(c).await)?;

@@ -93,6 +93,18 @@ impl Db {
         self.call(Unit::Read, self.timeout, work).await
     }
 
+    /// Runs `work`, a read that may take longer than a request's deadline allows (a job's
+    /// scan, such as the daily audit recount), as [`run`](Self::run) does within `deadline`.
+    /// On PostgreSQL each statement is still bounded by the connection's
+    /// `statement_timeout` (15 s, see `pool.rs`).
+    pub async fn long_read<R, F>(&self, deadline: Duration, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
+    {
+        self.call(Unit::Read, deadline, work).await
+    }
+
     /// Runs `work`, a short read (a few rows found by an index, such as a page of one
     /// person's tasks), as [`run`](Self::run) does, except on SQLite when started on an HTTP
     /// worker: then it is a task on that worker, its SQLite calls made on the worker's own

@@ -166,8 +166,10 @@ pub async fn refresh_subscriptions(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-/// Claims the due deliveries (up to [`BATCH`]) for `holder`, attempts them at once and
-/// records each outcome; how many were claimed.
+/// Claims the due deliveries (up to [`BATCH`]) for `holder`, attempts them at once, and
+/// records their outcomes together when the last has ended: one writer turn for the batch,
+/// not one each. How many were claimed. Outcomes that cannot be recorded (the database is
+/// away) are attempted again when their lease ends: at least once, as promised.
 pub async fn deliver_due(ctx: &Context, sender: &Sender, holder: &str) -> Result<usize> {
     let now = clock::now();
     let until = now + span(LEASE);
@@ -177,22 +179,39 @@ pub async fn deliver_due(ctx: &Context, sender: &Sender, holder: &str) -> Result
     })
     .await?;
     let count = claimed.len();
-    futures_util::stream::iter(claimed)
-        .for_each_concurrent(None, |delivery| async move {
-            if let Err(err) = attempt(ctx, sender, holder, delivery).await {
-                tracing::warn!(error = %err, "a webhook attempt could not be recorded; it is retried when its lease ends");
-            }
-        })
+    if count == 0 {
+        return Ok(0);
+    }
+    let attempts: Vec<Attempt> = futures_util::stream::iter(claimed)
+        .map(|delivery| attempt(ctx, sender, delivery))
+        .buffer_unordered(count)
+        .collect()
         .await;
+    let owner = holder.to_owned();
+    let recorded = db::write!(ctx.db, |c| {
+        for done in &attempts {
+            let (delivery, outcome) = (&done.delivery, &done.outcome);
+            db::webhooks::record(c, delivery, &owner, outcome, done.at, done.retry_at).await?;
+        }
+        Ok(())
+    })
+    .await;
+    if let Err(err) = recorded {
+        tracing::warn!(error = %err, "webhook attempts could not be recorded; they are made again when their lease ends");
+    }
     Ok(count)
 }
 
-async fn attempt(
-    ctx: &Context,
-    sender: &Sender,
-    holder: &str,
+/// One attempt's outcome, to be recorded.
+struct Attempt {
     delivery: ClaimedDelivery,
-) -> Result<()> {
+    outcome: AttemptOutcome,
+    at: DateTime<Utc>,
+    retry_at: Option<DateTime<Utc>>,
+}
+
+/// Sends `delivery` and decides what follows: nothing, a retry, or giving up.
+async fn attempt(ctx: &Context, sender: &Sender, delivery: ClaimedDelivery) -> Attempt {
     let outcome = sender.send(&delivery).await;
     let at = clock::now();
     let retry_at = match outcome {
@@ -214,11 +233,12 @@ async fn attempt(
     if let AttemptOutcome::Failed { error } = &outcome {
         tracing::info!(delivery = %delivery.id, error, "a webhook attempt failed");
     }
-    let holder = holder.to_owned();
-    db::write!(ctx.db, |c| {
-        db::webhooks::record(c, &delivery, &holder, &outcome, at, retry_at).await
-    })
-    .await
+    Attempt {
+        delivery,
+        outcome,
+        at,
+        retry_at,
+    }
 }
 
 /// The HTTP client of webhook deliveries: rustls on aws-lc-rs, 10 s to connect and to

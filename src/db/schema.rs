@@ -323,3 +323,18 @@ diesel::table! {
         events -> BigInt,
     }
 }
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::PortableUuid;
+
+    /// SQLite only (migration 000020): FTS5's trigram table over the users' searchable text.
+    users_search (id) {
+        id -> PortableUuid,
+        /// The table's own name, which FTS5 reads as "any column" left of `MATCH`.
+        #[sql_name = "users_search"]
+        any_column -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(users, users_search);

@@ -4,11 +4,12 @@ use diesel::backend::Backend;
 use diesel::dsl;
 use diesel::prelude::*;
 use diesel::query_dsl::methods::BoxedDsl;
+use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
 
 use super::prepared::by_text;
 use super::query::{Filters, Orders, for_update};
-use super::schema::{credentials, users};
+use super::schema::{credentials, users, users_search};
 use super::types::{Id, Ts, date_to_text, text_to_date};
 use chrono::{DateTime, Utc};
 
@@ -469,9 +470,14 @@ pub async fn push_credential(
 
 pub async fn list(conn: &mut Conn, filter: &UserFilter, page: PageRequest) -> Result<Page<User>> {
     let pattern = filter.q.as_ref().map(|q| like_pattern(q));
+    let phrase = filter.q.as_deref().and_then(trigram_phrase);
+    let text = TextSearch {
+        pattern: pattern.as_deref(),
+        phrase: phrase.as_deref(),
+    };
     let (rows, total): (Vec<UserRow>, i64) = run!(conn, |c| {
         let page_of = || {
-            sorted(filtered(filter, pattern.as_deref()), filter.sort)
+            sorted(filtered(filter, text), filter.sort)
                 .limit(page.limit)
                 .offset(page.offset)
         };
@@ -494,10 +500,7 @@ pub async fn list(conn: &mut Conn, filter: &UserFilter, page: PageRequest) -> Re
                 page_of().select(UserRow::as_select()).load(c).await?
             }
         };
-        let total = filtered(filter, pattern.as_deref())
-            .count()
-            .get_result(c)
-            .await?;
+        let total = filtered(filter, text).count().get_result(c).await?;
         Ok::<_, diesel::result::Error>((rows, total))
     })?;
     let items = rows
@@ -528,6 +531,42 @@ where
     }
 }
 
+diesel::infix_operator!(Match, " MATCH ");
+
+/// How a backend finds the users whose text contains the staff search's `q`.
+pub(crate) trait TextIndex: Backend {
+    /// SQLite: through its FTS5 trigram table `users_search` (migration 000020), when `q`
+    /// has three characters or more. Otherwise (and on PostgreSQL, whose `LIKE` on the
+    /// four `lower(...)` expressions its trigram GIN indexes serve) by `LIKE`.
+    const TRIGRAM_TABLE: bool;
+}
+
+impl TextIndex for diesel::pg::Pg {
+    const TRIGRAM_TABLE: bool = false;
+}
+
+impl TextIndex for diesel::sqlite::Sqlite {
+    const TRIGRAM_TABLE: bool = true;
+}
+
+/// `q` as an FTS5 phrase: the trigram table's rows with `q` in any column. `None` when `q`
+/// is shorter than a trigram.
+fn trigram_phrase(q: &str) -> Option<String> {
+    (q.chars().count() >= 3).then(|| format!("\"{}\"", q.replace('"', "\"\"")))
+}
+
+/// The users whose searchable text holds `phrase` (see [`trigram_phrase`]).
+#[diesel::dsl::auto_type]
+fn in_trigram_table<'a>(phrase: &'a str) -> _ {
+    let matching: Match<users_search::any_column, dsl::AsExprOf<&'a str, Text>> =
+        Match::new(users_search::any_column, phrase.into_sql::<Text>());
+    users::id.eq_any(
+        users_search::table
+            .filter(matching)
+            .select(users_search::id),
+    )
+}
+
 /// `q` as a case-insensitive substring pattern for `LIKE … ESCAPE '\'`.
 fn like_pattern(q: &str) -> String {
     let escaped = q
@@ -550,26 +589,43 @@ type Search<'a> = dsl::Or<
     Matches<'a, users::last_name>,
 >;
 
-/// The users that `filter` selects (`pattern` from its search text), for a page of them
-/// and for their count.
-fn filtered<'a, DB>(filter: &UserFilter, pattern: Option<&'a str>) -> users::BoxedQuery<'a, DB>
+/// The staff search's `q`, as each way of searching needs it.
+#[derive(Debug, Clone, Copy)]
+struct TextSearch<'a> {
+    /// For `LIKE` (see [`like_pattern`]); `None` without `q`.
+    pattern: Option<&'a str>,
+    /// For the trigram table (see [`trigram_phrase`]); `None` without `q` or when `q` is
+    /// shorter than a trigram.
+    phrase: Option<&'a str>,
+}
+
+/// The users that `filter` selects (its `q` as `text`), for a page of them and for their
+/// count.
+fn filtered<'a, DB>(filter: &UserFilter, text: TextSearch<'a>) -> users::BoxedQuery<'a, DB>
 where
-    DB: Backend,
+    DB: TextIndex,
     users::table: BoxedDsl<'a, DB, Output = users::BoxedQuery<'a, DB>>,
     users::BoxedQuery<'a, DB>: Filters<Search<'a>>
+        + Filters<in_trigram_table<'a>>
         + Filters<dsl::Eq<users::role, &'static str>>
         + Filters<dsl::Eq<users::is_active, bool>>,
 {
     let mut query = users::table.into_boxed();
-    if let Some(pattern) = pattern {
-        query = query.filter(
-            lower(users::email.nullable())
-                .like(pattern)
-                .escape('\\')
-                .or(lower(users::username).like(pattern).escape('\\'))
-                .or(lower(users::first_name).like(pattern).escape('\\'))
-                .or(lower(users::last_name).like(pattern).escape('\\')),
-        );
+    match (text.phrase, text.pattern) {
+        (Some(phrase), _) if DB::TRIGRAM_TABLE => {
+            query = query.filter(in_trigram_table(phrase));
+        }
+        (_, Some(pattern)) => {
+            query = query.filter(
+                lower(users::email.nullable())
+                    .like(pattern)
+                    .escape('\\')
+                    .or(lower(users::username).like(pattern).escape('\\'))
+                    .or(lower(users::first_name).like(pattern).escape('\\'))
+                    .or(lower(users::last_name).like(pattern).escape('\\')),
+            );
+        }
+        (_, None) => {}
     }
     if let Some(role) = filter.role {
         query = query.filter(users::role.eq(role.as_str()));

@@ -36,8 +36,8 @@ pub(super) struct AuditRow {
 /// deliveries commit together or not at all.
 pub async fn insert(conn: &mut Conn, event: &AuditEvent) -> Result<()> {
     let row = AuditRow::from(event);
-    let counted = Counted::one(&row);
-    super::execute_together!(conn, [insert_statement(&row), count_statement(&counted)])?;
+    run!(conn, |c| insert_statement(&row).execute(c).await)?;
+    conn.1.counts.push(Counted::one(&row));
     super::webhooks::enqueue(conn, event).await
 }
 
@@ -81,10 +81,34 @@ impl Counted {
     }
 }
 
+/// Writes the counts that the unit of work on `conn` changed, right before it commits (see
+/// `Db::guarded`): all together, in the order of (type, shard). On PostgreSQL a count's
+/// row stays locked until the commit, so every transaction takes those locks last and in
+/// one order, and two that count several types cannot deadlock on them; holding them for
+/// the commit alone also keeps concurrent sign-ins from queuing behind each other's work.
+pub(super) async fn write_counts(conn: &mut Conn) -> Result<()> {
+    if conn.1.counts.is_empty() {
+        return Ok(());
+    }
+    let mut counts = std::mem::take(&mut conn.1.counts);
+    counts.sort_by(|a, b| (&a.type_, a.shard).cmp(&(&b.type_, b.shard)));
+    counts.dedup_by(|later, kept| {
+        let same = (&later.type_, later.shard) == (&kept.type_, kept.shard);
+        if same {
+            kept.events += later.events;
+        }
+        same
+    });
+    for counted in counts.iter().filter(|c| c.events != 0) {
+        run!(conn, |c| count_statement(counted).execute(c).await)?;
+    }
+    Ok(())
+}
+
 /// Adds `counted` to its type's shard: an upsert that PostgreSQL, SQLite and the
 /// PostgreSQL-compatible distributed engines all run. (`auto_type` cannot name an upsert's
 /// type, hence the `impl`.)
-pub(super) fn count_statement(
+fn count_statement(
     counted: &Counted,
 ) -> ByText<impl QueryFragment<Pg> + QueryFragment<Sqlite> + QueryId + Send + '_> {
     by_text(
@@ -222,12 +246,11 @@ pub async fn delete_older_than(
             .get_results(c)
             .await
     })?;
-    let mut per_type = BTreeMap::<String, i64>::new();
-    for type_ in &types {
-        *per_type.entry(type_.clone()).or_default() -= 1;
-    }
-    add_to_counts(conn, per_type).await?;
-    Ok(types.len())
+    let deleted = types.len();
+    conn.1
+        .counts
+        .extend(types.into_iter().map(|type_| Counted::bulk(type_, -1)));
+    Ok(deleted)
 }
 
 /// What the counts are short of (or over) the events, per type; only types that differ.
@@ -259,11 +282,12 @@ pub async fn uncounted(conn: &mut Conn) -> Result<BTreeMap<String, i64>> {
     Ok(drifts.into_iter().map(|d| (d.type_, d.missing)).collect())
 }
 
-/// Adds `per_type`'s numbers to the types' counts (in the shard bulk changes use).
-pub async fn add_to_counts(conn: &mut Conn, per_type: BTreeMap<String, i64>) -> Result<()> {
-    for (type_, events) in per_type {
-        let counted = Counted::bulk(type_, events);
-        run!(conn, |c| count_statement(&counted).execute(c).await)?;
-    }
-    Ok(())
+/// Adds `per_type`'s numbers to the types' counts (in the shard bulk changes use), when the
+/// unit of work on `conn` commits.
+pub fn add_to_counts(conn: &mut Conn, per_type: BTreeMap<String, i64>) {
+    conn.1.counts.extend(
+        per_type
+            .into_iter()
+            .map(|(type_, events)| Counted::bulk(type_, events)),
+    );
 }

@@ -77,11 +77,12 @@ impl Db {
             DbPool::Pg(pool) => ConnInner::Pg(pool.get().await.map_err(busy)?),
             DbPool::Sqlite(pool) => ConnInner::Sqlite(pool.get().await.map_err(busy)?),
         };
-        let outbox = OutboxUse {
+        let pending = Pending {
             outbox: Arc::clone(outbox),
             queued: false,
+            counts: Vec::new(),
         };
-        Ok(Conn(inner, outbox))
+        Ok(Conn(inner, pending))
     }
 
     /// Runs `work` with a connection, as its own task (see the module doc).
@@ -221,7 +222,10 @@ impl Db {
         let outcome = if let Some(begin) = begin {
             conn.batch(begin).await?;
             let outcome = match work(conn).await {
-                Ok(value) => conn.batch("COMMIT").await.map(|()| value),
+                Ok(value) => match audit::write_counts(conn).await {
+                    Ok(()) => conn.batch("COMMIT").await.map(|()| value),
+                    Err(err) => Err(err),
+                },
                 Err(err) => Err(err),
             };
             if outcome.is_err() && conn.batch("ROLLBACK").await.is_err() {
@@ -229,7 +233,12 @@ impl Db {
             }
             outcome
         } else {
-            work(conn).await
+            // Audit events are written in transactions only; counts left by other work
+            // are written all the same.
+            match work(conn).await {
+                Ok(value) => audit::write_counts(conn).await.map(|()| value),
+                Err(err) => Err(err),
+            }
         };
         if let Err(Error::Internal(_) | Error::ServiceUnavailable { .. }) = outcome {
             return outcome;

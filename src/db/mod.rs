@@ -167,15 +167,17 @@ enum Place {
     Blocking(tokio::runtime::Handle),
 }
 
-/// A pooled connection of either backend, with this instance's webhook outbox. Repositories
-/// take `&mut Conn`.
-pub struct Conn(ConnInner, OutboxUse);
+/// A pooled connection of either backend, with what its unit of work leaves for its end.
+/// Repositories take `&mut Conn`.
+pub struct Conn(ConnInner, Pending);
 
-/// The outbox as a unit of work sees it: `queued` once the work queued deliveries, so the
-/// worker is woken when the work has committed.
-pub(crate) struct OutboxUse {
+/// What a unit of work leaves for its end: `queued` once it queued webhook deliveries, so
+/// the outbox's worker is woken when it has committed; and the audit counts its events
+/// change, written right before it commits (`audit::write_counts`).
+pub(crate) struct Pending {
     outbox: Arc<webhooks::Outbox>,
     queued: bool,
+    counts: Vec<audit::Counted>,
 }
 
 #[doc(hidden)]

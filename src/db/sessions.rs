@@ -82,7 +82,7 @@ impl From<SessionRow> for Session {
 
 /// Opens `session` for a user who just signed in with a password checked under
 /// `throttle_key`: stores it, stamps the user's last login, clears the key's failed
-/// attempts and appends and counts `event`. Five independent statements, executed together (one round
+/// attempts and appends `event` (counted at the commit). Four independent statements, executed together (one round
 /// trip on PostgreSQL, see `execute_together!`). Only inside [`super::Db::transaction`]:
 /// outside one, on PostgreSQL, the statements after a failed one would still commit.
 pub async fn open_on_login(
@@ -92,7 +92,6 @@ pub async fn open_on_login(
     event: &AuditEvent,
 ) -> Result<()> {
     let (row, audited) = (SessionRow::from(session), AuditRow::from(event));
-    let counted = audit::Counted::one(&audited);
     let (user, at) = (Id(session.user_id.0), Ts(session.created_at));
     execute_together!(
         conn,
@@ -101,9 +100,9 @@ pub async fn open_on_login(
             super::users::record_login_statement(user, at),
             login_throttles::clear_statement(throttle_key),
             audit::insert_statement(&audited),
-            audit::count_statement(&counted),
         ]
     )?;
+    conn.1.counts.push(audit::Counted::one(&audited));
     super::webhooks::enqueue(conn, event).await
 }
 

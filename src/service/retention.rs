@@ -117,7 +117,11 @@ async fn recount_if_due(ctx: &Context, holder: &str, now: DateTime<Utc>) -> Resu
         ?uncounted,
         "the audit trail's counts are corrected by a recount"
     );
-    db::transaction!(ctx.db, |c| { db::audit::add_to_counts(c, uncounted).await }).await
+    db::transaction!(ctx.db, |c| {
+        db::audit::add_to_counts(c, uncounted);
+        Ok(())
+    })
+    .await
 }
 
 /// `DOORMAN_SESSION_RETENTION`, but never shorter than the revocation feed lists a

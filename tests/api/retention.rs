@@ -174,9 +174,12 @@ async fn audit_totals_are_exact_and_a_daily_recount_adds_what_an_older_instance_
         config.audit_retention = Duration::ZERO;
     })
     .await;
-    for name in ["ada", "grace", "alan"] {
-        app.signed_in(&format!("{name}@example.com")).await;
-    }
+    // At once: their events' counts are written by concurrent transactions.
+    let emails: Vec<String> = ["ada", "grace", "alan", "edsger", "barbara", "donald"]
+        .iter()
+        .map(|name| format!("{name}@example.com"))
+        .collect();
+    futures_util::future::join_all(emails.iter().map(|email| app.signed_in(email))).await;
     let registered = "&type=user.registered";
     assert_eq!(
         audit_total(&app, &admin.access, "").await,

@@ -7,7 +7,7 @@
 #             loopback, which answers 204 at once: target ≥ 1,000 events/s, timed by the sink
 #             from the first arrival to the last.
 #   bash bench/webhooks_j.sh [sqlite|postgres] [ROUNDS (3)]
-# Needs wrk, curl, python3 (and psql for PostgreSQL); builds release.
+# Needs wrk, curl, python3 (and psql for PostgreSQL); builds release unless DOORMAN_BIN is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHICH="${1:-sqlite}"
@@ -24,9 +24,12 @@ OUT=bench/out/webhooks
 mkdir -p "$OUT"
 rm -rf "${OUT:?}"/*
 
-echo "== building release"
-cargo build --release --quiet --bin doorman --example webhook_sink
-BIN=target/release/doorman
+# DOORMAN_BIN=<path> uses that binary (and the sink beside the release build) unbuilt.
+if [ -z "${DOORMAN_BIN:-}" ]; then
+  echo "== building release"
+  cargo build --release --quiet --bin doorman --example webhook_sink
+fi
+BIN="${DOORMAN_BIN:-target/release/doorman}"
 SINK=target/release/examples/webhook_sink
 
 case "$WHICH" in

@@ -33,6 +33,8 @@ pub(super) enum Unit {
     Read,
     /// A read of a few rows found by an index (see [`Db::short_read`]).
     ShortRead,
+    /// Reads that must see one snapshot (see [`Db::snapshot_read`]).
+    Snapshot,
     Write,
     Transaction,
 }
@@ -121,6 +123,18 @@ impl Db {
         self.call(Unit::ShortRead, self.timeout, work).await
     }
 
+    /// Runs `work`, reads that must agree with each other (a count and the page it
+    /// places), as [`run`](Self::run) does, in one read-only transaction that sees one
+    /// snapshot: `REPEATABLE READ` on PostgreSQL, a deferred `BEGIN` on SQLite (a WAL
+    /// reader keeps the snapshot of its first read until it ends).
+    pub async fn snapshot_read<R, F>(&self, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R>> + Send + 'static,
+    {
+        self.call(Unit::Snapshot, self.timeout, work).await
+    }
+
     /// Runs `work`, whose writes are single statements (each atomic on its own), as its own
     /// task. On SQLite it first waits for this process's writer turn, as a transaction does.
     pub async fn write<R, F>(&self, work: F) -> Result<R>
@@ -156,7 +170,7 @@ impl Db {
     {
         let until = tokio::time::Instant::now() + deadline;
         let turn = match unit {
-            Unit::Read | Unit::ShortRead => None,
+            Unit::Read | Unit::ShortRead | Unit::Snapshot => None,
             Unit::Write | Unit::Transaction => tokio::time::timeout_at(until, self.writer_turn())
                 .await
                 .map_err(|_| past_deadline(deadline))?,
@@ -196,7 +210,7 @@ impl Db {
     }
 
     /// Checks a connection out and runs `work` with it (in a transaction for
-    /// [`Unit::Transaction`], and for [`Unit::ShortRead`] on SQLite). The connection goes
+    /// [`Unit::Transaction`] and [`Unit::Snapshot`], and for [`Unit::ShortRead`] on SQLite). The connection goes
     /// back to the pool only when the work ended as expected (successfully or with an error
     /// of the contract); otherwise, and when this future is dropped half-way, it is closed.
     pub(super) async fn guarded<R, F>(
@@ -216,7 +230,10 @@ impl Db {
             // A short read's statements in one read transaction rather than one each:
             // SQLite takes and drops its WAL read lock (a few system calls) once, and the
             // statements read one snapshot.
-            (Unit::ShortRead, ConnInner::Sqlite(_)) => Some("BEGIN"),
+            (Unit::ShortRead | Unit::Snapshot, ConnInner::Sqlite(_)) => Some("BEGIN"),
+            (Unit::Snapshot, ConnInner::Pg(_)) => {
+                Some("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            }
             _ => None,
         };
         let outcome = if let Some(begin) = begin {

@@ -294,6 +294,14 @@ macro_rules! short_read {
 }
 pub(crate) use short_read;
 
+/// Runs reads that must see one snapshot ([`Db::snapshot_read`]); see [`transaction!`].
+macro_rules! snapshot_read {
+    ($db:expr, |$c:ident| $steps:block) => {
+        $db.snapshot_read(move |$c| Box::pin(async move $steps))
+    };
+}
+pub(crate) use snapshot_read;
+
 /// Runs steps whose writes are single statements; see [`transaction!`].
 macro_rules! write {
     ($db:expr, |$c:ident| $steps:block) => {

@@ -468,6 +468,10 @@ pub async fn push_credential(
     Ok(true)
 }
 
+/// A page of the users `filter` selects and how many it selects. The count comes first and
+/// places the page: past the middle of the list it is read from the end (see
+/// [`PageRequest::window`]), and past the end not at all. Run it in one snapshot
+/// ([`Db::snapshot_read`](super::Db::snapshot_read)), so that the count and the page agree.
 pub async fn list(conn: &mut Conn, filter: &UserFilter, page: PageRequest) -> Result<Page<User>> {
     let pattern = filter.q.as_ref().map(|q| like_pattern(q));
     let phrase = filter.q.as_deref().and_then(trigram_phrase);
@@ -476,31 +480,31 @@ pub async fn list(conn: &mut Conn, filter: &UserFilter, page: PageRequest) -> Re
         phrase: phrase.as_deref(),
     };
     let (rows, total): (Vec<UserRow>, i64) = run!(conn, |c| {
-        let page_of = || {
-            sorted(filtered(filter, text), filter.sort)
-                .limit(page.limit)
-                .offset(page.offset)
-        };
-        let rows = match filter.sort {
-            // By creation, the page's ids first, then their rows: a deep page's ids come
-            // from the (created_at, id) index alone (an index-only scan on PostgreSQL, a
-            // covering index on SQLite) and only the page's own rows are read from the
-            // table. Reading whole rows, the offset read every row it skipped: p99 251 ms
-            // against 134 ms at offset 900,000 of a million users on PostgreSQL
-            // (bench/RESULTS.md, (i)). The email index holds no id, so by email the same
-            // detour was slower (243 ms against 419 ms): whole rows there.
-            UserSort::CreatedAt | UserSort::CreatedAtDesc => {
-                sorted(users::table.into_boxed(), filter.sort)
-                    .filter(users::id.eq_any(page_of().select(users::id)))
-                    .select(UserRow::as_select())
-                    .load(c)
-                    .await?
-            }
-            UserSort::Email | UserSort::EmailDesc => {
-                page_of().select(UserRow::as_select()).load(c).await?
-            }
-        };
         let total = filtered(filter, text).count().get_result(c).await?;
+        let window = page.window(total);
+        let sort = if window.reversed {
+            filter.sort.reversed()
+        } else {
+            filter.sort
+        };
+        // The page's ids first, then their rows: a deep page's ids come from an index
+        // alone ((created_at, id), or (email) with id, an index-only scan on PostgreSQL;
+        // SQLite reads no row it skips) and only the page's own rows are read from the
+        // table. Reading whole rows, an offset of 900,000 of a million users read every
+        // row it skipped on PostgreSQL (bench/RESULTS.md, (i)).
+        let ids = sorted(filtered(filter, text), sort)
+            .limit(window.limit)
+            .offset(window.offset)
+            .select(users::id);
+        let rows = if window.limit == 0 {
+            Vec::new()
+        } else {
+            sorted(users::table.into_boxed(), filter.sort)
+                .filter(users::id.eq_any(ids))
+                .select(UserRow::as_select())
+                .load(c)
+                .await?
+        };
         Ok::<_, diesel::result::Error>((rows, total))
     })?;
     let items = rows

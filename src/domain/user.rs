@@ -104,3 +104,16 @@ pub enum UserSort {
     Email,
     EmailDesc,
 }
+
+impl UserSort {
+    /// The same order, backwards (each order is total: ties on `created_at` go by id, and
+    /// emails are unique).
+    pub fn reversed(self) -> Self {
+        match self {
+            Self::CreatedAt => Self::CreatedAtDesc,
+            Self::CreatedAtDesc => Self::CreatedAt,
+            Self::Email => Self::EmailDesc,
+            Self::EmailDesc => Self::Email,
+        }
+    }
+}

@@ -24,7 +24,7 @@ pub async fn list_users(
     page: PageRequest,
 ) -> Result<Page<User>> {
     policy::may_attempt(&actor.user, Action::ListUsers)?;
-    db::with_conn!(ctx.db, |c| { db::users::list(c, &filter, page).await }).await
+    db::snapshot_read!(ctx.db, |c| { db::users::list(c, &filter, page).await }).await
 }
 
 pub async fn get_user(ctx: &Context, actor: &Principal, id: UserId) -> Result<User> {

@@ -236,6 +236,32 @@ async fn limit_and_offset_page_through_the_list_with_a_total_of_all_matches() {
     assert_eq!(past_the_end["total"], ALL_BY_CREATION.len());
 }
 
+/// A page past the middle of the list is read from its end (`PageRequest::window`); every
+/// page, from either end, must be the same slice of the whole list.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_is_its_slice_of_the_whole_list_whichever_end_it_is_read_from() {
+    let s = listing_fixture().await;
+    let token = &s.admin.access;
+
+    for filter in ["", "&is_active=true", "&q=example"] {
+        for sort in ["created_at", "-created_at", "email", "-email"] {
+            let whole =
+                emails(&list(&s.app, token, &format!("sort={sort}{filter}&limit=200")).await);
+            assert!(whole.len() >= 4, "{sort}{filter}: {whole:?}");
+            for limit in [1, 2, 3, 5] {
+                for offset in 0..=whole.len() + 1 {
+                    let query = format!("sort={sort}{filter}&limit={limit}&offset={offset}");
+                    let page = list(&s.app, token, &query).await;
+                    let slice = &whole[offset.min(whole.len())..(offset + limit).min(whole.len())];
+
+                    assert_eq!(emails(&page), slice, "{query}");
+                    assert_eq!(page["total"], whole.len(), "{query}");
+                }
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_role_sort_limit_or_offset_is_422_naming_the_parameter() {
     let s = staff_app().await;

@@ -331,6 +331,8 @@ diesel::table! {
     /// SQLite only (migration 000020): FTS5's trigram table over the users' searchable text.
     users_search (id) {
         id -> PortableUuid,
+        /// The user's own rowid in `users` (the triggers of migration 000020 keep them so).
+        rowid -> BigInt,
         /// The table's own name, which FTS5 reads as "any column" left of `MATCH`.
         #[sql_name = "users_search"]
         any_column -> Text,

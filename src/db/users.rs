@@ -2,9 +2,10 @@
 
 use diesel::backend::Backend;
 use diesel::dsl;
+use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
 use diesel::query_dsl::methods::BoxedDsl;
-use diesel::sql_types::Text;
+use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 
 use super::prepared::by_text;
@@ -559,15 +560,20 @@ fn trigram_phrase(q: &str) -> Option<String> {
     (q.chars().count() >= 3).then(|| format!("\"{}\"", q.replace('"', "\"\"")))
 }
 
-/// The users whose searchable text holds `phrase` (see [`trigram_phrase`]).
+/// The users whose searchable text holds `phrase` (see [`trigram_phrase`]), by rowid: the
+/// trigram table's rowid is the user's, so each match costs one lookup in `users` (by the
+/// text id it was a lookup in its index, then in the table, and one more for the id kept
+/// in the trigram table). 50,000 matches of a million users: 256 ms by id, 84 ms by rowid
+/// (bench/RESULTS.md (i)).
 #[diesel::dsl::auto_type]
 fn in_trigram_table<'a>(phrase: &'a str) -> _ {
     let matching: Match<users_search::any_column, dsl::AsExprOf<&'a str, Text>> =
         Match::new(users_search::any_column, phrase.into_sql::<Text>());
-    users::id.eq_any(
+    let users_rowid: SqlLiteral<BigInt> = dsl::sql::<BigInt>("users.rowid");
+    users_rowid.eq_any(
         users_search::table
             .filter(matching)
-            .select(users_search::id),
+            .select(users_search::rowid),
     )
 }
 

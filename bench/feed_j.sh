@@ -81,13 +81,17 @@ curl -s -o "$OUT/first.json" -w 'first page: %{http_code}, %{size_download} byte
 curl -s -o /dev/null -w 'tip with its ETag: %{http_code}\n' -H "If-None-Match: $ETAG" "$BASE/api/v1/auth/revocations?after=$TIP"
 
 export BENCH_TOKENS="$OUT/tokens"
+# The machine's steal time so far, in ms: time the hypervisor gave this machine's CPUs to
+# someone else. A round with steal in it measured the host, not doorman.
+steal_ms() { awk '/^cpu / {print $9 * 10}' /proc/stat; }
 run() { # name connections wrk-args...
-  local name=$1 c=$2; shift 2
+  local name=$1 c=$2 steal; shift 2
+  steal=$(steal_ms)
   wrk -t2 -c"$c" -d"${DURATION}s" --latency "$@" >"$OUT/$name-c$c-$round.txt" 2>&1
   local f="$OUT/$name-c$c-$round.txt"
-  printf 'round %s c%-3s %-6s %9s req/s  p50 %-8s p99 %-8s non-2xx %s\n' "$round" "$c" "$name" \
+  printf 'round %s c%-3s %-6s %9s req/s  p50 %-8s p99 %-8s non-2xx %s  steal %s ms\n' "$round" "$c" "$name" \
     "$(awk '/Requests\/sec/ {print $2}' "$f")" "$(awk '$1=="50%" {print $2}' "$f")" \
-    "$(awk '$1=="99%" {print $2}' "$f")" "$(awk '/Non-2xx/ {print $NF}' "$f")"
+    "$(awk '$1=="99%" {print $2}' "$f")" "$(awk '/Non-2xx/ {print $NF}' "$f")" "$(($(steal_ms) - steal))"
 }
 for c in "$CONNS" 4; do
   for round in 1 2 3; do

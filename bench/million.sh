@@ -160,11 +160,13 @@ run_refresh() {
   BENCH_REFRESH_DIR="$OUT/tokens-$1/refresh" wrk -t$THREADS -c"$CONNS" -d"${DURATION}s" --latency \
     -s bench/wrk/refresh.lua "http://127.0.0.1:$(port_of "$1")"
 }
-# One admin query, one request at a time; ADMIN_PATH may name {deep} (9/10 of the users)
-# and {user} (a seeded user's id).
+# One admin query, one request at a time; ADMIN_PATH may name {deep} (9/10 of the users),
+# {mid} (half of them: the deepest a page lies from its list's nearer end) and {user} (a
+# seeded user's id).
 run_admin() { # path users
   local path=$1 users=$2
   path=${path//\{deep\}/$((users * 9 / 10))}
+  path=${path//\{mid\}/$((users / 2))}
   path=${path//\{user\}/$(cat "$OUT/tokens-$users/some-user")}
   ADMIN_PATH="$path" ADMIN_TOKEN="$(cat "$OUT/tokens-$users/admin-token")" \
     wrk -t1 -c1 -d"${ADMIN_DURATION}s" --latency -s bench/wrk/admin.lua "http://127.0.0.1:$(port_of "$users")"
@@ -179,6 +181,8 @@ ADMIN_QUERIES=(
   "/api/v1/admin/users"
   "/api/v1/admin/users?sort=-created_at&offset={deep}"
   "/api/v1/admin/users?sort=email&offset={deep}"
+  "/api/v1/admin/users?sort=-created_at&offset={mid}"
+  "/api/v1/admin/users?sort=email&offset={mid}"
   "/api/v1/admin/audit-events?user_id={user}"
   "/api/v1/admin/audit-events?user_id={user}&type=login.succeeded"
   "/api/v1/admin/audit-events?type=password.changed"

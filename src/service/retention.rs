@@ -94,7 +94,7 @@ pub async fn run_if_due(ctx: &Context, holder: &str) -> Result<Option<Removed>> 
 }
 
 /// Recounts the audit trail when no instance has within [`RECOUNT_EVERY`] (and at the first
-/// run after the counts were introduced).
+/// run after the counts were introduced), after refreshing SQLite's planner statistics.
 async fn recount_if_due(ctx: &Context, holder: &str, now: DateTime<Utc>) -> Result<()> {
     let due = now - span(RECOUNT_EVERY);
     let holder = holder.to_owned();
@@ -104,6 +104,10 @@ async fn recount_if_due(ctx: &Context, holder: &str, now: DateTime<Utc>) -> Resu
     .await?;
     if !claimed {
         return Ok(());
+    }
+    // The planner's statistics, daily too, as the data grows.
+    if let Err(err) = ctx.db.optimize().await {
+        tracing::warn!(error = %err, "refreshing SQLite's planner statistics failed");
     }
     let uncounted = ctx
         .db

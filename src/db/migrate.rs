@@ -26,7 +26,7 @@ pub(super) const MIGRATION_LOCK: &str =
 pub(super) const SQLITE_OPTIMIZE: &str = "PRAGMA analysis_limit = 400; PRAGMA optimize = 0x10002";
 
 impl Db {
-    /// On SQLite, refreshes the planner's statistics ([`SQLITE_OPTIMIZE`]), at its writer
+    /// On SQLite, refreshes the planner's statistics (`PRAGMA optimize`, sampled), at its writer
     /// turn; PostgreSQL's autovacuum keeps its own (nothing to do there).
     pub async fn optimize(&self) -> Result<()> {
         match self.pool {

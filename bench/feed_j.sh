@@ -84,14 +84,27 @@ export BENCH_TOKENS="$OUT/tokens"
 # The machine's steal time so far, in ms: time the hypervisor gave this machine's CPUs to
 # someone else. A round with steal in it measured the host, not doorman.
 steal_ms() { awk '/^cpu / {print $9 * 10}' /proc/stat; }
+# wrk's latencies are only worth reading when they obey Little's law: requests in flight
+# (rate x mean latency) cannot exceed the connections. With two connections on a wrk
+# thread at c4 they did not: a caught-up poll at 6,000/s "averaged" 41-71 ms (254-394 in
+# flight on 4 connections) and its "p99" was 0.8-1.4 s, while a client timing each request
+# saw p99 2-6 ms and a max of 51 ms (bench/RESULTS.md, 08:03 UTC). Each row prints its
+# implied in-flight count: read a row only when that is about its connections. (At c4
+# every wrk thread gets one connection; that alone did not cure it.)
+in_flight() { # wrk output -> rate x mean latency
+  awk '/Requests\/sec/ {r=$2} /^ +Latency +[0-9]/ {l=$2; u=l; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", l);
+       l = l / (u == "us" ? 1e6 : u == "ms" ? 1e3 : 1)} END {printf "%.1f", r * l}' "$1"
+}
 run() { # name connections wrk-args...
-  local name=$1 c=$2 steal; shift 2
+  local name=$1 c=$2 steal threads=2; shift 2
+  [ "$c" -gt 4 ] || threads=$c
   steal=$(steal_ms)
-  wrk -t2 -c"$c" -d"${DURATION}s" --latency "$@" >"$OUT/$name-c$c-$round.txt" 2>&1
+  wrk -t"$threads" -c"$c" -d"${DURATION}s" --latency "$@" >"$OUT/$name-c$c-$round.txt" 2>&1
   local f="$OUT/$name-c$c-$round.txt"
-  printf 'round %s c%-3s %-6s %9s req/s  p50 %-8s p99 %-8s non-2xx %s  steal %s ms\n' "$round" "$c" "$name" \
+  printf 'round %s c%-3s %-6s %9s req/s  p50 %-8s p99 %-8s non-2xx %s  steal %s ms  in flight %s\n' "$round" "$c" "$name" \
     "$(awk '/Requests\/sec/ {print $2}' "$f")" "$(awk '$1=="50%" {print $2}' "$f")" \
-    "$(awk '$1=="99%" {print $2}' "$f")" "$(awk '/Non-2xx/ {print $NF}' "$f")" "$(($(steal_ms) - steal))"
+    "$(awk '$1=="99%" {print $2}' "$f")" "$(awk '/Non-2xx/ {print $NF}' "$f")" "$(($(steal_ms) - steal))" \
+    "$(in_flight "$f")"
 }
 for c in "$CONNS" 4; do
   for round in 1 2 3; do

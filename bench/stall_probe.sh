@@ -43,4 +43,10 @@ BENCH_TOKENS="$OUT/tokens" wrk -t2 -c28 -d"$((SECONDS_RUN + 2))s" --latency -s b
 WRK=$!
 python3 bench/stall_probe.py "$BASE" "$OUT/tokens" "$PID" "$SECONDS_RUN" "$OUT"
 wait "$WRK"
+# doorman's own timing of the same requests, from the moment it read each one: how many
+# took longer than 50, 100 and 250 ms inside doorman.
+curl -s "$BASE/metrics" | awk '/^http_request_duration_seconds_bucket/ && /users\/me/ && /GET/ {
+    match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); n[le] = $NF }
+  END { printf "doorman: /users/me %d requests, over 50 ms %d, over 100 ms %d, over 250 ms %d\n",
+    n["+Inf"], n["+Inf"] - n["0.05"], n["+Inf"] - n["0.1"], n["+Inf"] - n["0.25"] }'
 grep -A5 'Latency Distribution' "$OUT/wrk.txt"; grep 'Requests/sec' "$OUT/wrk.txt"

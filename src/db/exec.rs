@@ -210,9 +210,10 @@ impl Db {
     }
 
     /// Checks a connection out and runs `work` with it (in a transaction for
-    /// [`Unit::Transaction`] and [`Unit::Snapshot`], and for [`Unit::ShortRead`] on SQLite). The connection goes
-    /// back to the pool only when the work ended as expected (successfully or with an error
-    /// of the contract); otherwise, and when this future is dropped half-way, it is closed.
+    /// [`Unit::Transaction`] and [`Unit::Snapshot`], and for [`Unit::ShortRead`] on
+    /// SQLite). The connection goes back to the pool only when the work ended as expected
+    /// (successfully or with an error of the contract); otherwise, and when this future is
+    /// dropped half-way, it is closed.
     pub(super) async fn guarded<R, F>(
         pool: &DbPool,
         outbox: &Arc<webhooks::Outbox>,

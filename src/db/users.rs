@@ -470,8 +470,9 @@ pub async fn push_credential(
 }
 
 /// A page of the users `filter` selects and how many it selects. The count comes first and
-/// places the page: past the middle of the list it is read from the end (see
-/// [`PageRequest::window`]), and past the end not at all. Run it in one snapshot
+/// places the page: past the middle of the list its ids are read from the end, in the
+/// reverse order (see [`PageRequest::window`]), and its rows in the list's order; past the
+/// end nothing is read. Run it in one snapshot
 /// ([`Db::snapshot_read`](super::Db::snapshot_read)), so that the count and the page agree.
 pub async fn list(conn: &mut Conn, filter: &UserFilter, page: PageRequest) -> Result<Page<User>> {
     let pattern = filter.q.as_ref().map(|q| like_pattern(q));

@@ -55,7 +55,8 @@ pub struct Window {
 impl PageRequest {
     /// This page in a list of `total` rows, read from whichever end of the list is nearer:
     /// a database skips the rows before an offset one by one, so past the middle it skips
-    /// fewer from the end, in the reverse order. The caller reverses the rows it reads.
+    /// fewer from the end, in the reverse order. The caller puts the rows it reads back in
+    /// the list's order.
     pub fn window(self, total: i64) -> Window {
         let end = self.offset.saturating_add(self.limit).min(total);
         let limit = (end - self.offset).max(0);

@@ -65,9 +65,8 @@ impl Db {
                     .run_pending_migrations(SQLITE_MIGRATIONS)
                     .map(|_| ())
                     .map_err(migration_error)?;
-                // Statistics for what the migrations created (see `Db::optimize`).
-                pool.get().await?.batch_execute(SQLITE_OPTIMIZE).await?;
-                Ok(())
+                // Statistics for what the migrations created.
+                Ok(self.optimize().await?)
             }
         }
     }

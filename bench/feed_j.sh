@@ -4,10 +4,11 @@
 #   first   GET /api/v1/auth/revocations            (no cursor: a full page of 200, ~36 KB)
 #   tip     GET /api/v1/auth/revocations?after=TIP  (a caught-up poller: nothing new)
 #   304     the same with If-None-Match: its ETag   (what a poller mostly sends)
-# `bash bench/feed_j.sh [sqlite|postgres]` (default sqlite). Needs wrk, curl, python3, and
-# for PostgreSQL psql and a server at BENCH_PG_URL. BENCH_BIN picks the binary
-# (default target/release/doorman; `cargo build --release` first); BENCH_CONNECTIONS the
-# wrk connections (default 32; also runs 4, a few pollers at a time).
+# `bash bench/feed_j.sh [sqlite|postgres]` (default sqlite). Needs wrk, hey (Debian's
+# package), curl, python3, and for PostgreSQL psql and a server at BENCH_PG_URL. BENCH_BIN
+# picks the binary (default target/release/doorman; `cargo build --release` first);
+# BENCH_CONNECTIONS wrk's connections (default 32, the throughput rows); then hey on 4
+# connections, a few pollers at a time (the latency rows).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHICH="${1:-sqlite}"
@@ -106,11 +107,29 @@ run() { # name connections wrk-args...
     "$(awk '$1=="99%" {print $2}' "$f")" "$(awk '/Non-2xx/ {print $NF}' "$f")" "$(($(steal_ms) - steal))" \
     "$(in_flight "$f")"
 }
-for c in "$CONNS" 4; do
-  for round in 1 2 3; do
-    run me "$c" -s bench/wrk/me.lua "$BASE"
-    run first "$c" "$BASE/api/v1/auth/revocations"
-    run tip "$c" "$BASE/api/v1/auth/revocations?after=$TIP"
-    run 304 "$c" -H "If-None-Match: $ETAG" "$BASE/api/v1/auth/revocations?after=$TIP"
-  done
+# At four connections the rows come from hey, which times each request itself: wrk's did
+# not obey Little's law there (above). hey sends one token for (a).
+hey_run() { # name connections hey-args...
+  local name=$1 c=$2 steal f; shift 2
+  f="$OUT/$name-c$c-$round.txt"
+  steal=$(steal_ms)
+  hey -z "${DURATION}s" -c "$c" "$@" >"$f" 2>&1
+  printf 'round %s c%-3s %-6s %9s req/s  p50 %-8s p99 %-8s statuses %s  steal %s ms  in flight %s\n' "$round" "$c" "$name" \
+    "$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$f")" \
+    "$(awk '$1=="50%" {printf "%.2fms", $3 * 1000}' "$f")" \
+    "$(awk '$1=="99%" {printf "%.2fms", $3 * 1000}' "$f")" \
+    "$(awk '/^ +\[[0-9]+\]/ {printf "%s%s", sep, $1 $2; sep=" "}' "$f")" "$(($(steal_ms) - steal))" \
+    "$(awk '/Requests\/sec/ {r=$2} /Average:/ {a=$2} END {printf "%.1f", r * a}' "$f")"
+}
+for round in 1 2 3; do
+  run me "$CONNS" -s bench/wrk/me.lua "$BASE"
+  run first "$CONNS" "$BASE/api/v1/auth/revocations"
+  run tip "$CONNS" "$BASE/api/v1/auth/revocations?after=$TIP"
+  run 304 "$CONNS" -H "If-None-Match: $ETAG" "$BASE/api/v1/auth/revocations?after=$TIP"
+done
+for round in 1 2 3; do
+  hey_run me 4 -H "Authorization: Bearer $(head -1 "$OUT/tokens")" "$BASE/api/v1/users/me"
+  hey_run first 4 "$BASE/api/v1/auth/revocations"
+  hey_run tip 4 "$BASE/api/v1/auth/revocations?after=$TIP"
+  hey_run 304 4 -H "If-None-Match: $ETAG" "$BASE/api/v1/auth/revocations?after=$TIP"
 done

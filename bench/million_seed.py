@@ -28,12 +28,16 @@ LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Thompson
         "Stroustrup", "Rossum", "Torvalds", "Wilson"]
 
 
-# The audit trail's per-type counts (migration 000019), which doorman keeps as it writes
-# events: made anew from the events seeded here.
+# The audit trail's per-type counts (migration 000019) and the users' per role and activity
+# (migration 000024), which doorman keeps as it writes events and users: made anew from
+# the rows seeded here.
 COUNTS = """
 DELETE FROM audit_event_counts;
 INSERT INTO audit_event_counts (type, shard, events)
 SELECT type, 0, COUNT(*) FROM audit_events GROUP BY type;
+DELETE FROM user_counts;
+INSERT INTO user_counts (role, is_active, shard, users)
+SELECT role, is_active, 0, COUNT(*) FROM users GROUP BY role, is_active;
 """
 
 

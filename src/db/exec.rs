@@ -83,6 +83,7 @@ impl Db {
             outbox: Arc::clone(outbox),
             queued: false,
             counts: Vec::new(),
+            users: Vec::new(),
         };
         Ok(Conn(inner, pending))
     }
@@ -240,7 +241,7 @@ impl Db {
         let outcome = if let Some(begin) = begin {
             conn.batch(begin).await?;
             let outcome = match work(conn).await {
-                Ok(value) => match audit::write_counts(conn).await {
+                Ok(value) => match write_counts(conn).await {
                     Ok(()) => conn.batch("COMMIT").await.map(|()| value),
                     Err(err) => Err(err),
                 },
@@ -254,7 +255,7 @@ impl Db {
             // Audit events are written in transactions only; counts left by other work
             // are written all the same.
             match work(conn).await {
-                Ok(value) => audit::write_counts(conn).await.map(|()| value),
+                Ok(value) => write_counts(conn).await.map(|()| value),
                 Err(err) => Err(err),
             }
         };
@@ -292,4 +293,12 @@ impl Db {
         task.await
             .map_err(|err| Error::internal(anyhow::anyhow!("a database task failed: {err}")))?
     }
+}
+
+/// Writes the counts a unit of work changed, right before it commits: the audit trail's,
+/// then the users'. Every transaction takes those row locks last and in this one order,
+/// so none can deadlock on them.
+async fn write_counts(conn: &mut Conn) -> Result<()> {
+    audit::write_counts(conn).await?;
+    user_counts::write(conn).await
 }

@@ -65,6 +65,7 @@ pub mod sessions;
 pub mod tasks;
 pub mod types;
 mod url;
+pub mod user_counts;
 pub mod users;
 pub mod webhooks;
 
@@ -173,11 +174,13 @@ pub struct Conn(ConnInner, Pending);
 
 /// What a unit of work leaves for its end: `queued` once it queued webhook deliveries, so
 /// the outbox's worker is woken when it has committed; and the audit counts its events
-/// change, written right before it commits (`audit::write_counts`).
+/// change and the user counts its users change, written right before it commits
+/// (`audit::write_counts`, `user_counts::write`).
 pub(crate) struct Pending {
     outbox: Arc<webhooks::Outbox>,
     queued: bool,
     counts: Vec<audit::Counted>,
+    users: Vec<user_counts::Counted>,
 }
 
 #[doc(hidden)]

@@ -316,6 +316,17 @@ diesel::allow_tables_to_appear_in_same_query!(webhook_deliveries, webhook_endpoi
 diesel::table! {
     use diesel::sql_types::*;
 
+    user_counts (role, is_active, shard) {
+        role -> Text,
+        is_active -> Bool,
+        shard -> SmallInt,
+        users -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     audit_event_counts (type_, shard) {
         #[sql_name = "type"]
         type_ -> Text,

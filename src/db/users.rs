@@ -14,7 +14,7 @@ use super::schema::{credentials, users, users_search};
 use super::types::{Id, Ts, date_to_text, text_to_date};
 use chrono::{DateTime, Utc};
 
-use super::{Conn, ConnInner, run, unique_violation};
+use super::{Conn, ConnInner, run, unique_violation, user_counts};
 use crate::domain::{
     LoginName, Name, Page, PageRequest, Phone, ProfileChanges, Role, User, UserFilter, UserId,
     UserSort, Username,
@@ -127,8 +127,10 @@ pub async fn insert(conn: &mut Conn, user: &User, password_hash: &str) -> Result
         by_text(diesel::insert_into(credentials::table).values(credential))
             .execute(c)
             .await?;
-        Ok(())
-    })
+        Ok::<_, Error>(())
+    })?;
+    user_counts::add(conn, user.id, user.role.as_str(), user.is_active);
+    Ok(())
 }
 
 pub async fn find(conn: &mut Conn, id: UserId) -> Result<Option<User>> {
@@ -282,13 +284,39 @@ pub async fn update(
     at: DateTime<Utc>,
 ) -> Result<Option<User>> {
     let changeset = UserChangeset::new(changes, role, at);
+    let recount = changeset.role.is_some() || changeset.is_active.is_some();
+    let before = if recount {
+        counted_group(conn, id).await?
+    } else {
+        None
+    };
     run!(conn, |c| by_text(
         diesel::update(users::table.find(Id(id.0))).set(&changeset)
     )
     .execute(c)
     .await)
     .map_err(conflict)?;
-    find(conn, id).await
+    let user = find(conn, id).await?;
+    if let (Some((role, is_active)), Some(now)) = (before, &user)
+        && (role.as_str(), is_active) != (now.role.as_str(), now.is_active)
+    {
+        user_counts::remove(conn, id, &role, is_active);
+        user_counts::add(conn, id, now.role.as_str(), now.is_active);
+    }
+    Ok(user)
+}
+
+/// The user's role and activity as the counts know them, locked until the transaction
+/// ends (the change that follows must count from what it changes).
+async fn counted_group(conn: &mut Conn, id: UserId) -> Result<Option<user_counts::Group>> {
+    Ok(run!(conn, |c| for_update(
+        users::table
+            .find(Id(id.0))
+            .select((users::role, users::is_active))
+    )
+    .get_result(c)
+    .await
+    .optional())?)
 }
 
 /// The user, locked until the transaction ends.
@@ -328,12 +356,18 @@ pub async fn any_admin(conn: &mut Conn) -> Result<bool> {
 }
 
 pub async fn delete(conn: &mut Conn, id: UserId) -> Result<bool> {
+    let Some((role, is_active)) = counted_group(conn, id).await? else {
+        return Ok(false);
+    };
     let deleted = run!(conn, |c| {
         diesel::delete(credentials::table.filter(credentials::user_id.eq(Id(id.0))))
             .execute(c)
             .await?;
         diesel::delete(users::table.find(Id(id.0))).execute(c).await
     })?;
+    if deleted > 0 {
+        user_counts::remove(conn, id, &role, is_active);
+    }
     Ok(deleted > 0)
 }
 
@@ -469,7 +503,8 @@ pub async fn push_credential(
     Ok(true)
 }
 
-/// A page of the users `filter` selects and how many it selects. The count comes first and
+/// A page of the users `filter` selects and how many it selects. The count comes first (a
+/// sum of the kept [`user_counts`] without a search, the matches counted with one) and
 /// places the page: past the middle of the list its ids are read from the end, in the
 /// reverse order (see [`PageRequest::window`]), and its rows in the list's order; past the
 /// end nothing is read. Run it in one snapshot
@@ -481,8 +516,17 @@ pub async fn list(conn: &mut Conn, filter: &UserFilter, page: PageRequest) -> Re
         pattern: pattern.as_deref(),
         phrase: phrase.as_deref(),
     };
+    // Without a search the total is a sum of kept counts ([`user_counts`]); a search counts
+    // its matches.
+    let counted = match filter.q {
+        None => Some(user_counts::total(conn, filter).await?),
+        Some(_) => None,
+    };
     let (rows, total): (Vec<UserRow>, i64) = run!(conn, |c| {
-        let total = filtered(filter, text).count().get_result(c).await?;
+        let total = match counted {
+            Some(total) => total,
+            None => filtered(filter, text).count().get_result(c).await?,
+        };
         let window = page.window(total);
         let sort = if window.reversed {
             filter.sort.reversed()

@@ -3,7 +3,7 @@
 //! lock held); each batch is a short transaction of its own (one delete; audit events also
 //! come off their counts), with a pause between batches, so the job never holds a request
 //! up for longer than one small delete. Once a day the run also recounts the audit trail
-//! (`db::audit::uncounted`).
+//! (`db::audit::uncounted`), and once an hour the users (`db::user_counts::uncounted`).
 
 use std::time::Duration;
 
@@ -23,6 +23,10 @@ const RECOUNT_EVERY: Duration = Duration::from_secs(24 * 3600);
 /// How long the recount's scan of the audit trail may take (ten million events: about a
 /// second on PostgreSQL here).
 const RECOUNT_DEADLINE: Duration = Duration::from_secs(60);
+/// How often the users' counts are checked against the users: they place the user list's
+/// deep pages, so a difference an upgrade left (users that an older instance wrote) should
+/// not last long; a million users are counted in about 0.1 s.
+const USER_RECOUNT_EVERY: Duration = Duration::from_secs(3600);
 /// Rows removed by one statement at most.
 const BATCH: i64 = 500;
 /// The pause between two batches, which lets queued writers in.
@@ -48,13 +52,7 @@ pub async fn run_if_due(ctx: &Context, holder: &str) -> Result<Option<Removed>> 
     // A tenth of slack, so an instance ticking every interval does not miss its turn by
     // the jitter of its own timer.
     let interval = ctx.settings.retention_interval;
-    let due = now - span(interval - interval / 10);
-    let owner = holder.to_owned();
-    let claimed = db::write!(ctx.db, |c| {
-        db::retention::claim_run(c, "retention", &owner, now, due).await
-    })
-    .await?;
-    if !claimed {
+    if !claim(ctx, "retention", holder, now, interval - interval / 10).await? {
         ctx.metrics.retention_run(false);
         return Ok(None);
     }
@@ -90,19 +88,31 @@ pub async fn run_if_due(ctx: &Context, holder: &str) -> Result<Option<Removed>> 
         removed.audit_events = drain(ctx, Sweep::AuditEvents(now - span(kept))).await?;
     }
     recount_if_due(ctx, holder, now).await?;
+    recount_users_if_due(ctx, holder, now).await?;
     Ok(Some(removed))
+}
+
+/// Whether this instance (`holder`) takes the job `name`'s turn: when no instance has
+/// within `every`.
+async fn claim(
+    ctx: &Context,
+    name: &'static str,
+    holder: &str,
+    now: DateTime<Utc>,
+    every: Duration,
+) -> Result<bool> {
+    let due = now - span(every);
+    let holder = holder.to_owned();
+    db::write!(ctx.db, |c| {
+        db::retention::claim_run(c, name, &holder, now, due).await
+    })
+    .await
 }
 
 /// Recounts the audit trail when no instance has within [`RECOUNT_EVERY`] (and at the first
 /// run after the counts were introduced), after refreshing SQLite's planner statistics.
 async fn recount_if_due(ctx: &Context, holder: &str, now: DateTime<Utc>) -> Result<()> {
-    let due = now - span(RECOUNT_EVERY);
-    let holder = holder.to_owned();
-    let claimed = db::write!(ctx.db, |c| {
-        db::retention::claim_run(c, "audit_recount", &holder, now, due).await
-    })
-    .await?;
-    if !claimed {
+    if !claim(ctx, "audit_recount", holder, now, RECOUNT_EVERY).await? {
         return Ok(());
     }
     // The planner's statistics, daily too, as the data grows.
@@ -123,6 +133,30 @@ async fn recount_if_due(ctx: &Context, holder: &str, now: DateTime<Utc>) -> Resu
     );
     db::transaction!(ctx.db, |c| {
         db::audit::add_to_counts(c, uncounted);
+        Ok(())
+    })
+    .await
+}
+
+/// Recounts the users when no instance has within [`USER_RECOUNT_EVERY`] (and at the first
+/// run after the counts were introduced).
+async fn recount_users_if_due(ctx: &Context, holder: &str, now: DateTime<Utc>) -> Result<()> {
+    if !claim(ctx, "user_recount", holder, now, USER_RECOUNT_EVERY).await? {
+        return Ok(());
+    }
+    let uncounted = ctx
+        .db
+        .long_read(RECOUNT_DEADLINE, |c| {
+            Box::pin(db::user_counts::uncounted(c))
+        })
+        .await?;
+    if uncounted.is_empty() {
+        tracing::debug!("the users' counts agree with the users");
+        return Ok(());
+    }
+    tracing::info!(?uncounted, "the users' counts are corrected by a recount");
+    db::transaction!(ctx.db, |c| {
+        db::user_counts::add_to_counts(c, uncounted);
         Ok(())
     })
     .await

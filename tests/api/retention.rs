@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::receiver::Receiver;
-use crate::helpers::{PASSWORD, StaffApp, TestApp, staff_app_with};
+use crate::helpers::{PASSWORD, StaffApp, TestApp, id_of, staff_app_with};
 
 /// Waits until `check` holds; the deadline only tells a hang from slowness.
 async fn eventually<F, Fut>(what: &str, mut check: F)
@@ -214,6 +214,136 @@ async fn audit_totals_are_exact_and_a_daily_recount_adds_what_an_older_instance_
         audit_total(&app, &admin.access, "").await,
         count(&app, "audit_events").await
     );
+}
+
+/// The `total` of the user list at `query`, as the admin sees it.
+async fn user_total(app: &TestApp, admin: &str, query: &str) -> usize {
+    let reply = app
+        .get(&format!("/api/v1/admin/users?limit=1{query}"), admin)
+        .await;
+    assert_eq!(reply.status, reqwest::StatusCode::OK, "{}", reply.body);
+    let total = reply.body["total"].as_u64().expect("a total");
+    usize::try_from(total).expect("a total that fits")
+}
+
+/// Every filter of the user list without a search, with the `WHERE` that counts it.
+const USER_FILTERS: [(&str, &str); 7] = [
+    ("", "users"),
+    ("&role=user", "users WHERE role = 'user'"),
+    ("&role=sub_admin", "users WHERE role = 'sub_admin'"),
+    (
+        "&role=admin&is_active=true",
+        "users WHERE role = 'admin' AND is_active = TRUE",
+    ),
+    ("&is_active=false", "users WHERE is_active = FALSE"),
+    ("&is_active=true", "users WHERE is_active = TRUE"),
+    (
+        "&role=user&is_active=false",
+        "users WHERE role = 'user' AND is_active = FALSE",
+    ),
+];
+
+async fn assert_user_totals_exact(app: &TestApp, admin: &str) {
+    for (query, rows) in USER_FILTERS {
+        assert_eq!(
+            user_total(app, admin, query).await,
+            count(app, rows).await,
+            "the total of {query:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn user_totals_are_exact_and_an_hourly_recount_adds_what_an_older_instance_wrote() {
+    let StaffApp { app, admin, .. } = staff_app_with(every_second).await;
+    let admin = admin.access;
+    // At once: their counts are written by concurrent transactions.
+    let emails: Vec<String> = [
+        "ada", "grace", "alan", "edsger", "barbara", "donald", "frances",
+    ]
+    .iter()
+    .map(|name| format!("{name}@example.com"))
+    .collect();
+    let users: Vec<String> =
+        futures_util::future::join_all(emails.iter().map(|email| app.register(email)))
+            .await
+            .iter()
+            .map(id_of)
+            .collect();
+    assert_user_totals_exact(&app, &admin).await;
+
+    // Every change of role or activity moves a user between the counts; a change of
+    // neither, a refused change and the deletion of a missing user move none.
+    let path = |i: usize| format!("/api/v1/admin/users/{}", users[i]);
+    for (method, at, body) in [
+        (Method::PATCH, path(0), Some(json!({ "is_active": false }))),
+        (
+            Method::PATCH,
+            path(1),
+            Some(json!({ "is_active": false, "first_name": "Grace" })),
+        ),
+        (Method::PATCH, path(1), Some(json!({ "is_active": false }))),
+        (
+            Method::PATCH,
+            path(2),
+            Some(json!({ "first_name": "Alan" })),
+        ),
+        (
+            Method::PUT,
+            format!("{}/role", path(3)),
+            Some(json!({ "role": "sub_admin" })),
+        ),
+        (
+            Method::PUT,
+            format!("{}/role", path(4)),
+            Some(json!({ "role": "admin" })),
+        ),
+        (Method::PATCH, path(4), Some(json!({ "is_active": false }))),
+        (Method::PATCH, path(0), Some(json!({ "is_active": true }))),
+        (Method::PATCH, path(5), Some(json!({ "is_active": "no" }))),
+        (Method::DELETE, path(6), None),
+        (Method::DELETE, path(6), None),
+        (Method::DELETE, path(2), None),
+    ] {
+        let reply = app
+            .request(method.clone(), &at, Some(&admin), body.clone())
+            .await;
+        assert!(
+            reply.status.as_u16() < 500,
+            "{method} {at} {body:?}: {}",
+            reply.body
+        );
+        assert_user_totals_exact(&app, &admin).await;
+    }
+    let me = app.signed_in("leaving@example.com").await;
+    let gone = app
+        .api()
+        .delete_me(&me.access, &json!({ "password": PASSWORD }))
+        .await;
+    assert!(gone.status.is_success(), "{}", gone.body);
+    assert_user_totals_exact(&app, &admin).await;
+
+    // An instance of a version before the counts registers a user (as during an upgrade):
+    // the user is in the table, not yet in the totals.
+    let before = user_total(&app, &admin, "&role=user").await;
+    app.execute_sql(
+        "INSERT INTO users (id, email, role, is_active, created_at, updated_at) VALUES \
+         ('0190a000-0000-7000-8000-000000000002', 'older@example.com', 'user', TRUE, \
+          '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')",
+    )
+    .await;
+    assert_eq!(user_total(&app, &admin, "&role=user").await, before);
+
+    // The next recount (made due, as an hour would) adds it.
+    app.execute_sql(
+        "UPDATE job_runs SET ran_at = '1970-01-01T00:00:00.000000Z' WHERE name = 'user_recount'",
+    )
+    .await;
+    eventually("the recount adds the uncounted user", || async {
+        user_total(&app, &admin, "&role=user").await == before + 1
+    })
+    .await;
+    assert_user_totals_exact(&app, &admin).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -480,10 +480,10 @@ async fn the_retention_job_runs_once_across_three_instances_not_three_times() {
              ORDER BY name",
         )
         .await;
-    // The first turn also recounts the audit trail, once too.
+    // The first turn also recounts the audit trail and the users, once too.
     assert_eq!(
         recorded,
-        ["audit_recount", "retention"],
+        ["audit_recount", "retention", "user_recount"],
         "each run is recorded once"
     );
 }

@@ -167,7 +167,7 @@ pub async fn refresh_subscriptions(ctx: &Context) -> Result<()> {
 }
 
 /// Claims the due deliveries (up to [`BATCH`]) for `holder`, attempts them at once, and
-/// records their outcomes together when the last has ended: one writer turn for the batch,
+/// records their outcomes together when the last has ended: one transaction for the batch,
 /// not one each. How many were claimed. Outcomes that cannot be recorded (the database is
 /// away) are attempted again when their lease ends: at least once, as promised.
 pub async fn deliver_due(ctx: &Context, sender: &Sender, holder: &str) -> Result<usize> {
@@ -188,7 +188,10 @@ pub async fn deliver_due(ctx: &Context, sender: &Sender, holder: &str) -> Result
         .collect()
         .await;
     let owner = holder.to_owned();
-    let recorded = db::write!(ctx.db, |c| {
+    // One transaction: one commit for the batch (on PostgreSQL, one WAL flush instead of
+    // one per delivery). Should it fail, the batch is attempted again when its lease ends,
+    // as after a crash.
+    let recorded = db::transaction!(ctx.db, |c| {
         for done in &attempts {
             let (delivery, outcome) = (&done.delivery, &done.outcome);
             db::webhooks::record(c, delivery, &owner, outcome, done.at, done.retry_at).await?;

@@ -25,7 +25,8 @@ const RECOUNT_EVERY: Duration = Duration::from_secs(24 * 3600);
 const RECOUNT_DEADLINE: Duration = Duration::from_secs(60);
 /// How often the users' counts are checked against the users: they place the user list's
 /// deep pages, so a difference an upgrade left (users that an older instance wrote) should
-/// not last long; a million users are counted in about 0.1 s.
+/// not last long. A million users are counted in 0.2 s on PostgreSQL and 0.5 s on SQLite
+/// (outside any transaction, so no writer waits).
 const USER_RECOUNT_EVERY: Duration = Duration::from_secs(3600);
 /// Rows removed by one statement at most.
 const BATCH: i64 = 500;

@@ -90,16 +90,12 @@ pub(super) async fn write_counts(conn: &mut Conn) -> Result<()> {
     if conn.1.counts.is_empty() {
         return Ok(());
     }
-    let mut counts = std::mem::take(&mut conn.1.counts);
-    counts.sort_by(|a, b| (&a.type_, a.shard).cmp(&(&b.type_, b.shard)));
-    counts.dedup_by(|later, kept| {
-        let same = (&later.type_, later.shard) == (&kept.type_, kept.shard);
-        if same {
-            kept.events += later.events;
-        }
-        same
-    });
-    for counted in counts.iter().filter(|c| c.events != 0) {
+    let counts = super::merged(
+        std::mem::take(&mut conn.1.counts),
+        |a, b| (&a.type_, a.shard).cmp(&(&b.type_, b.shard)),
+        |c| &mut c.events,
+    );
+    for counted in &counts {
         run!(conn, |c| count_statement(counted).execute(c).await)?;
     }
     Ok(())

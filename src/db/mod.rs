@@ -168,6 +168,26 @@ enum Place {
     Blocking(tokio::runtime::Handle),
 }
 
+/// Changes to kept counts (`audit::Counted`, `user_counts::Counted`) as a unit of work
+/// writes them before it commits: one per key, in key (`order`) order, none of zero.
+fn merged<T>(
+    mut changes: Vec<T>,
+    order: impl Fn(&T, &T) -> std::cmp::Ordering,
+    amount: impl Fn(&mut T) -> &mut i64,
+) -> Vec<T> {
+    changes.sort_by(&order);
+    changes.dedup_by(|later, kept| {
+        let same = order(later, kept).is_eq();
+        if same {
+            let more = *amount(later);
+            *amount(kept) += more;
+        }
+        same
+    });
+    changes.retain_mut(|change| *amount(change) != 0);
+    changes
+}
+
 /// A pooled connection of either backend, with what its unit of work leaves for its end.
 /// Repositories take `&mut Conn`.
 pub struct Conn(ConnInner, Pending);

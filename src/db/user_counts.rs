@@ -79,16 +79,12 @@ pub(super) async fn write(conn: &mut Conn) -> Result<()> {
     if conn.1.users.is_empty() {
         return Ok(());
     }
-    let mut counts = std::mem::take(&mut conn.1.users);
-    counts.sort_by(|a, b| a.key().cmp(&b.key()));
-    counts.dedup_by(|later, kept| {
-        let same = later.key() == kept.key();
-        if same {
-            kept.users += later.users;
-        }
-        same
-    });
-    for counted in counts.iter().filter(|c| c.users != 0) {
+    let counts = super::merged(
+        std::mem::take(&mut conn.1.users),
+        |a, b| a.key().cmp(&b.key()),
+        |c| &mut c.users,
+    );
+    for counted in &counts {
         run!(conn, |c| count_statement(counted).execute(c).await)?;
     }
     Ok(())

@@ -15,7 +15,7 @@ use super::prepared::{ByText, by_text};
 use super::schema::{audit_event_counts, audit_events};
 use super::types::{Id, Ts};
 use super::{Conn, run};
-use crate::domain::{AuditEvent, AuditEventId, AuditKind, Page, PageRequest, UserId};
+use crate::domain::{AuditEvent, AuditEventId, AuditKind, Page, PageRequest, User, UserId};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -35,10 +35,20 @@ pub(super) struct AuditRow {
 /// inside a transaction ([`super::Db::transaction`]): the event, its count and its
 /// deliveries commit together or not at all.
 pub async fn insert(conn: &mut Conn, event: &AuditEvent) -> Result<()> {
+    insert_about(conn, event, None).await
+}
+
+/// [`insert`] of an event whose subject user the caller holds as the transaction left it
+/// (so a webhook's payload needs no read of it).
+pub async fn insert_about(
+    conn: &mut Conn,
+    event: &AuditEvent,
+    subject: Option<&User>,
+) -> Result<()> {
     let row = AuditRow::from(event);
     run!(conn, |c| insert_statement(&row).execute(c).await)?;
     conn.1.counts.push(Counted::one(&row));
-    super::webhooks::enqueue(conn, event).await
+    super::webhooks::enqueue(conn, event, subject).await
 }
 
 /// The statement that writes the event row of [`insert`].

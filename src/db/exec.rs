@@ -81,7 +81,7 @@ impl Db {
         };
         let pending = Pending {
             outbox: Arc::clone(outbox),
-            queued: false,
+            queued: Vec::new(),
             counts: Vec::new(),
             users: Vec::new(),
         };
@@ -262,8 +262,9 @@ impl Db {
         if let Err(Error::Internal(_) | Error::ServiceUnavailable { .. }) = outcome {
             return outcome;
         }
-        if outcome.is_ok() && conn.1.queued {
-            conn.1.outbox.wake();
+        if outcome.is_ok() && !conn.1.queued.is_empty() {
+            let queued = std::mem::take(&mut conn.1.queued);
+            conn.1.outbox.committed(queued);
         }
         guard.release();
         outcome

@@ -192,13 +192,13 @@ fn merged<T>(
 /// Repositories take `&mut Conn`.
 pub struct Conn(ConnInner, Pending);
 
-/// What a unit of work leaves for its end: `queued` once it queued webhook deliveries, so
-/// the outbox's worker is woken when it has committed; and the audit counts its events
+/// What a unit of work leaves for its end: the webhook deliveries it queued, handed to the
+/// outbox's worker once it has committed; and the audit counts its events
 /// change and the user counts its users change, written right before it commits
 /// (`audit::write_counts`, `user_counts::write`).
 pub(crate) struct Pending {
     outbox: Arc<webhooks::Outbox>,
-    queued: bool,
+    queued: Vec<crate::domain::DeliveryId>,
     counts: Vec<audit::Counted>,
     users: Vec<user_counts::Counted>,
 }

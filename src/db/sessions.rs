@@ -103,7 +103,7 @@ pub async fn open_on_login(
         ]
     )?;
     conn.1.counts.push(audit::Counted::one(&audited));
-    super::webhooks::enqueue(conn, event).await
+    super::webhooks::enqueue(conn, event, None).await
 }
 
 /// Sessions with their users, in one indexed query once filtered on the session. Not

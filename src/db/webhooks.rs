@@ -6,23 +6,35 @@
 //! subscribed to costs no query. Deliveries are claimed for one attempt with a lease
 //! ([`claim`]): a conditional update that sets `locked_until`, so instances never attempt
 //! the same delivery at the same time, and a crashed instance's claims lapse.
+//!
+//! An instance hands the deliveries it committed to its worker by id ([`Outbox::committed`]),
+//! which claims them by primary key; the due index is read once a poll, for retries and for
+//! what other instances queued. On PostgreSQL that index keeps an entry for every delivery
+//! that left `pending` until the table is next vacuumed, and a claim that reads it steps
+//! over them all (measured in `bench/RESULTS.md` (j)).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Integer, Nullable, Text};
 use diesel_async::RunQueryDsl;
 
 use super::prepared::by_text;
 use super::schema::{webhook_deliveries, webhook_endpoints};
-use super::types::{Id, Ts};
+use super::types::{Id, PortableTimestamp, PortableUuid, Ts};
 use super::{Conn, run};
 use crate::domain::{
     AttemptOutcome, AuditEvent, AuditEventId, AuditKind, ClaimedDelivery, Delivery, DeliveryId,
-    DeliveryStatus, EventFilter, Page, PageRequest, Webhook, WebhookChanges, WebhookId,
+    DeliveryStatus, EventFilter, Page, PageRequest, User, Webhook, WebhookChanges, WebhookId,
     webhook_payload,
 };
 use crate::error::{Error, Result};
+
+/// Ids the worker keeps at most for claiming by key; past them it finds the rest at its
+/// next poll (a backlog the worker cannot keep up with, or a database that is away).
+const COMMITTED_MAX: usize = 10_000;
 
 /// This instance's view of the subscriptions, and the bell of its delivery worker.
 #[derive(Debug, Default)]
@@ -31,6 +43,10 @@ pub struct Outbox {
     /// the database when endpoints change here and at every turn of the worker, so a change
     /// made on another instance is seen within a second.
     subscribed: AtomicU32,
+    /// The active endpoints as last read, with their stored `events` (see [`enqueue`]).
+    endpoints: std::sync::Mutex<Arc<Vec<Subscription>>>,
+    /// Deliveries this instance committed and its worker has not taken yet.
+    committed: std::sync::Mutex<Vec<DeliveryId>>,
     wake: tokio::sync::Notify,
 }
 
@@ -39,13 +55,32 @@ impl Outbox {
         AtomicU32::load(&self.subscribed, Ordering::Relaxed) & kind.bit() != 0
     }
 
-    pub fn set_subscribed(&self, mask: u32) {
+    /// Keeps the active endpoints as just read ([`subscriptions`]).
+    pub fn set_subscribed(&self, endpoints: Vec<Subscription>) {
+        let mask = endpoints
+            .iter()
+            .fold(0, |mask, endpoint| mask | endpoint.mask);
+        *self.endpoints.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(endpoints);
         self.subscribed.store(mask, Ordering::Relaxed);
     }
 
-    /// Rings the worker: deliveries were committed.
-    pub fn wake(&self) {
+    fn endpoints(&self) -> Arc<Vec<Subscription>> {
+        Arc::clone(&self.endpoints.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Hands deliveries that were just committed to the worker, and rings it.
+    pub fn committed(&self, ids: Vec<DeliveryId>) {
+        {
+            let mut committed = self.committed.lock().unwrap_or_else(|e| e.into_inner());
+            let room = COMMITTED_MAX.saturating_sub(committed.len());
+            committed.extend(ids.into_iter().take(room));
+        }
         self.wake.notify_one();
+    }
+
+    /// The deliveries committed since the last call, oldest first.
+    pub fn take_committed(&self) -> Vec<DeliveryId> {
+        std::mem::take(&mut *self.committed.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Waits for [`Outbox::wake`].
@@ -255,73 +290,128 @@ pub async fn delete_endpoint(conn: &mut Conn, id: WebhookId) -> Result<bool> {
     Ok(deleted == 1)
 }
 
-/// The audit kinds that some active endpoint receives, as bits.
-pub async fn subscribed_mask(conn: &mut Conn) -> Result<u32> {
-    let stored: Vec<String> = run!(conn, |c| webhook_endpoints::table
-        .filter(webhook_endpoints::is_active)
-        .select(webhook_endpoints::events)
-        .load(c)
-        .await)?;
-    stored
-        .iter()
-        .try_fold(0, |mask, events| Ok(mask | parse_events(events)?.mask()))
+/// An active endpoint as the outbox keeps it.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    id: Id,
+    /// As stored: a delivery is queued for it only while the row still holds this text.
+    events: String,
+    /// The audit kinds it receives, as bits.
+    mask: u32,
 }
 
-/// Queues `event` for every active endpoint subscribed to its type; part of the caller's
-/// transaction (see the module doc). The worker is woken once the transaction commits.
-pub async fn enqueue(conn: &mut Conn, event: &AuditEvent) -> Result<()> {
-    if !conn.1.outbox.wants(event.kind) {
-        return Ok(());
-    }
-    let endpoints: Vec<(Id, String)> = run!(conn, |c| webhook_endpoints::table
+/// The active endpoints and what they receive.
+pub async fn subscriptions(conn: &mut Conn) -> Result<Vec<Subscription>> {
+    let stored: Vec<(Id, String)> = run!(conn, |c| webhook_endpoints::table
         .filter(webhook_endpoints::is_active)
         .select((webhook_endpoints::id, webhook_endpoints::events))
         .load(c)
         .await)?;
-    let mut targets = Vec::new();
-    for (id, events) in endpoints {
-        if parse_events(&events)?.matches(event.kind) {
-            targets.push(id);
-        }
-    }
-    if targets.is_empty() {
+    stored
+        .into_iter()
+        .map(|(id, events)| {
+            let mask = parse_events(&events)?.mask();
+            Ok(Subscription { id, events, mask })
+        })
+        .collect()
+}
+
+/// Queues `event` for every active endpoint subscribed to its type; part of the caller's
+/// transaction (see the module doc). `subject` is the event's subject user as the
+/// transaction left it, when the caller has it (read otherwise). The worker is handed the
+/// deliveries once the transaction commits.
+///
+/// The endpoints come from the outbox: one `INSERT … SELECT` each, which writes the row only
+/// while the endpoint is active and still receives what the outbox read. Should one have
+/// changed since (on another instance, within the last poll), the endpoints are read afresh
+/// for what was not queued.
+pub async fn enqueue(conn: &mut Conn, event: &AuditEvent, subject: Option<&User>) -> Result<()> {
+    if !conn.1.outbox.wants(event.kind) {
         return Ok(());
     }
-    let subject = match event.subject_id {
-        Some(id) => super::users::find(conn, id).await?,
-        None => None,
+    let read;
+    let subject = match (subject, event.subject_id) {
+        (Some(user), _) => Some(user),
+        (None, Some(id)) => {
+            read = super::users::find(conn, id).await?;
+            read.as_ref()
+        }
+        (None, None) => None,
     };
-    let payload = webhook_payload(event, subject.as_ref()).to_string();
-    let rows: Vec<DeliveryRow> = targets
-        .into_iter()
-        .map(|endpoint_id| DeliveryRow {
-            id: Id(DeliveryId::new().0),
-            endpoint_id,
-            event_id: Id(event.id.0),
-            type_: event.kind.as_str().to_owned(),
-            payload: payload.clone(),
-            status: DeliveryStatus::Pending.as_str().to_owned(),
-            attempts: 0,
-            next_attempt_at: Some(Ts(event.at)),
-            locked_until: None,
-            locked_by: None,
-            last_status_code: None,
-            last_error: None,
-            created_at: Ts(event.at),
-            delivered_at: None,
-        })
-        .collect();
-    // One statement a row: SQLite cannot batch rows with `NULL` columns in diesel (and
-    // an event rarely has more than a few endpoints).
-    for row in &rows {
-        run!(conn, |c| by_text(
-            diesel::insert_into(webhook_deliveries::table).values(row)
+    let payload = webhook_payload(event, subject).to_string();
+    let bit = event.kind.bit();
+    let mut queued: Vec<Id> = Vec::new();
+    let mut stale = false;
+    for endpoint in conn.1.outbox.endpoints().iter() {
+        if endpoint.mask & bit == 0 {
+            continue;
+        }
+        match queue(conn, endpoint, event, &payload).await? {
+            Some(id) => {
+                queued.push(endpoint.id);
+                conn.1.queued.push(id);
+            }
+            None => stale = true,
+        }
+    }
+    if stale {
+        for endpoint in subscriptions(conn).await? {
+            if endpoint.mask & bit == 0 || queued.contains(&endpoint.id) {
+                continue;
+            }
+            if let Some(id) = queue(conn, &endpoint, event, &payload).await? {
+                conn.1.queued.push(id);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `INSERT … SELECT` of a pending delivery of `event` to `endpoint`, written only while the
+/// endpoint is active and its `events` are as the outbox read them; its id when written.
+async fn queue(
+    conn: &mut Conn,
+    endpoint: &Subscription,
+    event: &AuditEvent,
+    payload: &str,
+) -> Result<Option<DeliveryId>> {
+    let id = DeliveryId::new();
+    let (at, pending) = (Ts(event.at), DeliveryStatus::Pending.as_str());
+    let written = run!(conn, |c| {
+        let values = webhook_endpoints::table
+            .filter(webhook_endpoints::id.eq(endpoint.id))
+            .filter(webhook_endpoints::is_active)
+            .filter(webhook_endpoints::events.eq(endpoint.events.as_str()))
+            .select((
+                Id(id.0).into_sql::<PortableUuid>(),
+                webhook_endpoints::id,
+                Id(event.id.0).into_sql::<PortableUuid>(),
+                event.kind.as_str().into_sql::<Text>(),
+                payload.into_sql::<Text>(),
+                pending.into_sql::<Text>(),
+                0.into_sql::<Integer>(),
+                at.into_sql::<Nullable<PortableTimestamp>>(),
+                at.into_sql::<PortableTimestamp>(),
+            ));
+        by_text(
+            diesel::insert_into(webhook_deliveries::table)
+                .values(values)
+                .into_columns((
+                    webhook_deliveries::id,
+                    webhook_deliveries::endpoint_id,
+                    webhook_deliveries::event_id,
+                    webhook_deliveries::type_,
+                    webhook_deliveries::payload,
+                    webhook_deliveries::status,
+                    webhook_deliveries::attempts,
+                    webhook_deliveries::next_attempt_at,
+                    webhook_deliveries::created_at,
+                )),
         )
         .execute(c)
-        .await)?;
-    }
-    conn.1.queued = true;
-    Ok(())
+        .await
+    })?;
+    Ok((written != 0).then_some(id))
 }
 
 /// An endpoint's deliveries, newest first.
@@ -360,15 +450,24 @@ pub async fn list_deliveries(
     })
 }
 
-/// Claims up to `limit` due deliveries of active endpoints for `holder` until `lease_until`:
-/// reads candidates, then takes those still unclaimed in one conditional update, so of two
-/// instances claiming at once each delivery goes to one. Returns what the attempts need.
+/// Which deliveries a claim considers.
+#[derive(Debug, Clone, Copy)]
+pub enum Due<'a> {
+    /// Those the due index lists, oldest first, up to a number.
+    Any(i64),
+    /// These (committed on this instance), by primary key.
+    Only(&'a [DeliveryId]),
+}
+
+/// Claims due deliveries of active endpoints for `holder` until `lease_until`: takes the
+/// candidates still unclaimed in one conditional update, so of two instances claiming at
+/// once each delivery goes to one. Returns what the attempts need.
 pub async fn claim(
     conn: &mut Conn,
     holder: &str,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
-    limit: i64,
+    due: Due<'_>,
 ) -> Result<Vec<ClaimedDelivery>> {
     let rows: Vec<(Id, String, String, String, i32, Ts)> = run!(conn, |c| {
         let free = || {
@@ -376,25 +475,35 @@ pub async fn claim(
                 .is_null()
                 .or(webhook_deliveries::locked_until.lt(Ts(now)))
         };
-        let candidates: Vec<Id> = webhook_deliveries::table
-            .inner_join(webhook_endpoints::table)
-            .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()))
-            .filter(webhook_deliveries::next_attempt_at.le(Ts(now)))
-            .filter(free())
-            .filter(webhook_endpoints::is_active)
-            .order(webhook_deliveries::next_attempt_at)
-            .limit(limit)
-            .select(webhook_deliveries::id)
-            .load(c)
-            .await?;
+        let candidates: Vec<Id> = match due {
+            Due::Only(ids) => ids.iter().map(|id| Id(id.0)).collect(),
+            Due::Any(limit) => {
+                webhook_deliveries::table
+                    .inner_join(webhook_endpoints::table)
+                    .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()))
+                    .filter(webhook_deliveries::next_attempt_at.le(Ts(now)))
+                    .filter(free())
+                    .filter(webhook_endpoints::is_active)
+                    .order(webhook_deliveries::next_attempt_at)
+                    .limit(limit)
+                    .select(webhook_deliveries::id)
+                    .load(c)
+                    .await?
+            }
+        };
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
+        let active = webhook_endpoints::table
+            .filter(webhook_endpoints::is_active)
+            .select(webhook_endpoints::id);
         let claimed: Vec<Id> = diesel::update(
             webhook_deliveries::table
                 .filter(webhook_deliveries::id.eq_any(&candidates))
                 .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()))
-                .filter(free()),
+                .filter(webhook_deliveries::next_attempt_at.le(Ts(now)))
+                .filter(free())
+                .filter(webhook_deliveries::endpoint_id.eq_any(active)),
         )
         .set((
             webhook_deliveries::locked_until.eq(Ts(lease_until)),
@@ -489,6 +598,35 @@ pub async fn record(
             webhook_deliveries::delivered_at.eq(delivered.then_some(Ts(now))),
         ))
     )
+    .execute(c)
+    .await)?;
+    Ok(())
+}
+
+/// Records attempts that `holder` claimed and that were answered `status` (a 2xx): all of
+/// them delivered, at `now`, in one statement.
+pub async fn record_delivered(
+    conn: &mut Conn,
+    ids: &[DeliveryId],
+    holder: &str,
+    status: u16,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let ids: Vec<Id> = ids.iter().map(|id| Id(id.0)).collect();
+    run!(conn, |c| diesel::update(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::id.eq_any(&ids))
+            .filter(webhook_deliveries::locked_by.eq(holder))
+    )
+    .set((
+        webhook_deliveries::status.eq(DeliveryStatus::Delivered.as_str()),
+        webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
+        webhook_deliveries::next_attempt_at.eq(None::<Ts>),
+        webhook_deliveries::locked_until.eq(None::<Ts>),
+        webhook_deliveries::last_status_code.eq(Some(i32::from(status))),
+        webhook_deliveries::last_error.eq(None::<String>),
+        webhook_deliveries::delivered_at.eq(Some(Ts(now))),
+    ))
     .execute(c)
     .await)?;
     Ok(())

@@ -1,25 +1,27 @@
-//! The webhook delivery loop: attempts what is due, then waits for a commit on this
-//! instance that queued deliveries (the outbox's bell, then `GATHER`) or for the next
-//! poll, which picks up what other instances queued and retries that fell due. Each turn
-//! also re-reads which types are subscribed, so an endpoint created on another instance is
-//! seen within a poll.
+//! The webhook delivery loop. Each turn it attempts the deliveries this instance committed
+//! (handed over by the outbox and claimed by key), and once a poll the due index's: what
+//! other instances queued, retries that fell due, and what was handed over past the
+//! outbox's bound. Then it waits for the outbox's bell (and `GATHER`) or for the next poll.
+//! Once a poll it also re-reads which types are subscribed, so an endpoint created on
+//! another instance is seen within a poll.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::service::{Context, webhooks};
 
-/// How often the loop looks for due deliveries without being woken.
+/// How often the loop reads the due index and the subscriptions.
 const POLL: Duration = Duration::from_secs(1);
 /// How long the loop lets the bell's deliveries gather before it claims them: under a
 /// steady stream of commits (a hundred registrations a second) one claim and one record
-/// then serve several deliveries, where each delivery had a claim, a record and two
-/// thread hand-offs of its own (measured in `bench/RESULTS.md` (j)). What it adds to a
-/// delivery's latency is small beside the network's.
-const GATHER: Duration = Duration::from_millis(25);
+/// then serve ten deliveries, where each delivery had a claim, a record and two thread
+/// hand-offs of its own (measured in `bench/RESULTS.md` (j)). What it adds to a
+/// delivery's latency is small beside a receiver's and the retries' (seconds to hours).
+const GATHER: Duration = Duration::from_millis(100);
 
 /// Starts the loop on the current runtime.
 pub fn spawn(
@@ -29,28 +31,31 @@ pub fn spawn(
 ) -> JoinHandle<()> {
     let holder = uuid::Uuid::new_v4().to_string();
     tokio::spawn(async move {
-        let mut refreshed = tokio::time::Instant::now();
+        let mut polled: Option<Instant> = None;
+        // The last read of the due index filled a batch: more may be due at once.
+        let mut more = false;
         while !*stopping.borrow() {
-            if refreshed.elapsed() >= POLL {
-                refreshed = tokio::time::Instant::now();
+            let poll = polled.is_none_or(|at| at.elapsed() >= POLL);
+            if poll {
+                polled = Some(Instant::now());
                 if let Err(err) = webhooks::refresh_subscriptions(&ctx).await {
                     tracing::warn!(error = %err, "the webhook subscriptions could not be read");
                 }
             }
-            let claimed = match webhooks::deliver_due(&ctx, &sender, &holder).await {
-                Ok(claimed) => claimed,
-                Err(err) => {
-                    tracing::warn!(error = %err, "webhook deliveries could not be claimed; trying again");
-                    0
-                }
-            };
-            // A whole batch: more may be due at once.
-            if claimed == webhooks::BATCH as usize {
-                continue;
+            let committed = ctx.db.outbox().take_committed();
+            for ids in committed.chunks(webhooks::BATCH as usize) {
+                turn(&ctx, &sender, &holder, Some(ids.to_vec())).await;
             }
+            if poll || more {
+                more = turn(&ctx, &sender, &holder, None).await == webhooks::BATCH as usize;
+                if more {
+                    continue;
+                }
+            }
+            let next_poll = polled.map_or_else(Instant::now, |at| at + POLL);
             let rung = tokio::select! {
                 () = ctx.db.outbox().woken() => true,
-                () = tokio::time::sleep(POLL) => false,
+                () = tokio::time::sleep_until(next_poll) => false,
                 _ = stopping.wait_for(|stopping| *stopping) => false,
             };
             if rung {
@@ -58,4 +63,20 @@ pub fn spawn(
             }
         }
     })
+}
+
+/// One claim and its attempts; how many were claimed.
+async fn turn(
+    ctx: &Context,
+    sender: &webhooks::Sender,
+    holder: &str,
+    only: Option<Vec<crate::domain::DeliveryId>>,
+) -> usize {
+    match webhooks::deliver_due(ctx, sender, holder, only).await {
+        Ok(claimed) => claimed,
+        Err(err) => {
+            tracing::warn!(error = %err, "webhook deliveries could not be claimed; trying again");
+            0
+        }
+    }
 }

@@ -93,7 +93,7 @@ pub(crate) async fn create(
     let stored = user.clone();
     db::transaction!(ctx.db, |tx| {
         db::users::insert(tx, &stored, &hash).await?;
-        db::audit::insert(tx, &event).await
+        db::audit::insert_about(tx, &event, Some(&stored)).await
     })
     .await?;
     Ok(user)
@@ -126,7 +126,7 @@ pub async fn update_me(
         let user = db::users::update(tx, id, &changes, None, event.at)
             .await?
             .ok_or(Error::SessionRevoked)?;
-        db::audit::insert(tx, &event).await?;
+        db::audit::insert_about(tx, &event, Some(&user)).await?;
         Ok(user)
     })
     .await

@@ -2,6 +2,7 @@
 //! for them in the transaction of its change (`db::webhooks`), and delivered from there by
 //! the worker (`jobs::webhooks`), signed per Standard Webhooks, at least once.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +18,9 @@ use crate::crypto::data_key::Secrets;
 use crate::crypto::webhook as signing;
 use crate::db;
 use crate::domain::{
-    AttemptOutcome, AuditEvent, AuditKind, ClaimedDelivery, ClientInfo, Delivery, NewWebhook, Page,
-    PageRequest, RETRY_WINDOW, Webhook, WebhookChanges, WebhookId, is_private, retry_delay,
+    AttemptOutcome, AuditEvent, AuditKind, ClaimedDelivery, ClientInfo, Delivery, DeliveryId,
+    NewWebhook, Page, PageRequest, RETRY_WINDOW, Webhook, WebhookChanges, WebhookId, is_private,
+    retry_delay,
 };
 use crate::error::{Error, Result};
 
@@ -161,21 +163,32 @@ fn audited(
 
 /// Reads which audit types active endpoints receive into this instance's outbox.
 pub async fn refresh_subscriptions(ctx: &Context) -> Result<()> {
-    let mask = db::with_conn!(ctx.db, |c| { db::webhooks::subscribed_mask(c).await }).await?;
-    ctx.db.outbox().set_subscribed(mask);
+    let endpoints = db::with_conn!(ctx.db, |c| { db::webhooks::subscriptions(c).await }).await?;
+    ctx.db.outbox().set_subscribed(endpoints);
     Ok(())
 }
 
-/// Claims the due deliveries (up to [`BATCH`]) for `holder`, attempts them at once, and
-/// records their outcomes together when the last has ended: one transaction for the batch,
-/// not one each. How many were claimed. Outcomes that cannot be recorded (the database is
-/// away) are attempted again when their lease ends: at least once, as promised.
-pub async fn deliver_due(ctx: &Context, sender: &Sender, holder: &str) -> Result<usize> {
+/// Claims due deliveries for `holder` (those the due index lists, up to [`BATCH`], or
+/// `only` these), attempts them at once, and records their outcomes together when the last
+/// has ended: the delivered ones in one statement for each answer's status, each other
+/// outcome in one of its own, in one transaction when there is more than one statement.
+/// How many were claimed. Outcomes that cannot be recorded (the database is away) are
+/// attempted again when their lease ends: at least once, as promised.
+pub async fn deliver_due(
+    ctx: &Context,
+    sender: &Sender,
+    holder: &str,
+    only: Option<Vec<DeliveryId>>,
+) -> Result<usize> {
     let now = clock::now();
     let until = now + span(LEASE);
     let owner = holder.to_owned();
     let claimed = db::write!(ctx.db, |c| {
-        db::webhooks::claim(c, &owner, now, until, BATCH).await
+        let due = match &only {
+            Some(ids) => db::webhooks::Due::Only(ids),
+            None => db::webhooks::Due::Any(BATCH),
+        };
+        db::webhooks::claim(c, &owner, now, until, due).await
     })
     .await?;
     let count = claimed.len();
@@ -187,22 +200,64 @@ pub async fn deliver_due(ctx: &Context, sender: &Sender, holder: &str) -> Result
         .buffer_unordered(count)
         .collect()
         .await;
+    let outcomes = Outcomes::of(attempts);
     let owner = holder.to_owned();
-    // One transaction: one commit for the batch (on PostgreSQL, one WAL flush instead of
-    // one per delivery). Should it fail, the batch is attempted again when its lease ends,
-    // as after a crash.
-    let recorded = db::transaction!(ctx.db, |c| {
-        for done in &attempts {
-            let (delivery, outcome) = (&done.delivery, &done.outcome);
-            db::webhooks::record(c, delivery, &owner, outcome, done.at, done.retry_at).await?;
-        }
-        Ok(())
-    })
-    .await;
+    // Should this fail, the batch is attempted again when its lease ends, as after a crash.
+    let recorded = if outcomes.statements() == 1 {
+        db::write!(ctx.db, |c| { outcomes.record(c, &owner).await }).await
+    } else {
+        // One commit for the batch: on PostgreSQL one WAL flush instead of one a statement.
+        db::transaction!(ctx.db, |c| { outcomes.record(c, &owner).await }).await
+    };
     if let Err(err) = recorded {
         tracing::warn!(error = %err, "webhook attempts could not be recorded; they are made again when their lease ends");
     }
     Ok(count)
+}
+
+/// A batch's outcomes as they are recorded: the delivered ones by the status they were
+/// answered with (and when the last of them ended), the others one by one.
+struct Outcomes {
+    delivered: BTreeMap<u16, (Vec<DeliveryId>, DateTime<Utc>)>,
+    others: Vec<Attempt>,
+}
+
+impl Outcomes {
+    fn of(attempts: Vec<Attempt>) -> Self {
+        let mut outcomes = Self {
+            delivered: BTreeMap::new(),
+            others: Vec::new(),
+        };
+        for done in attempts {
+            match done.outcome {
+                AttemptOutcome::Delivered { status } => {
+                    let (ids, at) = outcomes
+                        .delivered
+                        .entry(status)
+                        .or_insert_with(|| (Vec::new(), done.at));
+                    ids.push(done.delivery.id);
+                    *at = (*at).max(done.at);
+                }
+                _ => outcomes.others.push(done),
+            }
+        }
+        outcomes
+    }
+
+    fn statements(&self) -> usize {
+        self.delivered.len() + self.others.len()
+    }
+
+    async fn record(&self, c: &mut db::Conn, holder: &str) -> Result<()> {
+        for (status, (ids, at)) in &self.delivered {
+            db::webhooks::record_delivered(c, ids, holder, *status, *at).await?;
+        }
+        for done in &self.others {
+            let (delivery, outcome) = (&done.delivery, &done.outcome);
+            db::webhooks::record(c, delivery, holder, outcome, done.at, done.retry_at).await?;
+        }
+        Ok(())
+    }
 }
 
 /// One attempt's outcome, to be recorded.

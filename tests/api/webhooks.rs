@@ -313,6 +313,128 @@ async fn two_instances_on_one_database_deliver_each_event_once() {
     );
 }
 
+/// What `receiver` got about the user with `email`.
+fn hooks_about(receiver: &Receiver, email: &str) -> usize {
+    receiver
+        .hooks()
+        .iter()
+        .filter(|hook| hook.json()["data"]["user"]["email"] == email)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endpoint_changed_on_another_instance_a_moment_ago_gets_what_it_now_receives() {
+    let StaffApp { app, admin, .. } = staff_app_with(on_loopback).await;
+    let other = app.replica(|_| {}).await;
+    let (kept, narrowed, deleted, paused) = (
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    );
+    let all = json!(["user.registered"]);
+    create_webhook(&app, &admin.access, &kept.url, all.clone()).await;
+    let narrowed_hook = create_webhook(&app, &admin.access, &narrowed.url, json!(["*"])).await;
+    let deleted_hook = create_webhook(&app, &admin.access, &deleted.url, all.clone()).await;
+    let paused_hook = create_webhook(&app, &admin.access, &paused.url, all).await;
+    // The other instance reads the endpoints at its next poll (about a second).
+    for probe in 0.. {
+        let email = format!("probe{probe}@example.com");
+        other.register(&email).await;
+        if deliveries(&app, &admin.access, &paused_hook).await["total"] != 0 {
+            break;
+        }
+        assert!(probe < 300, "the other instance never saw the endpoints");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Changed here; the other instance still holds what it read, for up to a poll.
+    let path = |hook: &Value| format!("{WEBHOOKS}/{}", hook["id"].as_str().unwrap_or(""));
+    for (hook, change) in [
+        (&narrowed_hook, json!({ "events": ["user.deleted"] })),
+        (&paused_hook, json!({ "is_active": false })),
+    ] {
+        let reply = app
+            .request(
+                Method::PATCH,
+                &path(hook),
+                Some(&admin.access),
+                Some(change),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    let reply = app
+        .request(
+            Method::DELETE,
+            &path(&deleted_hook),
+            Some(&admin.access),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    let paused_before = deliveries(&app, &admin.access, &paused_hook).await["total"].clone();
+
+    let user = other.register("late@example.com").await;
+    assert_eq!(user["email"], "late@example.com");
+
+    for _ in 0..1500 {
+        if hooks_about(&kept, "late@example.com") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        hooks_about(&kept, "late@example.com"),
+        1,
+        "the unchanged endpoint"
+    );
+    assert_eq!(hooks_about(&narrowed, "late@example.com"), 0);
+    assert_eq!(hooks_about(&deleted, "late@example.com"), 0);
+    assert_eq!(hooks_about(&paused, "late@example.com"), 0);
+    assert_eq!(
+        deliveries(&app, &admin.access, &paused_hook).await["total"],
+        paused_before,
+        "nothing queued for a paused endpoint"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_batch_records_a_delivered_and_a_refused_attempt_each_as_it_ended() {
+    let StaffApp { app, admin, .. } = staff_app_with(on_loopback).await;
+    let (good, bad) = (Receiver::start().await, Receiver::failing(usize::MAX).await);
+    let events = json!(["user.registered"]);
+    let delivered = create_webhook(&app, &admin.access, &good.url, events.clone()).await;
+    let refused = create_webhook(&app, &admin.access, &bad.url, events).await;
+
+    app.register("ada@example.com").await;
+
+    good.wait_for(1).await;
+    bad.wait_for(2).await;
+    let page = deliveries_until(&app, &admin.access, &delivered, |d| {
+        d["status"] == "delivered"
+    })
+    .await;
+    let sent = &page["items"][0];
+    assert_eq!(page["total"], 1);
+    assert_eq!(sent["attempts"], 1);
+    assert_eq!(sent["last_status_code"], 204);
+    assert!(sent["last_error"].is_null());
+    assert!(sent["next_attempt_at"].is_null());
+    assert!(sent["delivered_at"].is_string());
+    let page = deliveries_until(&app, &admin.access, &refused, |d| {
+        d["attempts"].as_i64().is_some_and(|n| n >= 2)
+    })
+    .await;
+    let retried = &page["items"][0];
+    assert_eq!(page["total"], 1);
+    assert_eq!(retried["status"], "pending");
+    assert_eq!(retried["last_status_code"], 500);
+    assert_eq!(retried["last_error"], "answered 500");
+    assert!(retried["next_attempt_at"].is_string());
+    assert!(retried["delivered_at"].is_null());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn private_addresses_are_refused_without_the_flag() {
     let StaffApp { app, admin, .. } = staff_app_with(|_| {}).await;

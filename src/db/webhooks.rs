@@ -83,7 +83,7 @@ impl Outbox {
         std::mem::take(&mut *self.committed.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Waits for [`Outbox::wake`].
+    /// Waits for the bell that [`Outbox::committed`] rings.
     pub async fn woken(&self) {
         self.wake.notified().await;
     }

@@ -555,28 +555,22 @@ pub async fn record(
     now: DateTime<Utc>,
     retry_at: Option<DateTime<Utc>>,
 ) -> Result<()> {
-    let (status, code, error) = match outcome {
-        AttemptOutcome::Delivered { status } => (DeliveryStatus::Delivered, Some(*status), None),
-        AttemptOutcome::Refused { status } => (
-            if retry_at.is_some() {
-                DeliveryStatus::Pending
-            } else {
-                DeliveryStatus::Failed
-            },
-            Some(*status),
-            Some(format!("answered {status}")),
-        ),
-        AttemptOutcome::Failed { error } => (
-            if retry_at.is_some() {
-                DeliveryStatus::Pending
-            } else {
-                DeliveryStatus::Failed
-            },
-            None,
-            Some(error.chars().take(500).collect::<String>()),
-        ),
+    let retry_or_fail = if retry_at.is_some() {
+        DeliveryStatus::Pending
+    } else {
+        DeliveryStatus::Failed
     };
-    let delivered = status == DeliveryStatus::Delivered;
+    let (status, code, error) = match outcome {
+        AttemptOutcome::Delivered { status } => {
+            return record_delivered(conn, &[claimed.id], holder, *status, now).await;
+        }
+        AttemptOutcome::Refused { status } => {
+            (retry_or_fail, Some(*status), format!("answered {status}"))
+        }
+        AttemptOutcome::Failed { error } => {
+            (retry_or_fail, None, error.chars().take(500).collect())
+        }
+    };
     let next = if status == DeliveryStatus::Pending {
         retry_at.map(Ts)
     } else {
@@ -594,8 +588,8 @@ pub async fn record(
             webhook_deliveries::next_attempt_at.eq(next),
             webhook_deliveries::locked_until.eq(None::<Ts>),
             webhook_deliveries::last_status_code.eq(code.map(i32::from)),
-            webhook_deliveries::last_error.eq(error),
-            webhook_deliveries::delivered_at.eq(delivered.then_some(Ts(now))),
+            webhook_deliveries::last_error.eq(Some(error)),
+            webhook_deliveries::delivered_at.eq(None::<Ts>),
         ))
     )
     .execute(c)

@@ -31,13 +31,13 @@ pub fn spawn(
 ) -> JoinHandle<()> {
     let holder = uuid::Uuid::new_v4().to_string();
     tokio::spawn(async move {
-        let mut polled: Option<Instant> = None;
+        let mut next_poll = Instant::now();
         // The last read of the due index filled a batch: more may be due at once.
         let mut more = false;
         while !*stopping.borrow() {
-            let poll = polled.is_none_or(|at| at.elapsed() >= POLL);
+            let poll = Instant::now() >= next_poll;
             if poll {
-                polled = Some(Instant::now());
+                next_poll = Instant::now() + POLL;
                 if let Err(err) = webhooks::refresh_subscriptions(&ctx).await {
                     tracing::warn!(error = %err, "the webhook subscriptions could not be read");
                 }
@@ -52,7 +52,6 @@ pub fn spawn(
                     continue;
                 }
             }
-            let next_poll = polled.map_or_else(Instant::now, |at| at + POLL);
             let rung = tokio::select! {
                 () = ctx.db.outbox().woken() => true,
                 () = tokio::time::sleep_until(next_poll) => false,

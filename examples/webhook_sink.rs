@@ -28,7 +28,14 @@ struct Sink {
     done: tokio::sync::Notify,
 }
 
-async fn receive(request: HttpRequest, sink: web::Data<Arc<Sink>>) -> HttpResponse {
+/// Reads the body, as a receiver verifying the signature must: actix-web closes the
+/// connection after an answer to a request whose body was left unread, and the sender then
+/// pays a new TCP connection for every delivery.
+async fn receive(
+    request: HttpRequest,
+    _body: web::Bytes,
+    sink: web::Data<Arc<Sink>>,
+) -> HttpResponse {
     let id = request
         .headers()
         .get("webhook-id")
@@ -90,6 +97,8 @@ async fn main() -> ExitCode {
             .default_service(web::to(receive))
     })
     .workers(1)
+    // The sender keeps its connections open; a stopped sink closes them at once.
+    .shutdown_timeout(0)
     .bind(&bind)
     {
         Ok(server) => server.run(),

@@ -39,6 +39,8 @@ pub struct Application {
     server: Server,
     context: web::Data<Context>,
     grace: Duration,
+    /// The webhook worker, which frees what it did not attempt as it stops.
+    webhooks: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -125,7 +127,8 @@ impl Application {
             stopping.clone(),
         );
         jobs::retention::spawn(context.clone().into_inner(), stopping.clone());
-        jobs::webhooks::spawn(context.clone().into_inner(), webhook_sender, stopping);
+        let webhooks =
+            jobs::webhooks::spawn(context.clone().into_inner(), webhook_sender, stopping);
         tracing::info!(port, backend = ?context.db.backend(), "doorman is listening");
         let base = base_url(&config.public_url, address);
         tracing::info!("console:    {base}/");
@@ -136,6 +139,7 @@ impl Application {
             server,
             context,
             grace: config.shutdown_grace,
+            webhooks,
         })
     }
 
@@ -143,10 +147,17 @@ impl Application {
         self.port
     }
 
-    /// Serves until a signal stops the server, then sends the security notices still
-    /// queued (for at most the shutdown grace) before it returns.
+    /// Serves until a signal stops the server, then lets the webhook worker end its turn
+    /// and sends the security notices still queued (for at most the shutdown grace each)
+    /// before it returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await?;
+        if tokio::time::timeout(self.grace, self.webhooks)
+            .await
+            .is_err()
+        {
+            tracing::warn!("stopped while webhook attempts were still waiting for their receivers");
+        }
         let unsent = self.context.notifier.flush(self.grace).await;
         if unsent > 0 {
             tracing::warn!(

@@ -7,11 +7,14 @@
 //! ([`claim`]): a conditional update that sets `locked_until`, so instances never attempt
 //! the same delivery at the same time, and a crashed instance's claims lapse.
 //!
-//! An instance hands the deliveries it committed to its worker by id ([`Outbox::committed`]),
-//! which claims them by primary key; the due index is read once a poll, for retries and for
-//! what other instances queued. On PostgreSQL that index keeps an entry for every delivery
-//! that left `pending` until the table is next vacuumed, and a claim that reads it steps
-//! over them all (measured in `bench/RESULTS.md` (j)).
+//! An instance whose worker runs writes its deliveries already leased to that worker
+//! ([`Outbox::lease_to`]) and hands them over by id once they are committed
+//! ([`Outbox::committed`]): the worker reads them by primary key and attempts them without
+//! a claim, so a delivery costs its insert and the record of its outcome. Past their lease
+//! (the instance crashed) they are anyone's, like any claim. The due index is read once a
+//! poll, for retries and for what other instances queued. On PostgreSQL that index keeps
+//! an entry for every delivery that left `pending` until the table is next vacuumed, and a
+//! claim that reads it steps over them all (measured in `bench/RESULTS.md` (j)).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -47,7 +50,17 @@ pub struct Outbox {
     endpoints: std::sync::Mutex<Arc<Vec<Subscription>>>,
     /// Deliveries this instance committed and its worker has not taken yet.
     committed: std::sync::Mutex<Vec<DeliveryId>>,
+    /// The lease deliveries queued here are written with while this instance's worker runs
+    /// (`None` without one, as in a command of the CLI, and once it stopped).
+    lease: std::sync::Mutex<Option<Lease>>,
     wake: tokio::sync::Notify,
+}
+
+/// Whose a delivery is when it is queued, and for how long.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub holder: Arc<str>,
+    pub length: chrono::TimeDelta,
 }
 
 impl Outbox {
@@ -81,6 +94,21 @@ impl Outbox {
     /// The deliveries committed since the last call, oldest first.
     pub fn take_committed(&self) -> Vec<DeliveryId> {
         std::mem::take(&mut *self.committed.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// From now on, deliveries queued here are written leased to `lease.holder` (the
+    /// worker) for `lease.length` from their event.
+    pub fn lease_to(&self, lease: Lease) {
+        *self.lease.lock().unwrap_or_else(|e| e.into_inner()) = Some(lease);
+    }
+
+    /// From now on, deliveries queued here are written free for any instance's worker.
+    pub fn stop_leasing(&self) {
+        *self.lease.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    fn lease(&self) -> Option<Lease> {
+        self.lease.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Waits for the bell that [`Outbox::committed`] rings.
@@ -339,6 +367,7 @@ pub async fn enqueue(conn: &mut Conn, event: &AuditEvent, subject: Option<&User>
         (None, None) => None,
     };
     let payload = webhook_payload(event, subject).to_string();
+    let lease = conn.1.outbox.lease();
     let bit = event.kind.bit();
     let mut queued: Vec<Id> = Vec::new();
     let mut stale = false;
@@ -346,7 +375,7 @@ pub async fn enqueue(conn: &mut Conn, event: &AuditEvent, subject: Option<&User>
         if endpoint.mask & bit == 0 {
             continue;
         }
-        match queue(conn, endpoint, event, &payload).await? {
+        match queue(conn, endpoint, event, &payload, lease.as_ref()).await? {
             Some(id) => {
                 queued.push(endpoint.id);
                 conn.1.queued.push(id);
@@ -359,7 +388,7 @@ pub async fn enqueue(conn: &mut Conn, event: &AuditEvent, subject: Option<&User>
             if endpoint.mask & bit == 0 || queued.contains(&endpoint.id) {
                 continue;
             }
-            if let Some(id) = queue(conn, &endpoint, event, &payload).await? {
+            if let Some(id) = queue(conn, &endpoint, event, &payload, lease.as_ref()).await? {
                 conn.1.queued.push(id);
             }
         }
@@ -368,15 +397,19 @@ pub async fn enqueue(conn: &mut Conn, event: &AuditEvent, subject: Option<&User>
 }
 
 /// `INSERT … SELECT` of a pending delivery of `event` to `endpoint`, written only while the
-/// endpoint is active and its `events` are as the outbox read them; its id when written.
+/// endpoint is active and its `events` are as the outbox read them, and under `lease` when
+/// there is one; its id when written.
 async fn queue(
     conn: &mut Conn,
     endpoint: &Subscription,
     event: &AuditEvent,
     payload: &str,
+    lease: Option<&Lease>,
 ) -> Result<Option<DeliveryId>> {
     let id = DeliveryId::new();
     let (at, pending) = (Ts(event.at), DeliveryStatus::Pending.as_str());
+    let holder = lease.map(|lease| &*lease.holder);
+    let leased_until = lease.map(|lease| Ts(event.at + lease.length));
     let written = run!(conn, |c| {
         let values = webhook_endpoints::table
             .filter(webhook_endpoints::id.eq(endpoint.id))
@@ -391,6 +424,8 @@ async fn queue(
                 pending.into_sql::<Text>(),
                 0.into_sql::<Integer>(),
                 at.into_sql::<Nullable<PortableTimestamp>>(),
+                leased_until.into_sql::<Nullable<PortableTimestamp>>(),
+                holder.into_sql::<Nullable<Text>>(),
                 at.into_sql::<PortableTimestamp>(),
             ));
         by_text(
@@ -405,6 +440,8 @@ async fn queue(
                     webhook_deliveries::status,
                     webhook_deliveries::attempts,
                     webhook_deliveries::next_attempt_at,
+                    webhook_deliveries::locked_until,
+                    webhook_deliveries::locked_by,
                     webhook_deliveries::created_at,
                 )),
         )
@@ -455,13 +492,17 @@ pub async fn list_deliveries(
 pub enum Due<'a> {
     /// Those the due index lists, oldest first, up to a number.
     Any(i64),
-    /// These (committed on this instance), by primary key.
+    /// These (committed on this instance, most of them leased to its worker as they were
+    /// queued), by primary key.
     Only(&'a [DeliveryId]),
 }
 
-/// Claims due deliveries of active endpoints for `holder` until `lease_until`: takes the
-/// candidates still unclaimed in one conditional update, so of two instances claiming at
-/// once each delivery goes to one. Returns what the attempts need.
+/// Takes due deliveries of active endpoints for `holder` until `lease_until`, and returns
+/// what their attempts need. Of [`Due::Only`]'s, those already leased to `holder` with at
+/// least half a lease left are taken as they are, with one read. The others are claimed
+/// with one conditional update of those unclaimed, lapsed or `holder`'s already (a worker
+/// runs one turn at a time), so of two instances claiming at once each delivery goes to
+/// one.
 pub async fn claim(
     conn: &mut Conn,
     holder: &str,
@@ -469,16 +510,18 @@ pub async fn claim(
     lease_until: DateTime<Utc>,
     due: Due<'_>,
 ) -> Result<Vec<ClaimedDelivery>> {
+    // Long enough for an attempt and its record (`service::webhooks::LEASE`).
+    let lasting = Ts(now + (lease_until - now) / 2);
     let rows: Vec<(Id, String, String, String, i32, Ts)> = run!(conn, |c| {
         let free = || {
             webhook_deliveries::locked_until
                 .is_null()
                 .or(webhook_deliveries::locked_until.lt(Ts(now)))
         };
-        let candidates: Vec<Id> = match due {
-            Due::Only(ids) => ids.iter().map(|id| Id(id.0)).collect(),
+        let (mut rest, mut claiming): (Vec<Id>, _) = match due {
+            Due::Only(ids) => (ids.iter().map(|id| Id(id.0)).collect(), false),
             Due::Any(limit) => {
-                webhook_deliveries::table
+                let candidates = webhook_deliveries::table
                     .inner_join(webhook_endpoints::table)
                     .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()))
                     .filter(webhook_deliveries::next_attempt_at.le(Ts(now)))
@@ -488,47 +531,61 @@ pub async fn claim(
                     .limit(limit)
                     .select(webhook_deliveries::id)
                     .load(c)
-                    .await?
+                    .await?;
+                (candidates, true)
             }
         };
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let active = webhook_endpoints::table
-            .filter(webhook_endpoints::is_active)
-            .select(webhook_endpoints::id);
-        let claimed: Vec<Id> = diesel::update(
-            webhook_deliveries::table
-                .filter(webhook_deliveries::id.eq_any(&candidates))
+        let mut taken = Vec::new();
+        // At most two rounds: for `Only`, what is already `holder`'s; then a claim of the
+        // rest, and what it claimed.
+        while !rest.is_empty() {
+            if claiming {
+                let active = webhook_endpoints::table
+                    .filter(webhook_endpoints::is_active)
+                    .select(webhook_endpoints::id);
+                rest = diesel::update(
+                    webhook_deliveries::table
+                        .filter(webhook_deliveries::id.eq_any(&rest))
+                        .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()))
+                        .filter(webhook_deliveries::next_attempt_at.le(Ts(now)))
+                        .filter(free().or(webhook_deliveries::locked_by.eq(holder)))
+                        .filter(webhook_deliveries::endpoint_id.eq_any(active)),
+                )
+                .set((
+                    webhook_deliveries::locked_until.eq(Ts(lease_until)),
+                    webhook_deliveries::locked_by.eq(holder),
+                ))
+                .returning(webhook_deliveries::id)
+                .get_results(c)
+                .await?;
+            }
+            // The secret as stored (sealed); the sender opens it to sign.
+            let rows: Vec<(Id, String, String, String, i32, Ts)> = webhook_deliveries::table
+                .inner_join(webhook_endpoints::table)
+                .filter(webhook_deliveries::id.eq_any(&rest))
                 .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()))
-                .filter(webhook_deliveries::next_attempt_at.le(Ts(now)))
-                .filter(free())
-                .filter(webhook_deliveries::endpoint_id.eq_any(active)),
-        )
-        .set((
-            webhook_deliveries::locked_until.eq(Ts(lease_until)),
-            webhook_deliveries::locked_by.eq(holder),
-        ))
-        .returning(webhook_deliveries::id)
-        .get_results(c)
-        .await?;
-        if claimed.is_empty() {
-            return Ok(Vec::new());
+                .filter(webhook_deliveries::locked_by.eq(holder))
+                .filter(webhook_deliveries::locked_until.ge(lasting))
+                .filter(webhook_endpoints::is_active)
+                .select((
+                    webhook_deliveries::id,
+                    webhook_endpoints::url,
+                    webhook_endpoints::secret,
+                    webhook_deliveries::payload,
+                    webhook_deliveries::attempts,
+                    webhook_deliveries::created_at,
+                ))
+                .load(c)
+                .await?;
+            if claiming {
+                taken.extend(rows);
+                break;
+            }
+            rest.retain(|id| !rows.iter().any(|row| row.0 == *id));
+            taken.extend(rows);
+            claiming = true;
         }
-        // The secret as stored (sealed); the sender opens it to sign.
-        webhook_deliveries::table
-            .inner_join(webhook_endpoints::table)
-            .filter(webhook_deliveries::id.eq_any(&claimed))
-            .select((
-                webhook_deliveries::id,
-                webhook_endpoints::url,
-                webhook_endpoints::secret,
-                webhook_deliveries::payload,
-                webhook_deliveries::attempts,
-                webhook_deliveries::created_at,
-            ))
-            .load(c)
-            .await
+        Ok::<_, diesel::result::Error>(taken)
     })?;
     Ok(rows
         .into_iter()
@@ -543,6 +600,22 @@ pub async fn claim(
             },
         )
         .collect())
+}
+
+/// Frees those of `ids` that are still leased to `holder` and unattempted (its worker
+/// stopped before it took them), for any instance to claim at its next poll.
+pub async fn release(conn: &mut Conn, holder: &str, ids: &[DeliveryId]) -> Result<()> {
+    let ids: Vec<Id> = ids.iter().map(|id| Id(id.0)).collect();
+    run!(conn, |c| diesel::update(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::id.eq_any(&ids))
+            .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()))
+            .filter(webhook_deliveries::locked_by.eq(holder))
+    )
+    .set(webhook_deliveries::locked_until.eq(None::<Ts>))
+    .execute(c)
+    .await)?;
+    Ok(())
 }
 
 /// Records an attempt of a delivery that `holder` claimed: delivered, or pending again

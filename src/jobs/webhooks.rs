@@ -12,7 +12,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::service::{Context, webhooks};
+use crate::db::webhooks::Lease;
+use crate::service::{Context, span, webhooks};
 
 /// How often the loop reads the due index and the subscriptions.
 const POLL: Duration = Duration::from_secs(1);
@@ -30,6 +31,10 @@ pub fn spawn(
     mut stopping: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let holder = uuid::Uuid::new_v4().to_string();
+    ctx.db.outbox().lease_to(Lease {
+        holder: Arc::from(holder.as_str()),
+        length: span(webhooks::LEASE),
+    });
     tokio::spawn(async move {
         let mut next_poll = Instant::now();
         // The last read of the due index filled a batch: more may be due at once.
@@ -60,6 +65,9 @@ pub fn spawn(
             if rung {
                 tokio::time::sleep(GATHER).await;
             }
+        }
+        if let Err(err) = webhooks::release(&ctx, &holder).await {
+            tracing::warn!(error = %err, "webhook deliveries not attempted before stopping wait for their lease to end");
         }
     })
 }

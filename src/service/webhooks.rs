@@ -28,9 +28,12 @@ use crate::error::{Error, Result};
 pub(crate) const SECRET_AAD: &str = "webhook_secret";
 
 /// A claimed delivery is this instance's for this long; past it, another may attempt it.
-const LEASE: Duration = Duration::from_secs(30);
+/// A delivery queued here is leased to this instance's worker as it is written, and taken
+/// without a claim while half its lease is left: more than an attempt needs.
+pub const LEASE: Duration = Duration::from_secs(30);
 /// An attempt gets this long for a 2xx answer, the connection included.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+const _: () = assert!(ATTEMPT_TIMEOUT.as_secs() < LEASE.as_secs() / 2);
 /// Deliveries claimed at a time, and attempted at once.
 pub const BATCH: i64 = 64;
 
@@ -213,6 +216,23 @@ pub async fn deliver_due(
         tracing::warn!(error = %err, "webhook attempts could not be recorded; they are made again when their lease ends");
     }
     Ok(count)
+}
+
+/// Stops leasing what is queued here to `holder`, and frees what it was handed and did not
+/// take (its worker is stopping), so other instances deliver it at their next poll rather
+/// than when the lease ends. A delivery whose transaction commits after this waits for its
+/// lease to end, as after a crash.
+pub async fn release(ctx: &Context, holder: &str) -> Result<()> {
+    let outbox = ctx.db.outbox();
+    outbox.stop_leasing();
+    for ids in outbox.take_committed().chunks(1000) {
+        let (holder, ids) = (holder.to_owned(), ids.to_vec());
+        db::write!(ctx.db, |c| {
+            db::webhooks::release(c, &holder, &ids).await
+        })
+        .await?;
+    }
+    Ok(())
 }
 
 /// A batch's outcomes as they are recorded: the delivered ones by the status they were

@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::browser::with_browser;
-use crate::helpers::process::{doorman, serve};
+use crate::helpers::process::{Running, doorman, serve};
 use crate::helpers::receiver::{Receiver, signature_verifies};
 use crate::helpers::visitor::Visitor;
 use crate::helpers::{
@@ -207,11 +207,10 @@ async fn an_unsubscribed_type_and_a_paused_endpoint_send_nothing() {
     assert!(receiver.hooks().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_restart_in_the_middle_loses_nothing() {
-    let db = TestDb::create().await;
-    let receiver = Receiver::failing(usize::MAX).await;
-    let (first, log) = serve(
+/// `doorman serve` as a process on `db`, with the bootstrap admin, loopback receivers and
+/// retries a second apart; and a client of it configured for `db` (for the next instance).
+fn served(db: &TestDb) -> (Running, TestApp) {
+    let (process, log) = serve(
         doorman(&db.url())
             .env("DOORMAN_BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("DOORMAN_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD)
@@ -225,7 +224,15 @@ async fn a_restart_in_the_middle_loses_nothing() {
         .unwrap_or_else(|| panic!("no address in {log:?}"));
     let mut config = test_config(db.url());
     on_loopback(&mut config);
-    let before = TestApp::at(base.clone(), config.clone());
+    (process, TestApp::at(base, config))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_in_the_middle_loses_nothing() {
+    let db = TestDb::create().await;
+    let receiver = Receiver::failing(usize::MAX).await;
+    let (first, before) = served(&db);
+    let mut config = before.config.clone();
     let admin = before.logged_in(ADMIN_EMAIL).await;
     let webhook = create_webhook(
         &before,
@@ -320,6 +327,99 @@ fn hooks_about(receiver: &Receiver, email: &str) -> usize {
         .iter()
         .filter(|hook| hook.json()["data"]["user"]["email"] == email)
         .count()
+}
+
+/// How an instance stops in [`stopped_with_a_delivery_unattempted`].
+#[derive(Clone, Copy, PartialEq)]
+enum Stop {
+    /// SIGTERM: the worker ends its turn and frees what it was handed and did not attempt.
+    Gracefully,
+    /// SIGKILL: what it leased stays leased until the lease (30 s) ends.
+    Crashing,
+}
+
+/// An instance is stopped while a delivery it queued waits for its worker (busy with a
+/// receiver that has not answered yet); the next instance on the database sends it, once.
+/// Returns the hooks the receiver got.
+async fn stopped_with_a_delivery_unattempted(stop: Stop) -> Vec<crate::helpers::receiver::Hook> {
+    let db = TestDb::create().await;
+    let receiver = Receiver::holding().await;
+    let (first, before) = served(&db);
+    let mut config = before.config.clone();
+    let admin = before.logged_in(ADMIN_EMAIL).await;
+    create_webhook(
+        &before,
+        &admin.access,
+        &receiver.url,
+        json!(["user.registered"]),
+    )
+    .await;
+    before.register("held@example.com").await;
+    receiver.wait_for(1).await;
+    // Queued (leased to the first instance's worker, which waits for the receiver).
+    before.register("ada@example.com").await;
+    match stop {
+        Stop::Gracefully => {
+            first.terminate();
+            receiver.recover();
+            let status = tokio::task::spawn_blocking(move || first.exit_status())
+                .await
+                .expect("the process was waited for");
+            assert!(status.success(), "{status}");
+        }
+        Stop::Crashing => {
+            drop(first);
+            receiver.recover();
+        }
+    }
+    assert_eq!(hooks_about(&receiver, "ada@example.com"), 0);
+
+    with_bootstrap_admin(&mut config);
+    let after = TestApp::on_database(config).await;
+    // A freed delivery goes out at the next instance's first poll; a leased one when its
+    // lease ends (`wait_for` gives up after a minute).
+    let tries = if stop == Stop::Gracefully { 500 } else { 3000 };
+    for _ in 0..tries {
+        if hooks_about(&receiver, "ada@example.com") != 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        hooks_about(&receiver, "ada@example.com"),
+        1,
+        "sent once, within {} s: {:?}",
+        tries / 50,
+        receiver.hooks()
+    );
+    let admin = after.logged_in(ADMIN_EMAIL).await;
+    let webhooks = after.get(WEBHOOKS, &admin.access).await;
+    let page = deliveries_until(&after, &admin.access, &webhooks.body["items"][0], |d| {
+        d["status"] == "delivered"
+    })
+    .await;
+    assert_eq!(page["total"], 2);
+    receiver.hooks()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_stopping_frees_the_deliveries_it_did_not_attempt() {
+    let hooks = stopped_with_a_delivery_unattempted(Stop::Gracefully).await;
+    // The held request was answered before the first instance exited: sent once.
+    assert_eq!(hooks.len(), 2, "{hooks:?}");
+    assert!(hooks.iter().all(|hook| hook.status == 204), "{hooks:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crashed_instance_s_leased_deliveries_are_sent_once_their_lease_ends() {
+    let hooks = stopped_with_a_delivery_unattempted(Stop::Crashing).await;
+    // The held request died with its sender, so it was sent again, as the same message.
+    let held: Vec<_> = hooks
+        .iter()
+        .filter(|hook| hook.json()["data"]["user"]["email"] == "held@example.com")
+        .collect();
+    assert_eq!(held.len(), 2, "{hooks:?}");
+    assert_eq!(held[0].id, held[1].id);
 }
 
 #[tokio::test(flavor = "multi_thread")]

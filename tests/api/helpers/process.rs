@@ -52,6 +52,20 @@ impl Running {
     pub fn pid(&self) -> u32 {
         self.0.id()
     }
+
+    /// Sends SIGTERM: the server begins its graceful stop.
+    pub fn terminate(&self) {
+        let pid = libc::pid_t::try_from(self.0.id()).expect("a pid fits pid_t");
+        #[expect(unsafe_code, reason = "kill(2) has no memory-safety preconditions")]
+        // SAFETY: kill only sends a signal to the child this test started.
+        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(sent, 0, "kill failed");
+    }
+
+    /// Waits for the exit (blocking: call it on a blocking thread).
+    pub fn exit_status(mut self) -> std::process::ExitStatus {
+        self.0.wait().expect("the process can be waited for")
+    }
 }
 
 impl Drop for Running {

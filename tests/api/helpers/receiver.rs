@@ -1,8 +1,9 @@
 //! A webhook receiver on loopback: a small HTTP/1.1 server that records every request and
-//! answers 500 while it is told to fail, else 204.
+//! answers 500 while it is told to fail, else 204; or, while it is told to hold, answers
+//! nothing yet.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,6 +34,8 @@ impl Hook {
 struct State {
     hooks: Mutex<Vec<Hook>>,
     failures_left: AtomicUsize,
+    holding: AtomicBool,
+    released: tokio::sync::Notify,
 }
 
 pub struct Receiver {
@@ -43,6 +46,13 @@ pub struct Receiver {
 impl Receiver {
     pub async fn start() -> Self {
         Self::failing(0).await
+    }
+
+    /// Records each request but answers none until [`Receiver::recover`]: its sender waits.
+    pub async fn holding() -> Self {
+        let receiver = Self::start().await;
+        receiver.state.holding.store(true, Ordering::SeqCst);
+        receiver
     }
 
     /// Answers 500 to the first `failures` requests.
@@ -65,9 +75,11 @@ impl Receiver {
         }
     }
 
-    /// From now on, answers 204.
+    /// From now on, answers 204 (the requests it holds too).
     pub fn recover(&self) {
         self.state.failures_left.store(0, Ordering::SeqCst);
+        self.state.holding.store(false, Ordering::SeqCst);
+        self.state.released.notify_waiters();
     }
 
     pub fn hooks(&self) -> Vec<Hook> {
@@ -157,6 +169,13 @@ async fn serve(socket: TcpStream, state: Arc<State>) {
                 body: String::from_utf8_lossy(&body).into_owned(),
                 status,
             });
+        loop {
+            let released = state.released.notified();
+            if !state.holding.load(Ordering::SeqCst) {
+                break;
+            }
+            released.await;
+        }
         let reason = if failing {
             "Internal Server Error"
         } else {

@@ -518,8 +518,8 @@ pub async fn claim(
                 .is_null()
                 .or(webhook_deliveries::locked_until.lt(Ts(now)))
         };
-        let (mut rest, mut claiming): (Vec<Id>, _) = match due {
-            Due::Only(ids) => (ids.iter().map(|id| Id(id.0)).collect(), false),
+        let (mut rest, rounds): (Vec<Id>, &[bool]) = match due {
+            Due::Only(ids) => (ids.iter().map(|id| Id(id.0)).collect(), &[false, true]),
             Due::Any(limit) => {
                 let candidates = webhook_deliveries::table
                     .inner_join(webhook_endpoints::table)
@@ -532,14 +532,14 @@ pub async fn claim(
                     .select(webhook_deliveries::id)
                     .load(c)
                     .await?;
-                (candidates, true)
+                (candidates, &[true])
             }
         };
+        // For `Only`, a first round takes what is already `holder`'s; the last round claims
+        // the rest and takes what it claimed.
         let mut taken = Vec::new();
-        // At most two rounds: for `Only`, what is already `holder`'s; then a claim of the
-        // rest, and what it claimed.
-        while !rest.is_empty() {
-            if claiming {
+        for &claiming in rounds {
+            if claiming && !rest.is_empty() {
                 let active = webhook_endpoints::table
                     .filter(webhook_endpoints::is_active)
                     .select(webhook_endpoints::id);
@@ -559,6 +559,9 @@ pub async fn claim(
                 .get_results(c)
                 .await?;
             }
+            if rest.is_empty() {
+                break;
+            }
             // The secret as stored (sealed); the sender opens it to sign.
             let rows: Vec<(Id, String, String, String, i32, Ts)> = webhook_deliveries::table
                 .inner_join(webhook_endpoints::table)
@@ -577,13 +580,8 @@ pub async fn claim(
                 ))
                 .load(c)
                 .await?;
-            if claiming {
-                taken.extend(rows);
-                break;
-            }
             rest.retain(|id| !rows.iter().any(|row| row.0 == *id));
             taken.extend(rows);
-            claiming = true;
         }
         Ok::<_, diesel::result::Error>(taken)
     })?;

@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::helpers::mail::MailServer;
+use crate::helpers::process::send_signal;
 use crate::helpers::{PASSWORD, TestDb};
 
 /// A hang detector for the exit, far below the grace: an exit that waited for the stalled
@@ -73,14 +74,6 @@ async fn start_with(db: &TestDb, env: &[(&str, &str)]) -> Running {
     })
     .await
     .expect("the blocking task finishes")
-}
-
-fn send_signal(child: &Child, signal: libc::c_int) {
-    let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
-    #[expect(unsafe_code, reason = "kill(2) has no memory-safety preconditions")]
-    // SAFETY: kill only sends a signal to the child this test started.
-    let sent = unsafe { libc::kill(pid, signal) };
-    assert_eq!(sent, 0, "kill failed");
 }
 
 /// Waits for the child to exit (a hang detector, not a timing assertion).

@@ -45,6 +45,15 @@ pub fn the_error_of(command: &mut Command) -> String {
         .to_owned()
 }
 
+/// Sends `signal` to `child`.
+pub fn send_signal(child: &Child, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
+    #[expect(unsafe_code, reason = "kill(2) has no memory-safety preconditions")]
+    // SAFETY: kill only sends a signal to the child this test started.
+    let sent = unsafe { libc::kill(pid, signal) };
+    assert_eq!(sent, 0, "kill failed");
+}
+
 /// Kills the server when the test ends, however it ends.
 pub struct Running(Child);
 
@@ -55,11 +64,7 @@ impl Running {
 
     /// Sends SIGTERM: the server begins its graceful stop.
     pub fn terminate(&self) {
-        let pid = libc::pid_t::try_from(self.0.id()).expect("a pid fits pid_t");
-        #[expect(unsafe_code, reason = "kill(2) has no memory-safety preconditions")]
-        // SAFETY: kill only sends a signal to the child this test started.
-        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
-        assert_eq!(sent, 0, "kill failed");
+        send_signal(&self.0, libc::SIGTERM);
     }
 
     /// Waits for the exit (blocking: call it on a blocking thread).
